@@ -1,0 +1,179 @@
+"""Typed events: what the exchange sent, plus when we received it.
+
+Every stored event carries both clocks: the exchange's event time ``E`` (ms, depth
+updates only) and the local receive time (ns). Markers (connect, disconnect, gap,
+resync) are events too, so a recording says what happened to the connection.
+
+``decode_message`` is the one decoder for Binance wire messages; ``to_wire`` is its
+inverse, so a stored event re-serializes to the exact strings the exchange sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, TypeAlias
+
+from acts.errors import MalformedMessageError
+from recorder.decimals import is_canonical
+
+__all__ = [
+    "EventKind",
+    "Level",
+    "DepthUpdate",
+    "Snapshot",
+    "Marker",
+    "Event",
+    "decode_message",
+    "to_wire",
+    "marker",
+]
+
+
+class EventKind(IntEnum):
+    """Stored in the ``kind`` column; values are part of the segment format."""
+
+    DEPTH = 0
+    SNAPSHOT = 1
+    CONNECT = 2
+    DISCONNECT = 3
+    GAP = 4
+    RESYNC = 5
+
+
+#: One price level as the exchange spelled it: ``("65000.01000000", "0.50000000")``.
+Level: TypeAlias = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DepthUpdate:
+    """A ``depthUpdate`` diff: absolute quantities for the levels that changed in ``[U, u]``."""
+
+    symbol: str
+    event_time_ms: int  # E
+    first_update_id: int  # U
+    final_update_id: int  # u
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    recv_ns: int
+
+    @property
+    def kind(self) -> EventKind:
+        return EventKind.DEPTH
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A REST ``/api/v3/depth`` answer for one symbol."""
+
+    symbol: str
+    last_update_id: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    recv_ns: int
+
+    @property
+    def kind(self) -> EventKind:
+        return EventKind.SNAPSHOT
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Something that happened to the feed: connect, disconnect, gap or resync.
+
+    ``detail`` is a short JSON object (e.g. ``{"expected": 11, "got": 15}``), kept as text so
+    new details need no format change.
+    """
+
+    kind: EventKind
+    symbol: str
+    recv_ns: int
+    detail: str = "{}"
+
+
+Event: TypeAlias = DepthUpdate | Snapshot | Marker
+
+
+def marker(kind: EventKind, symbol: str, recv_ns: int, **detail: Any) -> Marker:
+    """Build a marker with its details serialized deterministically (sorted keys)."""
+    return Marker(kind, symbol, recv_ns, json.dumps(detail, sort_keys=True, separators=(",", ":")))
+
+
+def _levels(raw: Any, what: str) -> tuple[Level, ...]:
+    if not isinstance(raw, list):
+        raise MalformedMessageError(f"{what} must be a list of [price, qty] pairs, got {type(raw).__name__}")
+    out = []
+    for pair in raw:
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not isinstance(pair[0], str)
+            or not isinstance(pair[1], str)
+        ):
+            raise MalformedMessageError(f"{what} entry {pair!r} is not a [price, qty] pair of strings")
+        if not (is_canonical(pair[0]) and is_canonical(pair[1])):
+            raise MalformedMessageError(f"{what} entry {pair!r} is not a pair of plain decimal strings")
+        out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
+def _int_field(msg: dict[str, Any], key: str) -> int:
+    value = msg.get(key)
+    if type(value) is not int or value < 0:
+        raise MalformedMessageError(f"field {key!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def decode_message(msg: Any, recv_ns: int, symbol: str | None = None) -> DepthUpdate | Snapshot:
+    """Decode one parsed Binance message into a typed event.
+
+    Accepts a raw ``depthUpdate``, a combined-stream wrapper ``{"stream", "data"}`` and a REST
+    depth snapshot (``symbol`` is then required, as the snapshot does not name it).
+    Raises ``MalformedMessageError`` naming what is wrong.
+    """
+    if not isinstance(msg, dict):
+        raise MalformedMessageError(f"expected a JSON object, got {type(msg).__name__}")
+    if "stream" in msg and "data" in msg:
+        return decode_message(msg["data"], recv_ns, symbol)
+    if msg.get("e") == "depthUpdate":
+        sym = msg.get("s")
+        if not isinstance(sym, str) or not sym:
+            raise MalformedMessageError("depthUpdate without a symbol 's'")
+        first, final = _int_field(msg, "U"), _int_field(msg, "u")
+        if first > final:
+            raise MalformedMessageError(f"depthUpdate with U={first} > u={final}")
+        return DepthUpdate(
+            sym, _int_field(msg, "E"), first, final, _levels(msg.get("b"), "b"), _levels(msg.get("a"), "a"), recv_ns
+        )
+    if "lastUpdateId" in msg:
+        sym = msg.get("symbol", symbol)
+        if not isinstance(sym, str) or not sym:
+            raise MalformedMessageError("depth snapshot without a symbol (pass --symbol)")
+        return Snapshot(
+            sym, _int_field(msg, "lastUpdateId"), _levels(msg.get("bids"), "bids"), _levels(msg.get("asks"), "asks"),
+            recv_ns,
+        )
+    event_type = msg.get("e")
+    raise MalformedMessageError(
+        f"unknown message type {event_type!r}" if event_type else f"unrecognised message with keys {sorted(msg)[:6]}"
+    )
+
+
+def to_wire(event: DepthUpdate | Snapshot) -> dict[str, Any]:
+    """The Binance JSON object for an event (inverse of ``decode_message``)."""
+    if isinstance(event, DepthUpdate):
+        return {
+            "e": "depthUpdate",
+            "E": event.event_time_ms,
+            "s": event.symbol,
+            "U": event.first_update_id,
+            "u": event.final_update_id,
+            "b": [list(level) for level in event.bids],
+            "a": [list(level) for level in event.asks],
+        }
+    return {
+        "lastUpdateId": event.last_update_id,
+        "bids": [list(level) for level in event.bids],
+        "asks": [list(level) for level in event.asks],
+    }
