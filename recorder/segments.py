@@ -1,0 +1,315 @@
+"""Segments: zstd Parquet files of raw events, one symbol and one UTC hour each.
+
+Layout (see docs/FORMAT.md)::
+
+    DATA/segments/symbol=BTCUSDT/date=2024-05-01/BTCUSDT-20240501T13-<first_recv_ns>-<digest>.parquet
+
+One row per level change, event columns repeated on each of its rows (Parquet's run-length
+and delta encodings make the repeats nearly free); an event with no levels (a marker, an
+empty diff) is one row with a null side. Prices and quantities are integer mantissas plus the
+number of decimals of the original string, so every event re-serializes byte-exactly.
+
+Strategy: the file name is a function of the content (first receive time + a digest of the
+event keys), so writing the same events twice -- a journal rolled again after a crash -- yields
+the same file, and the atomic temp-file + rename means readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from acts.errors import CorruptSegmentError, PrecisionError
+from recorder.decimals import format_decimal, parse_decimal
+from recorder.events import DepthUpdate, Event, EventKind, Level, Marker, Snapshot
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SCHEMA",
+    "SegmentInfo",
+    "Side",
+    "write_segments",
+    "events_to_table",
+    "table_to_events",
+    "read_info",
+    "read_events",
+    "segment_dir",
+]
+
+#: Bumped on any incompatible change; readers refuse newer versions.
+FORMAT_VERSION = 1
+_META_KEY = b"acts.segment"
+_NS_PER_HOUR = 3_600 * 10**9
+ROW_GROUP_ROWS = 262_144
+
+
+class Side:
+    """Values of the ``side`` column."""
+
+    BID = 0
+    ASK = 1
+
+
+SCHEMA = pa.schema(
+    [
+        pa.field("ev", pa.int32(), nullable=False),  # event index within the file
+        pa.field("kind", pa.int8(), nullable=False),  # EventKind
+        pa.field("recv_ns", pa.int64(), nullable=False),  # local receive time, UTC ns
+        pa.field("E", pa.int64()),  # exchange event time, ms (diffs)
+        pa.field("U", pa.int64()),  # first update id (diffs)
+        pa.field("u", pa.int64()),  # final update id (diffs) / lastUpdateId (snapshots)
+        pa.field("side", pa.int8()),  # Side, null for a row without a level
+        pa.field("price", pa.int64()),  # mantissa of the price string
+        pa.field("price_exp", pa.int8()),  # its number of decimals
+        pa.field("qty", pa.int64()),
+        pa.field("qty_exp", pa.int8()),
+        pa.field("detail", pa.string()),  # marker details (JSON), null otherwise
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """What a segment's footer says about it, read without touching the data pages."""
+
+    path: Path
+    symbol: str
+    events: int
+    levels: int
+    first_recv_ns: int
+    last_recv_ns: int
+    first_event_ms: int | None
+    last_event_ms: int | None
+    snapshot_recv_ns: tuple[int, ...]  # receive times of the snapshots inside
+
+
+def segment_dir(data_dir: Path, symbol: str, day: str) -> Path:
+    return data_dir / "segments" / f"symbol={symbol}" / f"date={day}"
+
+
+# --- events -> columns ------------------------------------------------------------------
+
+
+class _Columns:
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
+
+    def row(self, ev: int, kind: int, recv_ns: int, e: Any, first: Any, final: Any, detail: Any = None,
+            side: Any = None, level: Level | None = None) -> None:
+        c = self.cols
+        c["ev"].append(ev)
+        c["kind"].append(kind)
+        c["recv_ns"].append(recv_ns)
+        c["E"].append(e)
+        c["U"].append(first)
+        c["u"].append(final)
+        c["side"].append(side)
+        c["detail"].append(detail)
+        if level is None:
+            for name in ("price", "price_exp", "qty", "qty_exp"):
+                c[name].append(None)
+            return
+        try:
+            price, price_exp = parse_decimal(level[0])
+            qty, qty_exp = parse_decimal(level[1])
+        except PrecisionError as exc:
+            raise PrecisionError(f"event {ev} ({EventKind(kind).name}): {exc}") from exc
+        c["price"].append(price)
+        c["price_exp"].append(price_exp)
+        c["qty"].append(qty)
+        c["qty_exp"].append(qty_exp)
+
+    def event(self, ev: int, kind: int, recv_ns: int, e: Any, first: Any, final: Any,
+              bids: Sequence[Level], asks: Sequence[Level]) -> None:
+        if not bids and not asks:
+            self.row(ev, kind, recv_ns, e, first, final)
+        for level in bids:
+            self.row(ev, kind, recv_ns, e, first, final, side=Side.BID, level=level)
+        for level in asks:
+            self.row(ev, kind, recv_ns, e, first, final, side=Side.ASK, level=level)
+
+
+def events_to_table(events: Sequence[Event]) -> pa.Table:
+    """Columns for ``events`` (all of one symbol), in the order given."""
+    out = _Columns()
+    for ev, event in enumerate(events):
+        if isinstance(event, DepthUpdate):
+            out.event(ev, EventKind.DEPTH, event.recv_ns, event.event_time_ms, event.first_update_id,
+                      event.final_update_id, event.bids, event.asks)
+        elif isinstance(event, Snapshot):
+            out.event(ev, EventKind.SNAPSHOT, event.recv_ns, None, None, event.last_update_id,
+                      event.bids, event.asks)
+        else:
+            out.row(ev, event.kind, event.recv_ns, None, None, None, detail=event.detail)
+    return pa.Table.from_pydict(out.cols, schema=SCHEMA)
+
+
+# --- columns -> events ------------------------------------------------------------------
+
+
+def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
+    """Inverse of ``events_to_table`` (the table must hold whole events)."""
+    for batch in table.combine_chunks().to_batches():
+        yield from _batch_events(batch, symbol)
+
+
+def _batch_events(batch: pa.RecordBatch, symbol: str) -> Iterator[Event]:
+    cols = {name: batch.column(name).to_pylist() for name in SCHEMA.names}
+    ev, kind, recv, side = cols["ev"], cols["kind"], cols["recv_ns"], cols["side"]
+    price, price_exp, qty, qty_exp = cols["price"], cols["price_exp"], cols["qty"], cols["qty_exp"]
+    n = len(ev)
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and ev[end] == ev[start]:
+            end += 1
+        bids: list[Level] = []
+        asks: list[Level] = []
+        for i in range(start, end):
+            if side[i] is not None:
+                level = (format_decimal(price[i], price_exp[i]), format_decimal(qty[i], qty_exp[i]))
+                (bids if side[i] == Side.BID else asks).append(level)
+        k = EventKind(kind[start])
+        if k is EventKind.DEPTH:
+            yield DepthUpdate(symbol, cols["E"][start], cols["U"][start], cols["u"][start], tuple(bids),
+                              tuple(asks), recv[start])
+        elif k is EventKind.SNAPSHOT:
+            yield Snapshot(symbol, cols["u"][start], tuple(bids), tuple(asks), recv[start])
+        else:
+            yield Marker(k, symbol, recv[start], cols["detail"][start] or "{}")
+        start = end
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def _hour_of(recv_ns: int) -> int:
+    return recv_ns // _NS_PER_HOUR
+
+
+def _digest(events: Sequence[Event]) -> str:
+    h = hashlib.blake2b(digest_size=6)
+    for event in events:
+        if isinstance(event, DepthUpdate):
+            h.update(b"D%d:%d:%d:%d;" % (event.recv_ns, event.event_time_ms, event.first_update_id,
+                                        event.final_update_id))
+        elif isinstance(event, Snapshot):
+            h.update(b"S%d:%d;" % (event.recv_ns, event.last_update_id))
+        else:
+            h.update(b"M%d:%d:%s;" % (event.recv_ns, event.kind, event.detail.encode()))
+    return h.hexdigest()
+
+
+def _metadata(symbol: str, events: Sequence[Event], levels: int) -> dict[str, Any]:
+    times = [e.event_time_ms for e in events if isinstance(e, DepthUpdate)]
+    return {
+        "format_version": FORMAT_VERSION,
+        "symbol": symbol,
+        "events": len(events),
+        "levels": levels,
+        "first_recv_ns": events[0].recv_ns,
+        "last_recv_ns": events[-1].recv_ns,
+        "first_event_ms": min(times) if times else None,
+        "last_event_ms": max(times) if times else None,
+        "snapshot_recv_ns": [e.recv_ns for e in events if isinstance(e, Snapshot)],
+    }
+
+
+def write_segments(data_dir: Path, symbol: str, events: Iterable[Event], compression_level: int = 9) -> list[Path]:
+    """Write ``events`` (one symbol, receive order) as one segment per UTC hour; return the paths.
+
+    Idempotent: the same events give the same file names and contents.
+    """
+    hours: dict[int, list[Event]] = {}
+    for event in events:
+        if event.symbol != symbol:
+            raise ValueError(f"event for {event.symbol} in a {symbol} segment")
+        hours.setdefault(_hour_of(event.recv_ns), []).append(event)
+    return [_write_one(data_dir, symbol, chunk, compression_level) for _, chunk in sorted(hours.items())]
+
+
+def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_level: int) -> Path:
+    table = events_to_table(events)
+    levels = sum(1 for s in table.column("side").to_pylist() if s is not None)
+    meta = _metadata(symbol, events, levels)
+    table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+    start = datetime.fromtimestamp(events[0].recv_ns / 1e9, UTC)
+    directory = segment_dir(data_dir, symbol, start.strftime("%Y-%m-%d"))
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{symbol}-{start:%Y%m%dT%H}-{events[0].recv_ns}-{_digest(events)}.parquet"
+    final = directory / name
+    tmp = directory / f".tmp-{name}-{os.getpid()}"
+    with pq.ParquetWriter(
+        tmp, table.schema, compression="zstd", compression_level=compression_level,
+        use_dictionary=["kind", "side", "price_exp", "qty_exp", "detail"],
+        column_encoding={c: "DELTA_BINARY_PACKED" for c in ("ev", "recv_ns", "E", "U", "u")},
+    ) as writer:
+        # Row groups end on event boundaries, so each one decodes on its own.
+        for start, stop in _row_groups(table.column("ev").to_numpy()):
+            writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(directory)
+    return final
+
+
+def _row_groups(ev: Any) -> Iterator[tuple[int, int]]:
+    """``[start, stop)`` row ranges of about ``ROW_GROUP_ROWS`` rows that never split an event."""
+    n = len(ev)
+    start = 0
+    while start < n:
+        stop = min(start + ROW_GROUP_ROWS, n)
+        while stop < n and ev[stop] == ev[stop - 1]:
+            stop += 1
+        yield start, stop
+        start = stop
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_info(path: Path) -> SegmentInfo:
+    """The footer metadata of a segment; ``CorruptSegmentError`` if it is not a readable segment."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptSegmentError(f"{path}: not a readable Parquet segment ({exc}); move it aside or run "
+                                  "'acts verify'") from exc
+    raw = (schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise CorruptSegmentError(f"{path}: Parquet file without ACTS segment metadata")
+    meta = json.loads(raw)
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CorruptSegmentError(
+            f"{path}: segment format {meta['format_version']} is newer than this ACTS ({FORMAT_VERSION}); upgrade"
+        )
+    return SegmentInfo(
+        path, meta["symbol"], meta["events"], meta["levels"], meta["first_recv_ns"], meta["last_recv_ns"],
+        meta["first_event_ms"], meta["last_event_ms"], tuple(meta["snapshot_recv_ns"]),
+    )
+
+
+def read_events(path: Path, symbol: str | None = None) -> Iterator[Event]:
+    """Every event of a segment, streamed one row group at a time."""
+    info = read_info(path)
+    try:
+        reader = pq.ParquetFile(path)
+        for i in range(reader.num_row_groups):
+            yield from table_to_events(reader.read_row_group(i, columns=SCHEMA.names), symbol or info.symbol)
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from exc
