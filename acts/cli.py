@@ -207,7 +207,7 @@ def demo_cmd(
     _err().print(f"recorded {sum(map(len, per_symbol.values()))} events of {', '.join(chosen)} "
                  f"into {len(written)} segments under {data_dir}")
     return replay_cmd(start=iso_minute(DEFAULT_START_MS), data_dir=data_dir, end=None,
-                      symbols=",".join(chosen), features=features, out=None, strict=False)
+                      symbols=",".join(chosen), features=features, out=None, strict=False) or 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from acts.errors import UnknownFeatureError
@@ -78,7 +78,7 @@ class Registry:
         raise UnknownFeatureError(_unknown_message(name, self._plain, self._families))
 
 
-def _unknown_message(name: str, plain: dict[str, FeatureFn], families: dict[str, object]) -> str:
+def _unknown_message(name: str, plain: Mapping[str, FeatureFn], families: Mapping[str, object]) -> str:
     candidates = list(plain) + [prefix + "10" for prefix in families]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -254,8 +254,8 @@ def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_lev
         column_encoding={c: "DELTA_BINARY_PACKED" for c in ("ev", "recv_ns", "E", "U", "u")},
     ) as writer:
         # Row groups end on event boundaries, so each one decodes on its own.
-        for start, stop in _row_groups(table.column("ev").to_numpy()):
-            writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+        for first, stop in _row_groups(table.column("ev").to_numpy()):
+            writer.write_table(table.slice(first, stop - first), row_group_size=stop - first)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)

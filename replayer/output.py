@@ -34,7 +34,10 @@ def rows_to_table(rows: Iterable[MinuteRow], feature_names: Sequence[str]) -> pa
     records = [_record(r) for r in rows]
     names = columns(feature_names)
     types = [pa.string(), pa.string(), pa.bool_(), pa.string()] + [pa.float64()] * len(feature_names)
-    data = {name: pa.array([rec[i] for rec in records], type=t) for i, (name, t) in enumerate(zip(names, types))}
+    data = {
+        name: pa.array([rec[i] for rec in records], type=t)
+        for i, (name, t) in enumerate(zip(names, types, strict=True))
+    }
     return pa.table(data)
 
 

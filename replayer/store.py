@@ -68,13 +68,18 @@ class SegmentStore:
             span = _day(start_ms) + (f" to {_day(end_ms - 1)}" if end_ms is not None else " on")
             raise NoDataError(f"no {symbol} data from {span}; recorded dates: {_ranges(self.days(symbol))}")
         start_ns = start_ms * 1_000_000
+        unreadable: set[Path] = set()
+        chosen = 0
         for index in range(len(paths) - 1, -1, -1):
             if paths[index].parent.name > start_key:
                 continue  # starts after the day of start_ms: cannot hold an earlier snapshot
             info = self._safe_info(paths[index], on_problem)
-            if info is not None and any(t <= start_ns for t in info.snapshot_recv_ns):
-                return paths[max(0, index - 1) :]
-        return paths
+            if info is None:
+                unreadable.add(paths[index])
+            elif any(t <= start_ns for t in info.snapshot_recv_ns):
+                chosen = max(0, index - 1)
+                break
+        return [p for p in paths[chosen:] if p not in unreadable]
 
     def _safe_info(self, path: Path, on_problem: ProblemHandler) -> SegmentInfo | None:
         try:

@@ -1,0 +1,36 @@
+# Two commands for a fresh clone:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,fast]'
+	touch $@
+
+## Install, then run the offline demo (local exchange -> recorder -> live entries -> replay).
+demo: $(VENV)/.installed
+	$(BIN)/acts demo
+
+## Install, start the Mongo-wire test server, run every test but the soak.
+test: $(VENV)/.installed
+	bash .ci/test.sh
+
+## The quick inner loop: no slow or Mongo tests.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow and not mongo and not soak"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy acts recorder replayer features exchange
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

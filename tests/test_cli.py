@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from acts.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--data-dir", str(data_dir), "--minutes", "3", "--symbols", "BTC,SHIB"]) == 0
+    return data_dir
+
+
+def test_demo_prints_features(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "--data-dir", str(demo_dir), "--from", "2024-05-01", "--features", "mid,bias10"]) == 0
+    out = capsys.readouterr().out
+    assert "BTCUSDT" in out and "SHIBUSDT" in out and "bias10" in out
+
+
+def test_replay_to_csv_and_parquet_agree(demo_dir: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    args = ["replay", "--data-dir", str(demo_dir), "--from", "2024-05-01T00:01", "--symbols", "btc",
+            "--features", "bias10,mid,depth50"]
+    assert main([*args, "--out", str(tmp_path / "o.csv")]) == 0
+    assert main([*args, "--out", str(tmp_path / "o.parquet")]) == 0
+    rows = list(csv.DictReader((tmp_path / "o.csv").open()))
+    table = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    assert [r["minute"] for r in rows] == ["2024-05-01T00:01:00Z", "2024-05-01T00:02:00Z"]
+    assert list(rows[0]) == ["minute", "symbol", "valid", "last_book_update", "bias10", "mid", "depth50"]
+    assert [float(r["bias10"]) for r in rows] == [t["bias10"] for t in table]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2024-13-01"], "is not a date"),
+        (["--from", "2024-05-01", "--to", "2024-04-01"], "is not after"),
+        (["--from", "2024-05-01", "--features", "bais10"], "Did you mean 'bias10'"),
+        (["--from", "2024-05-01", "--symbols", "DOGE"], "no data for symbol DOGEUSDT"),
+        (["--from", "2025-01-01"], "recorded dates: 2024-05-01"),
+        (["--from", "2024-05-01", "--out", "x.txt"], "use a .parquet or .csv"),
+    ],
+)
+def test_bad_input_is_one_clear_line(demo_dir: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                     message: str) -> None:
+    assert main(["replay", "--data-dir", str(demo_dir), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.startswith("acts: error:")
+
+
+def test_empty_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "--data-dir", str(tmp_path), "--from", "2024-05-01"]) == 2
+    assert "record or import data first" in capsys.readouterr().err
+
+
+def test_import_then_replay_equals_demo(demo_dir: Path, tmp_path: Path) -> None:
+    capture = tmp_path / "cap.jsonl"
+    assert main(["generate", "--out", str(capture), "--symbols", "BTC,SHIB", "--minutes", "3"]) == 0
+    assert main(["import", "--data-dir", str(tmp_path / "d"), str(capture)]) == 0
+    args = ["replay", "--from", "2024-05-01", "--features", "mid,bias50,microprice"]
+    assert main([*args, "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path / "a.csv")]) == 0
+    assert main([*args, "--data-dir", str(demo_dir), "--out", str(tmp_path / "b.csv")]) == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_unknown_command_and_missing_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["frobnicate"]) == 2
+    assert main(["replay"]) == 2
+    assert "--from" in capsys.readouterr().err
