@@ -34,6 +34,7 @@ class SymbolSpec:
     qty_exp: int  # decimals in quantity strings (8 for BTC, 2 for SHIB)
     qty_min: int  # quantity mantissa range (at qty_exp decimals)
     qty_max: int
+    qty_step: int = 1  # LOT_SIZE stepSize as a mantissa: quantities are multiples of it, as on Binance
 
     @property
     def base_asset(self) -> str:
@@ -41,12 +42,12 @@ class SymbolSpec:
 
 
 _KNOWN = {
-    "BTCUSDT": SymbolSpec("BTCUSDT", 65_000 * 10**8, 10**6, 8, 10**4, 3 * 10**8),
-    "ETHUSDT": SymbolSpec("ETHUSDT", 3_000 * 10**8, 10**6, 8, 10**5, 5 * 10**9),
-    "SOLUSDT": SymbolSpec("SOLUSDT", 150 * 10**8, 10**6, 8, 10**6, 10**10),
-    "BNBUSDT": SymbolSpec("BNBUSDT", 600 * 10**8, 10**6, 8, 10**5, 10**9),
-    # Tiny prices, huge quantities: 2-decimal quantity strings above 1e10.
-    "SHIBUSDT": SymbolSpec("SHIBUSDT", 2_500, 1, 2, 10**8, 3 * 10**12),
+    "BTCUSDT": SymbolSpec("BTCUSDT", 65_000 * 10**8, 10**6, 8, 10**4, 3 * 10**8, 10**3),
+    "ETHUSDT": SymbolSpec("ETHUSDT", 3_000 * 10**8, 10**6, 8, 10**5, 5 * 10**9, 10**4),
+    "SOLUSDT": SymbolSpec("SOLUSDT", 150 * 10**8, 10**6, 8, 10**6, 10**10, 10**5),
+    "BNBUSDT": SymbolSpec("BNBUSDT", 600 * 10**8, 10**6, 8, 10**5, 10**9, 10**5),
+    # Tiny prices, huge quantities: 2-decimal quantity strings above 1e10 (whole units, "123.00").
+    "SHIBUSDT": SymbolSpec("SHIBUSDT", 2_500, 1, 2, 10**8, 3 * 10**12, 100),
 }
 
 
@@ -56,7 +57,7 @@ def spec_for(symbol: str) -> SymbolSpec:
         return _KNOWN[symbol]
     h = zlib.crc32(symbol.encode())
     mid = (1 + h % 500) * 10**8
-    return SymbolSpec(symbol, mid, 10**4, 8, 10**5, 10**10)
+    return SymbolSpec(symbol, mid, 10**4, 8, 10**5, 10**10, 10**4)
 
 
 class SymbolStream:
@@ -80,7 +81,8 @@ class SymbolStream:
         spec = self.spec
         # Log-uniform sizes: many small orders, a few large ones.
         lo, hi = spec.qty_min.bit_length(), spec.qty_max.bit_length()
-        return min(spec.qty_max, max(spec.qty_min, 1 << self._rng.randrange(lo, hi) | self._rng.getrandbits(lo)))
+        raw = min(spec.qty_max, max(spec.qty_min, 1 << self._rng.randrange(lo, hi) | self._rng.getrandbits(lo)))
+        return max(spec.qty_step, raw - raw % spec.qty_step)
 
     def _price(self, ticks: int) -> str:
         return format_decimal(ticks * self.spec.tick, _PRICE_EXP)

@@ -225,16 +225,24 @@ def _metadata(symbol: str, events: Sequence[Event], levels: int) -> dict[str, An
 
 
 def write_segments(data_dir: Path, symbol: str, events: Iterable[Event], compression_level: int = 9) -> list[Path]:
-    """Write ``events`` (one symbol, receive order) as one segment per UTC hour; return the paths.
+    """Write ``events`` (one symbol, in recorded order) as segments of one UTC hour each; return the paths.
 
-    Idempotent: the same events give the same file names and contents.
+    A new file starts when an event's receive hour is later than the current file's, so the
+    recorded order is kept even where receive times step back a little (a snapshot answer
+    journaled before diffs that were received just earlier). Idempotent: the same events give
+    the same file names and contents.
     """
-    hours: dict[int, list[Event]] = {}
+    chunks: list[list[Event]] = []
+    hour = None
     for event in events:
         if event.symbol != symbol:
             raise ValueError(f"event for {event.symbol} in a {symbol} segment")
-        hours.setdefault(_hour_of(event.recv_ns), []).append(event)
-    return [_write_one(data_dir, symbol, chunk, compression_level) for _, chunk in sorted(hours.items())]
+        event_hour = _hour_of(event.recv_ns)
+        if hour is None or event_hour > hour:
+            chunks.append([])
+            hour = event_hour
+        chunks[-1].append(event)
+    return [_write_one(data_dir, symbol, chunk, compression_level) for chunk in chunks]
 
 
 def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_level: int) -> Path:
