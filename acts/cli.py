@@ -210,6 +210,31 @@ def demo_cmd(
                       symbols=",".join(chosen), features=features, out=None, strict=False) or 0
 
 
+@command("verify")
+def verify_cmd(
+    data_dir: DataDir = Path("data"),
+    start: Annotated[str | None, typer.Option("--from", help="UTC date or ISO time (inclusive).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive).")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
+) -> int:
+    """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
+    from acts.symbols import iso_minute
+    from replayer.verify import verify
+
+    report = verify(data_dir, parse_symbols(symbols), parse_time_ms(start, "--from") if start else None,
+                    parse_time_ms(end, "--to") if end else None)
+    table = Table("hour", "symbol", "coverage", "events", "snapshots", "gaps", "missing ids", "invalid s",
+                  "resyncs", "disconnects", "crossed", box=None)
+    for h in report.hours:
+        table.add_row(iso_minute(h.hour_ms), h.symbol, f"{h.coverage:.2%}", str(h.events), str(h.snapshots),
+                      str(h.gaps), str(h.missing_ids), f"{h.invalid_ms / 1000:.1f}", str(h.resyncs),
+                      str(h.disconnects), str(h.crossed_episodes))
+    _out().print(table)
+    for problem in report.corrupt:
+        _err().print(f"CORRUPT: {problem}")
+    return 0 if report.ok() else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting (tests call this)."""
     command_ = typer.main.get_command(app)
