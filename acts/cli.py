@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +19,7 @@ from rich.table import Table
 
 from acts.errors import ActsError, BadDateError, InputError
 from acts.symbols import iso_minute, parse_symbols, parse_time_ms
+from features.pipeline import MinuteRow
 
 __all__ = ["app", "main", "app_main"]
 
@@ -116,6 +117,10 @@ def replay_cmd(
     = DEFAULT_FEATURES,
     out: Annotated[Path | None, typer.Option(help="Write FILE.parquet or FILE.csv instead of printing.")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Replay (symbol, day) partitions on N local Dask processes.")]
+    = None,
+    scheduler: Annotated[str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")]
+    = None,
 ) -> int:
     """Rebuild books from segments and print one row per symbol per minute."""
     from features.builtin import default_registry
@@ -133,7 +138,15 @@ def replay_cmd(
     store = SegmentStore(data_dir)
     chosen = store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
-    rows = replay(store, chosen, resolved, start_ms, end_ms, report, strict)
+    if workers is not None or scheduler is not None:
+        from replayer.distributed import replay_distributed
+
+        if strict:
+            raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
+        rows: Iterable[MinuteRow] = replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers,
+                                                       scheduler, report)
+    else:
+        rows = replay(store, chosen, resolved, start_ms, end_ms, report, strict)
     if out is not None:
         count = write_output(rows, names, out)
         _err().print(f"wrote {count} rows to {out}")
@@ -207,7 +220,8 @@ def demo_cmd(
     _err().print(f"recorded {sum(map(len, per_symbol.values()))} events of {', '.join(chosen)} "
                  f"into {len(written)} segments under {data_dir}")
     return replay_cmd(start=iso_minute(DEFAULT_START_MS), data_dir=data_dir, end=None,
-                      symbols=",".join(chosen), features=features, out=None, strict=False) or 0
+                      symbols=",".join(chosen), features=features, out=None, strict=False, workers=None,
+                      scheduler=None) or 0
 
 
 @command("verify")
