@@ -53,6 +53,11 @@ def command(name: str) -> Callable[[Callable[..., int | None]], Callable[..., in
 DataDir = Annotated[
     Path, typer.Option("--data-dir", envvar="ACTS_DATA_DIR", help="Where segments live (env ACTS_DATA_DIR).")
 ]
+DataLocation = Annotated[
+    str,
+    typer.Option("--data-dir", envvar="ACTS_DATA_DIR",
+                 help="A folder, or a URI such as s3://bucket/prefix (env ACTS_DATA_DIR)."),
+]
 DEFAULT_FEATURES = "mid,best_bid,best_ask,bias10,bias50"
 
 
@@ -109,7 +114,7 @@ def import_cmd(
 @command("replay")
 def replay_cmd(
     start: Annotated[str, typer.Option("--from", help="UTC date or ISO time (inclusive).")],
-    data_dir: DataDir = Path("data"),
+    data_dir: DataLocation = "data",
     end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive); default: end of data.")]
     = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; BTC means BTCUSDT. Default: all.")] = None,
@@ -135,7 +140,7 @@ def replay_cmd(
     end_ms = parse_time_ms(end, "--to") if end else None
     if end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
-    store = SegmentStore(data_dir)
+    store = SegmentStore.open(data_dir)
     chosen = store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
     if workers is not None or scheduler is not None:
@@ -219,14 +224,14 @@ def demo_cmd(
     written = [p for sym, events in per_symbol.items() for p in write_segments(data_dir, sym, events)]
     _err().print(f"recorded {sum(map(len, per_symbol.values()))} events of {', '.join(chosen)} "
                  f"into {len(written)} segments under {data_dir}")
-    return replay_cmd(start=iso_minute(DEFAULT_START_MS), data_dir=data_dir, end=None,
+    return replay_cmd(start=iso_minute(DEFAULT_START_MS), data_dir=str(data_dir), end=None,
                       symbols=",".join(chosen), features=features, out=None, strict=False, workers=None,
                       scheduler=None) or 0
 
 
 @command("verify")
 def verify_cmd(
-    data_dir: DataDir = Path("data"),
+    data_dir: DataLocation = "data",
     start: Annotated[str | None, typer.Option("--from", help="UTC date or ISO time (inclusive).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,

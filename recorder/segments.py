@@ -22,10 +22,11 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from acts.errors import CorruptSegmentError, PrecisionError
@@ -81,7 +82,7 @@ SCHEMA = pa.schema(
 class SegmentInfo:
     """What a segment's footer says about it, read without touching the data pages."""
 
-    path: Path
+    path: PurePath
     symbol: str
     events: int
     levels: int
@@ -291,10 +292,13 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def read_info(path: Path) -> SegmentInfo:
-    """The footer metadata of a segment; ``CorruptSegmentError`` if it is not a readable segment."""
+def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> SegmentInfo:
+    """The footer metadata of a segment; ``CorruptSegmentError`` if it is not a readable segment.
+
+    ``filesystem``: a pyarrow filesystem (S3, ...) that ``path`` lives in; None for local files.
+    """
     try:
-        schema = pq.read_schema(path)
+        schema = pq.read_schema(str(path), filesystem=filesystem)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: not a readable Parquet segment ({exc}); move it aside or run "
                                   "'acts verify'") from exc
@@ -307,16 +311,17 @@ def read_info(path: Path) -> SegmentInfo:
             f"{path}: segment format {meta['format_version']} is newer than this ACTS ({FORMAT_VERSION}); upgrade"
         )
     return SegmentInfo(
-        path, meta["symbol"], meta["events"], meta["levels"], meta["first_recv_ns"], meta["last_recv_ns"],
+        Path(path) if filesystem is None else path, meta["symbol"], meta["events"], meta["levels"], meta["first_recv_ns"], meta["last_recv_ns"],
         meta["first_event_ms"], meta["last_event_ms"], tuple(meta["snapshot_recv_ns"]),
     )
 
 
-def read_events(path: Path, symbol: str | None = None) -> Iterator[Event]:
+def read_events(path: PurePath, symbol: str | None = None,
+                filesystem: pafs.FileSystem | None = None) -> Iterator[Event]:
     """Every event of a segment, streamed one row group at a time."""
-    info = read_info(path)
+    info = read_info(path, filesystem)
     try:
-        reader = pq.ParquetFile(path)
+        reader = pq.ParquetFile(str(path), filesystem=filesystem)
         for i in range(reader.num_row_groups):
             yield from table_to_events(reader.read_row_group(i, columns=SCHEMA.names), symbol or info.symbol)
     except (OSError, pa.ArrowException) as exc:

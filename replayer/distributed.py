@@ -55,28 +55,29 @@ def replay_partition(data_dir: str, symbol: str, feature_names: Sequence[str], s
     features = default_registry().resolve(feature_names)
     report = ReplayReport()
     try:
-        rows = list(replay_symbol(SegmentStore(Path(data_dir)), symbol, features, start_ms, end_ms, report))
+        rows = list(replay_symbol(SegmentStore.open(data_dir), symbol, features, start_ms, end_ms, report))
     except NoDataError:
         rows = []  # a day without data inside the range: nothing to emit
     return rows, report
 
 
-def replay_distributed(data_dir: Path, symbols: Sequence[str], feature_names: Sequence[str], start_ms: int,
+def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_names: Sequence[str], start_ms: int,
                        end_ms: int | None, workers: int | None = None, scheduler: str | None = None,
                        report: ReplayReport | None = None) -> list[MinuteRow]:
     """Replay on a local process cluster (``workers``) or an existing scheduler (``tcp://host:port``)."""
     from distributed import Client, LocalCluster
 
     report = report if report is not None else ReplayReport()
-    store = SegmentStore(data_dir)
+    store = SegmentStore.open(data_dir)
     parts = partitions(store, symbols, start_ms, end_ms)
+    location = str(data_dir) if "://" in str(data_dir) else str(Path(data_dir).resolve())
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
     client = Client(cluster if cluster is not None else scheduler)
     try:
-        futures = [client.submit(replay_partition, str(data_dir.resolve()), symbol, list(feature_names), s, e,
+        futures = [client.submit(replay_partition, location, symbol, list(feature_names), s, e,
                                  pure=False) for symbol, s, e in parts]
         results = client.gather(futures)
     finally:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from acts.errors import CorruptSegmentError
 from features.pipeline import MinuteRow, MinuteSampler
 from features.registry import Feature
-from recorder.segments import read_events
 from replayer.sequencer import Gap, StaleSnapshot
 from replayer.store import SegmentStore
 
@@ -51,7 +50,7 @@ def replay_symbol(
     sampler = MinuteSampler(symbol, features)
     for path in store.plan(symbol, start_ms, end_ms, on_problem):
         try:
-            for event in read_events(path, symbol):
+            for event in store.events(path, symbol):
                 report.events += 1
                 rows, outcome = sampler.apply(event)
                 if isinstance(outcome, Gap):

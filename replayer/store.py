@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
-from acts.errors import CorruptSegmentError, NoDataError, UnknownSymbolError
-from recorder.segments import SegmentInfo, read_info
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from acts.errors import CorruptSegmentError, InputError, NoDataError, UnknownSymbolError
+from recorder.events import Event
+from recorder.segments import SegmentInfo, read_events, read_info
 
 __all__ = ["SegmentStore"]
 
@@ -19,30 +23,68 @@ def _day(ms: int) -> str:
 
 
 class SegmentStore:
-    """Read-only index of ``DATA/segments``. Footers are read lazily and cached."""
+    """Read-only index of ``DATA/segments``, local or on object storage. Footers are read lazily, cached.
 
-    def __init__(self, data_dir: Path) -> None:
-        self.root = data_dir / "segments"
-        self._info: dict[Path, SegmentInfo] = {}
+    ``SegmentStore(Path("data"))`` for a local folder; ``SegmentStore.open("s3://bucket/prefix")``
+    (any URI pyarrow's filesystems understand) for remote data.
+    """
+
+    def __init__(self, data_dir: PurePath, filesystem: pafs.FileSystem | None = None) -> None:
+        self.filesystem = filesystem
+        self.root = (Path(data_dir) if filesystem is None else PurePosixPath(data_dir)) / "segments"
+        self._info: dict[PurePath, SegmentInfo] = {}
+
+    @classmethod
+    def open(cls, location: str | PurePath) -> SegmentStore:
+        """A store for a local path or a filesystem URI such as ``s3://bucket/acts?endpoint_override=...``."""
+        text = str(location)
+        if "://" not in text:
+            return cls(Path(text))
+        try:
+            filesystem, path = pafs.FileSystem.from_uri(text)
+        except (pa.ArrowException, ValueError) as exc:
+            raise InputError(f"cannot open data location {text!r}: {exc}") from None
+        return cls(PurePosixPath(path), filesystem)
+
+    def _list(self, directory: PurePath, recursive: bool) -> list[pafs.FileInfo]:
+        assert self.filesystem is not None
+        selector = pafs.FileSelector(str(directory), recursive=recursive, allow_not_found=True)
+        try:
+            return list(self.filesystem.get_file_info(selector))
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"cannot list {directory}: {exc}") from None
 
     def symbols(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name.removeprefix("symbol=") for p in self.root.glob("symbol=*") if p.is_dir())
+        if self.filesystem is not None:
+            names = [PurePosixPath(i.path).name for i in self._list(self.root, False) if i.type == pafs.FileType.Directory]
+        elif self.root.is_dir():  # type: ignore[union-attr]
+            names = [p.name for p in self.root.glob("symbol=*") if p.is_dir()]  # type: ignore[union-attr]
+        else:
+            names = []
+        return sorted(n.removeprefix("symbol=") for n in names if n.startswith("symbol="))
 
     def days(self, symbol: str) -> list[str]:
-        base = self.root / f"symbol={symbol}"
-        return sorted(p.name.removeprefix("date=") for p in base.glob("date=*") if any(p.glob("*.parquet")))
+        return sorted({p.parent.name.removeprefix("date=") for p in self.paths(symbol)})
 
-    def paths(self, symbol: str) -> list[Path]:
+    def paths(self, symbol: str) -> list[PurePath]:
         """Every segment of ``symbol`` in recording order (the file names sort by first receive time)."""
         base = self.root / f"symbol={symbol}"
-        return sorted(base.glob("date=*/*.parquet"), key=lambda p: (p.parent.name, p.name))
+        if self.filesystem is None:
+            found: list[PurePath] = list(base.glob("date=*/*.parquet"))  # type: ignore[union-attr]
+        else:
+            found = [PurePosixPath(i.path) for i in self._list(base, True)
+                     if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
+        found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith("date=")]
+        return sorted(found, key=lambda p: (p.parent.name, p.name))
 
-    def info(self, path: Path) -> SegmentInfo:
+    def info(self, path: PurePath) -> SegmentInfo:
         if path not in self._info:
-            self._info[path] = read_info(path)
+            self._info[path] = read_info(path, self.filesystem)
         return self._info[path]
+
+    def events(self, path: PurePath, symbol: str) -> Iterator[Event]:
+        """The events of one segment of this store."""
+        return read_events(path, symbol, self.filesystem)
 
     def check_symbols(self, symbols: list[str]) -> list[str]:
         """``symbols`` (all recorded ones when empty), each checked to have data."""
@@ -54,7 +96,7 @@ class SegmentStore:
                 raise UnknownSymbolError(f"no data for symbol {symbol}; recorded symbols: {', '.join(known)}")
         return symbols or known
 
-    def plan(self, symbol: str, start_ms: int, end_ms: int | None, on_problem: ProblemHandler) -> list[Path]:
+    def plan(self, symbol: str, start_ms: int, end_ms: int | None, on_problem: ProblemHandler) -> list[PurePath]:
         """Segments to read, in order, to replay ``symbol`` from ``start_ms`` (the caller stops at the end).
 
         Begins one segment before the last one holding a snapshot received at or before
@@ -68,7 +110,7 @@ class SegmentStore:
             span = _day(start_ms) + (f" to {_day(end_ms - 1)}" if end_ms is not None else " on")
             raise NoDataError(f"no {symbol} data from {span}; recorded dates: {_ranges(self.days(symbol))}")
         start_ns = start_ms * 1_000_000
-        unreadable: set[Path] = set()
+        unreadable: set[PurePath] = set()
         chosen = 0
         for index in range(len(paths) - 1, -1, -1):
             if paths[index].parent.name > start_key:
@@ -81,7 +123,7 @@ class SegmentStore:
                 break
         return [p for p in paths[chosen:] if p not in unreadable]
 
-    def _safe_info(self, path: Path, on_problem: ProblemHandler) -> SegmentInfo | None:
+    def _safe_info(self, path: PurePath, on_problem: ProblemHandler) -> SegmentInfo | None:
         try:
             return self.info(path)
         except CorruptSegmentError as exc:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from acts.errors import CorruptSegmentError
 from recorder.events import DepthUpdate, EventKind, Marker
-from recorder.segments import read_events
 from replayer.sequencer import Gap, Sequencer, StaleSnapshot
 from replayer.store import SegmentStore
 
@@ -107,16 +106,16 @@ class _SymbolVerifier:
             self.crossed = crossed
 
 
-def verify(data_dir: Path, symbols: list[str], start_ms: int | None = None,
+def verify(data_dir: Path | str, symbols: list[str], start_ms: int | None = None,
            end_ms: int | None = None) -> VerifyReport:
     """Replay every segment of ``symbols`` (all recorded ones when empty) and report per hour."""
-    store = SegmentStore(data_dir)
+    store = SegmentStore.open(data_dir)
     report = VerifyReport()
     for symbol in store.check_symbols(symbols):
         verifier = _SymbolVerifier(symbol, report, start_ms, end_ms)
         for path in store.paths(symbol):
             try:
-                verifier.feed(read_events(path, symbol))
+                verifier.feed(store.events(path, symbol))
             except CorruptSegmentError as exc:
                 report.corrupt.append(str(exc))
         report.hours += [verifier.hours[k] for k in sorted(verifier.hours)]
