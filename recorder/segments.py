@@ -311,8 +311,8 @@ def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> Segm
             f"{path}: segment format {meta['format_version']} is newer than this ACTS ({FORMAT_VERSION}); upgrade"
         )
     return SegmentInfo(
-        Path(path) if filesystem is None else path, meta["symbol"], meta["events"], meta["levels"], meta["first_recv_ns"], meta["last_recv_ns"],
-        meta["first_event_ms"], meta["last_event_ms"], tuple(meta["snapshot_recv_ns"]),
+        Path(path) if filesystem is None else path, meta["symbol"], meta["events"], meta["levels"],
+        meta["first_recv_ns"], meta["last_recv_ns"], meta["first_event_ms"], meta["last_event_ms"], tuple(meta["snapshot_recv_ns"]),
     )
 
 

@@ -56,7 +56,8 @@ class SegmentStore:
 
     def symbols(self) -> list[str]:
         if self.filesystem is not None:
-            names = [PurePosixPath(i.path).name for i in self._list(self.root, False) if i.type == pafs.FileType.Directory]
+            entries = self._list(self.root, False)
+            names = [PurePosixPath(i.path).name for i in entries if i.type == pafs.FileType.Directory]
         elif self.root.is_dir():  # type: ignore[union-attr]
             names = [p.name for p in self.root.glob("symbol=*") if p.is_dir()]  # type: ignore[union-attr]
         else:
