@@ -312,7 +312,8 @@ def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> Segm
         )
     return SegmentInfo(
         Path(path) if filesystem is None else path, meta["symbol"], meta["events"], meta["levels"],
-        meta["first_recv_ns"], meta["last_recv_ns"], meta["first_event_ms"], meta["last_event_ms"], tuple(meta["snapshot_recv_ns"]),
+        meta["first_recv_ns"], meta["last_recv_ns"], meta["first_event_ms"], meta["last_event_ms"],
+        tuple(meta["snapshot_recv_ns"]),
     )
 
 
