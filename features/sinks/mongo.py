@@ -1,0 +1,65 @@
+"""Minute entries in MongoDB: a unique index on ``(symbol, minute)`` and upserts, so restarts and
+backfills never duplicate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from acts.errors import SinkError
+from acts.secrets import redact_uri
+
+__all__ = ["MongoSink"]
+
+
+class MongoSink:
+    def __init__(self, uri: str, database: str = "acts", collection: str = "minute_entries",
+                 timeout_ms: int = 5000) -> None:
+        import pymongo
+        from pymongo.errors import PyMongoError
+
+        self._errors = PyMongoError
+        self._pymongo = pymongo
+        self.where = redact_uri(uri)
+        try:
+            self._client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
+                                                    connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms * 4)
+            self._coll = self._client[database][collection]
+            self._coll.create_index([("symbol", 1), ("minute", 1)], unique=True, name="symbol_minute")
+        except (PyMongoError, ValueError) as exc:
+            raise SinkError(f"MongoDB at {self.where} is not usable: {self._safe(exc)}") from None
+
+    def _safe(self, exc: Exception) -> str:
+        return redact_uri(str(exc))[:300]
+
+    def write(self, entries: Sequence[dict[str, Any]]) -> int:
+        if not entries:
+            return 0
+        ops = [self._pymongo.ReplaceOne({"symbol": e["symbol"], "minute": e["minute"]}, dict(e), upsert=True)
+               for e in entries]
+        try:
+            self._coll.bulk_write(ops, ordered=True)
+        except self._errors as exc:
+            raise SinkError(f"cannot write entries to MongoDB at {self.where}: {self._safe(exc)}") from None
+        return len(ops)
+
+    def read(self, symbols: Sequence[str] | None = None, start: str | None = None,
+             end: str | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if symbols:
+            query["symbol"] = {"$in": list(symbols)}
+        minute: dict[str, str] = {}
+        if start is not None:
+            minute["$gte"] = start
+        if end is not None:
+            minute["$lt"] = end
+        if minute:
+            query["minute"] = minute
+        try:
+            docs = list(self._coll.find(query, {"_id": 0}).sort([("minute", 1), ("symbol", 1)]))
+        except self._errors as exc:
+            raise SinkError(f"cannot read entries from MongoDB at {self.where}: {self._safe(exc)}") from None
+        return docs
+
+    def close(self) -> None:
+        self._client.close()
