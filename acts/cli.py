@@ -204,29 +204,178 @@ def generate_cmd(
     return 0
 
 
+def _live_feature_names(levels: str, features: str | None) -> list[str]:
+    from features.entries import default_feature_names
+    from features.registry import names_from_csv
+
+    try:
+        level_list = [int(x) for x in names_from_csv(levels)]
+    except ValueError:
+        raise InputError(f"--levels {levels!r}: use whole numbers like 5,10,20,50") from None
+    names = default_feature_names(level_list)
+    return names + [n for n in names_from_csv(features or "") if n not in names]
+
+
+@command("record")
+def record_cmd(
+    symbols: Annotated[list[str], typer.Argument(help="Symbols to record: BTC means BTCUSDT.")],
+    data_dir: DataDir = Path("data"),
+    rest_url: Annotated[str | None, typer.Option(envvar="ACTS_REST_URL", help="REST base, e.g. the local "
+                        "exchange's http://127.0.0.1:PORT/api (default: Binance).")] = None,
+    stream_url: Annotated[str | None, typer.Option(envvar="ACTS_STREAM_URL", help="Websocket base, e.g. "
+                          "ws://127.0.0.1:PORT/ (default: Binance).")] = None,
+    mongo: Annotated[str | None, typer.Option(envvar="MONGODB_URI", help="MongoDB URI for minute entries "
+                     "(env MONGODB_URI); default: the embedded store DATA/entries.sqlite.")] = None,
+    levels: Annotated[str, typer.Option(help="Levels for bias/bid_amount/ask_amount.")] = "5,10,20,50",
+    features: Annotated[str | None, typer.Option(help="Extra features by name, as in replay.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until "
+                        "SIGINT/SIGTERM).")] = None,
+    snapshot_limit: Annotated[int, typer.Option(help="Levels per REST snapshot.")] = 1000,
+    max_retries: Annotated[int | None, typer.Option(help="Give up after N failed reconnects (default: never).")]
+    = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log INFO to stderr too.")] = False,
+) -> int:
+    """Record depth events 24/7 into segments; write one entry per symbol per minute."""
+    import asyncio
+
+    from acts.clock import SystemClock
+    from acts.wiring import build_sink, setup_logging
+    from features.builtin import default_registry
+    from recorder.live import Recorder, RecorderConfig
+    from recorder.roll import Roller
+
+    chosen = parse_symbols(symbols)
+    names = _live_feature_names(levels, features)
+    resolved = default_registry().resolve(names)
+    setup_logging(data_dir, chosen, verbose)
+    sink = build_sink(data_dir, mongo)
+    config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
+                            snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration)
+    recorder = Recorder(config, resolved, sink, SystemClock(), Roller(data_dir))
+    try:
+        report = asyncio.run(recorder.run())
+    finally:
+        sink.close()
+    _err().print(f"recorded {report.frames} frames ({report.malformed} malformed), {report.snapshots} snapshots, "
+                 f"{report.reconnects} reconnects; {report.entries} minute entries; "
+                 f"{len(report.segments)} segments written")
+    if recorder.failure is not None:
+        raise recorder.failure if isinstance(recorder.failure, ActsError) else ActsError(str(recorder.failure))
+    return 0
+
+
+@command("exchange")
+def exchange_cmd(
+    symbols: Annotated[str, typer.Option(help="Symbols to serve.")] = "BTC,ETH,SOL,SHIB",
+    host: Annotated[str, typer.Option(help="Bind address (loopback unless you mean it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 9443,
+    speed: Annotated[float, typer.Option(help="Market speed: 1 = real time, 20 = 20x faster.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
+    gap_rate: Annotated[float, typer.Option(help="Probability that a diff skips update ids.")] = 0.0,
+    fault: Annotated[list[str] | None, typer.Option(help="Scheduled fault, e.g. drop@30 or rest@5:500:2 "
+                     "(see exchange/faults.py); repeatable.")] = None,
+) -> int:
+    """Serve a Binance-compatible market-data exchange (REST + websocket) from the seeded generator."""
+    from exchange.server import run_exchange
+
+    run_exchange(parse_symbols(symbols), seed, host, port, speed, fault or [], gap_rate)
+    return 0
+
+
+@command("backfill")
+def backfill_cmd(
+    start: Annotated[str, typer.Option("--from", help="UTC date or ISO time (inclusive).")],
+    data_dir: DataDir = Path("data"),
+    end: Annotated[str | None, typer.Option("--to", help="Exclusive; default: end of data.")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
+    mongo: Annotated[str | None, typer.Option(envvar="MONGODB_URI", help="MongoDB URI (env MONGODB_URI).")] = None,
+    levels: Annotated[str, typer.Option(help="Levels, as in record.")] = "5,10,20,50",
+    features: Annotated[str | None, typer.Option(help="Extra features, as in record.")] = None,
+) -> int:
+    """Recompute minute entries from segments into the entry store (idempotent: upserts by key)."""
+    from acts.wiring import build_sink
+    from features.builtin import default_registry
+    from features.entries import to_entry
+    from replayer.replay import ReplayReport, replay
+    from replayer.store import SegmentStore
+
+    names = _live_feature_names(levels, features)
+    resolved = default_registry().resolve(names)
+    start_ms = parse_time_ms(start, "--from")
+    end_ms = parse_time_ms(end, "--to") if end else None
+    store = SegmentStore(data_dir)
+    chosen = store.check_symbols(parse_symbols(symbols))
+    report = ReplayReport()
+    sink = build_sink(data_dir, mongo)
+    written = 0
+    batch: list[dict[str, Any]] = []
+    try:
+        for row in replay(store, chosen, resolved, start_ms, end_ms, report):
+            batch.append(to_entry(row, names))
+            if len(batch) >= 500:
+                written += sink.write(batch)
+                batch = []
+        written += sink.write(batch)
+    finally:
+        sink.close()
+    _summary(report, written)
+    return 0
+
+
 @command("demo")
 def demo_cmd(
     data_dir: DataDir = Path("data"),
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")] = "BTC,ETH,SHIB",
-    minutes: Annotated[float, typer.Option(help="Minutes of market to simulate.")] = 10,
-    seed: Annotated[int, typer.Option()] = 7,
-    features: Annotated[str, typer.Option()] = DEFAULT_FEATURES,
+    seconds: Annotated[float, typer.Option(help="How long to record.")] = 20,
+    speed: Annotated[float, typer.Option(help="Market speed of the local exchange.")] = 30,
+    features: Annotated[str, typer.Option(help="Features shown from the replay.")] = "mid,bias10,bias50",
 ) -> int:
-    """Offline demo: simulate a recording into segments, then replay it into minute features."""
-    from exchange.generator import DEFAULT_START_MS
-    from exchange.synthetic import synthetic_events
-    from recorder.segments import write_segments
+    """Offline demo: local exchange -> acts record -> live entries (embedded store) -> replay, compared."""
+    import asyncio
+    import time as _time
+
+    from acts.clock import SystemClock
+    from acts.wiring import build_sink, setup_logging
+    from exchange.feed import GeneratorFeed
+    from exchange.server import LocalExchange
+    from features.builtin import default_registry
+    from features.entries import default_feature_names, to_entry
+    from recorder.live import Recorder, RecorderConfig
+    from recorder.roll import Roller
+    from replayer.replay import replay
+    from replayer.store import SegmentStore
 
     chosen = parse_symbols(symbols)
-    per_symbol: dict[str, list] = {s: [] for s in chosen}
-    for event in synthetic_events(chosen, minutes, seed):
-        per_symbol[event.symbol].append(event)
-    written = [p for sym, events in per_symbol.items() for p in write_segments(data_dir, sym, events)]
-    _err().print(f"recorded {sum(map(len, per_symbol.values()))} events of {', '.join(chosen)} "
-                 f"into {len(written)} segments under {data_dir}")
-    return replay_cmd(start=iso_minute(DEFAULT_START_MS), data_dir=str(data_dir), end=None,
-                      symbols=",".join(chosen), features=features, out=None, strict=False, workers=None,
-                      scheduler=None) or 0
+    names = default_feature_names()
+    resolved = default_registry().resolve(names)
+    run_dir = data_dir / f"demo-{_time.strftime('%Y%m%dT%H%M%S')}"
+    setup_logging(run_dir, chosen)
+    sink = build_sink(run_dir, None)
+    out = _err()
+
+    async def record() -> Any:
+        start_ms = _time.time_ns() // 1_000_000
+        async with LocalExchange(GeneratorFeed(chosen, start_ms=start_ms), speed=speed) as ex:
+            out.print(f"local exchange on {ex.rest_url} and {ex.stream_url} ({speed:g}x market speed)")
+            config = RecorderConfig(tuple(chosen), run_dir, tuple(names), rest_url=ex.rest_url,
+                                    stream_url=ex.stream_url, duration_s=seconds)
+            out.print(f"recording {', '.join(chosen)} for {seconds:g}s into {run_dir} ...")
+            return await Recorder(config, resolved, sink, SystemClock(), Roller(run_dir)).run()
+
+    report = asyncio.run(record())
+    live = sink.read()
+    sink.close()
+    out.print(f"recorded {report.frames} frames, {report.snapshots} snapshots, {len(report.segments)} segments; "
+              f"{len(live)} live minute entries in {run_dir / 'entries.sqlite'}")
+    store = SegmentStore(run_dir)
+    first = min(e["minute"] for e in live) if live else "2000-01-01"
+    replayed = [to_entry(r, names) for r in replay(store, chosen, resolved, parse_time_ms(first))]
+    same = sorted(live, key=lambda e: (e["minute"], e["symbol"])) == replayed
+    out.print(f"replay of the recorded segments reproduces the live entries exactly: {'YES' if same else 'NO'}")
+    rc = replay_cmd(start=first, data_dir=str(run_dir), end=None, symbols=",".join(chosen), features=features,
+                    out=None, strict=False, workers=None, scheduler=None) or 0
+    out.print(f"try: acts replay --data-dir {run_dir} --from {first[:10]} --features bias10,depth50,microprice")
+    return rc if same else 1
 
 
 @command("verify")
@@ -237,7 +386,6 @@ def verify_cmd(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
 ) -> int:
     """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
-    from acts.symbols import iso_minute
     from replayer.verify import verify
 
     report = verify(data_dir, parse_symbols(symbols), parse_time_ms(start, "--from") if start else None,

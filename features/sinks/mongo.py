@@ -22,11 +22,25 @@ class MongoSink:
         self._pymongo = pymongo
         self.where = redact_uri(uri)
         try:
+            # pymongo connects lazily: an unreachable server at start-up fails the first write, not this.
             self._client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
                                                     connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms * 4)
-            self._coll = self._client[database][collection]
-            self._coll.create_index([("symbol", 1), ("minute", 1)], unique=True, name="symbol_minute")
         except (PyMongoError, ValueError) as exc:
+            raise SinkError(f"MongoDB URI {self.where} is not valid: {self._safe(exc)}") from None
+        self._coll = self._client[database][collection]
+        self._indexed = False
+
+    def _ensure_index(self) -> None:
+        if not self._indexed:
+            self._coll.create_index([("symbol", 1), ("minute", 1)], unique=True, name="symbol_minute")
+            self._indexed = True
+
+    def ping(self) -> None:
+        """Raise ``SinkError`` unless the server answers."""
+        try:
+            self._client.admin.command("ping")
+            self._ensure_index()
+        except self._errors as exc:
             raise SinkError(f"MongoDB at {self.where} is not usable: {self._safe(exc)}") from None
 
     def _safe(self, exc: Exception) -> str:
@@ -38,6 +52,7 @@ class MongoSink:
         ops = [self._pymongo.ReplaceOne({"symbol": e["symbol"], "minute": e["minute"]}, dict(e), upsert=True)
                for e in entries]
         try:
+            self._ensure_index()
             self._coll.bulk_write(ops, ordered=True)
         except self._errors as exc:
             raise SinkError(f"cannot write entries to MongoDB at {self.where}: {self._safe(exc)}") from None

@@ -48,7 +48,8 @@ class SinkContract:
         minutes = [f"2024-05-01T00:0{i}:00Z" for i in range(4)]
         sink.write([entry(s, m, x=float(i)) for i, m in enumerate(reversed(minutes)) for s in ("ETHUSDT", "BTCUSDT")])
         got = sink.read()
-        assert [(e["minute"], e["symbol"]) for e in got] == sorted((m, s) for m in minutes for s in ("BTCUSDT", "ETHUSDT"))
+        expected = sorted((m, s) for m in minutes for s in ("BTCUSDT", "ETHUSDT"))
+        assert [(e["minute"], e["symbol"]) for e in got] == expected
         assert [e["minute"] for e in sink.read(["ETHUSDT"], minutes[1], minutes[3])] == minutes[1:3]
         assert {e["symbol"] for e in sink.read(["BTCUSDT"])} == {"BTCUSDT"}
 
@@ -96,6 +97,7 @@ class TestMongo(SinkContract):
         return MongoSink(self.uri, database=self.database)
 
     def test_unique_index_exists(self, sink: MongoSink) -> None:
+        sink.ping()
         indexes = sink._coll.index_information()
         assert indexes["symbol_minute"]["unique"] is True
 
@@ -151,6 +153,7 @@ def test_spool_keeps_entries_through_an_outage(tmp_path: Path) -> None:
 
 @pytest.mark.mongo
 def test_unreachable_mongo_is_a_clear_error_without_password() -> None:
+    sink = MongoSink("mongodb://bob:hunter2@127.0.0.1:9/?directConnection=true", timeout_ms=300)
     with pytest.raises(SinkError) as info:
-        MongoSink("mongodb://bob:hunter2@127.0.0.1:9/?directConnection=true", timeout_ms=300)
+        sink.write([entry("BTCUSDT", "2024-05-01T00:00:00Z")])
     assert "hunter2" not in str(info.value) and "bob:***@" in str(info.value)

@@ -1,0 +1,91 @@
+"""Journal -> segments: at each rotation, at shutdown, and for journals a crash left behind.
+
+Order of operations makes a crash at any point safe: segments are written first (idempotent:
+same events, same file names), and only then is the journal moved to ``journal/rolled/``. A
+crash in between rolls the same journal again on the next start and rewrites identical files.
+Messages that cannot be decoded are kept, raw, in ``quarantine/`` next to the segments.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from pathlib import Path
+
+from acts.errors import DataError, MalformedMessageError
+from recorder.events import Event
+from recorder.ingest import record_to_event
+from recorder.journal import JournalWriter, list_journals, read_journal
+from recorder.segments import write_segments
+
+__all__ = ["Roller"]
+
+log = logging.getLogger("acts.recorder.roll")
+
+
+class Roller:
+    """Owns ``DATA/journal``: opens journals and rolls finished ones into ``DATA/segments``."""
+
+    def __init__(self, data_dir: Path, flush_interval_s: float = 1.0, keep_rolled: bool = True) -> None:
+        self.data_dir = data_dir
+        self.journal_dir = data_dir / "journal"
+        self.rolled_dir = self.journal_dir / "rolled"
+        self.flush_interval_s = flush_interval_s
+        self.keep_rolled = keep_rolled
+
+    def open_journal(self, now_ns: int) -> JournalWriter:
+        self.journal_dir.mkdir(parents=True, exist_ok=True)
+        return JournalWriter(self.journal_dir / f"{now_ns}.journal", flush_interval_s=self.flush_interval_s)
+
+    def finish(self, writer: JournalWriter) -> list[Path]:
+        """Close ``writer`` and roll its journal."""
+        writer.close()
+        return self.roll(writer.path)
+
+    def recover(self) -> list[Path]:
+        """Roll every journal a previous run did not finish (after a crash or kill -9)."""
+        paths: list[Path] = []
+        for journal in list_journals(self.journal_dir):
+            log.warning("recovering unfinished journal %s", journal.name)
+            paths += self.roll(journal)
+        return paths
+
+    def roll(self, journal: Path) -> list[Path]:
+        scan = read_journal(journal)
+        if scan.dropped_bytes:
+            log.warning("%s: %d bytes of an unfinished last frame dropped (crash mid-write)",
+                        journal.name, scan.dropped_bytes)
+        by_symbol: dict[str, list[Event]] = {}
+        bad: list[dict[str, object]] = []
+        for record in scan.records:
+            try:
+                event = record_to_event(record)
+            except (MalformedMessageError, DataError, KeyError, ValueError) as exc:
+                bad.append({"recv_ns": record.recv_ns, "channel": record.channel.name, "symbol": record.symbol,
+                            "error": str(exc), "payload_b64": base64.b64encode(record.payload).decode()})
+                continue
+            by_symbol.setdefault(event.symbol, []).append(event)
+        if bad:
+            self._quarantine(journal, bad)
+        paths = [p for symbol, events in sorted(by_symbol.items())
+                 for p in write_segments(self.data_dir, symbol, events)]
+        self._retire(journal)
+        return paths
+
+    def _quarantine(self, journal: Path, bad: list[dict[str, object]]) -> None:
+        directory = self.data_dir / "quarantine"
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"journal-{journal.stem}.jsonl"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(b, sort_keys=True) + "\n" for b in bad))
+        os.replace(tmp, target)
+        log.warning("%s: %d malformed messages kept in %s", journal.name, len(bad), target)
+
+    def _retire(self, journal: Path) -> None:
+        if self.keep_rolled:
+            self.rolled_dir.mkdir(parents=True, exist_ok=True)
+            os.replace(journal, self.rolled_dir / journal.name)
+        else:
+            journal.unlink()
