@@ -156,7 +156,8 @@ class LocalExchange:
         return web.json_response(body, headers=self._headers(), dumps=lambda o: json.dumps(o, separators=(",", ":")))
 
     def _error(self, status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> web.Response:
-        return web.json_response({"code": code, "msg": msg}, status=status, headers={**self._headers(), **(headers or {})})
+        headers = {**self._headers(), **(headers or {})}
+        return web.json_response({"code": code, "msg": msg}, status=status, headers=headers)
 
     async def _ping(self, request: web.Request) -> web.Response:
         return self._weigh(1) or self._json({})
