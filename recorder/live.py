@@ -60,6 +60,7 @@ class RecorderConfig:
     rest_url: str | None = None  # None: python-binance's default (the real Binance)
     stream_url: str | None = None
     snapshot_limit: int = 1000
+    rest_timeout_s: float = 10.0
     snapshot_every_s: float = 3600.0  # checkpoint snapshots
     roll_every_s: float = 3600.0  # journal -> segments
     stale_after_s: float = 10.0  # no frame for this long: reconnect
@@ -354,7 +355,8 @@ class Recorder:
                 with attempt:
                     await self._budget.acquire(depth_weight(limit))
                     try:
-                        body = await asyncio.wait_for(self._client.get_order_book(symbol=symbol, limit=limit), 15)
+                        body = await asyncio.wait_for(self._client.get_order_book(symbol=symbol, limit=limit),
+                                                      self.config.rest_timeout_s)
                     except BinanceAPIException as exc:
                         if exc.status_code in (429, 418):
                             retry_after = float(exc.response.headers.get("Retry-After", 60))

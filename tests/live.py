@@ -1,0 +1,59 @@
+"""Run the real recorder against the local exchange for a few seconds (used by the live tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from acts.clock import SystemClock
+from exchange.feed import GeneratorFeed
+from exchange.server import LocalExchange
+from features.builtin import default_registry
+from features.entries import default_feature_names, to_entry
+from recorder.live import Recorder, RecorderConfig, RecorderReport
+from recorder.roll import Roller
+from replayer.replay import replay
+from replayer.store import SegmentStore
+
+NAMES = default_feature_names((5, 10, 50))
+
+
+@dataclass
+class LiveRun:
+    report: RecorderReport
+    data_dir: Path
+    live: list[dict[str, Any]]
+    sent: list[str]
+    exchange: LocalExchange
+
+    def replayed(self, symbols: list[str]) -> list[dict[str, Any]]:
+        features = default_registry().resolve(NAMES)
+        rows = replay(SegmentStore(self.data_dir), symbols, features, 0)
+        return [to_entry(row, NAMES) for row in rows]
+
+
+def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, speed: float = 40.0,
+             faults: tuple[str, ...] = (), exchange_kwargs: dict[str, Any] | None = None,
+             **config: Any) -> LiveRun:
+    """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced times."""
+
+    async def main() -> LiveRun:
+        feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
+        async with LocalExchange(feed, speed=speed, **(exchange_kwargs or {})) as ex:
+            ex.keep_sent = True
+            cfg = RecorderConfig(tuple(symbols), data_dir, tuple(NAMES), rest_url=ex.rest_url,
+                                 stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600)
+            cfg = replace(cfg, **config)
+            recorder = Recorder(cfg, default_registry().resolve(NAMES), sink, SystemClock(), Roller(data_dir))
+            task = asyncio.create_task(recorder.run())
+            for i, fault in enumerate(faults):
+                await asyncio.sleep(seconds * (i + 1) / (len(faults) + 2))
+                ex.inject(fault)
+            report = await asyncio.wait_for(task, seconds + 60)
+            assert recorder.failure is None, recorder.failure
+            return LiveRun(report, data_dir, sink.read(), list(ex.sent), ex)
+
+    return asyncio.run(main())
