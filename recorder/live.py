@@ -35,11 +35,11 @@ from typing import Any
 
 from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import BinanceAPIException, BinanceRequestException
-from features.entries import to_entry
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from acts.clock import Clock
 from acts.errors import ExchangeError, UnknownSymbolError
+from features.entries import to_entry
 from features.registry import Feature
 from recorder.events import EventKind
 from recorder.ingest import Ingested, Ingestor
@@ -128,6 +128,14 @@ class _WeightBudget:
 def depth_weight(limit: int) -> int:
     """Binance's weight of ``GET /api/v3/depth`` for ``limit``."""
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+async def _close_quietly(socket: Any) -> None:
+    """Close a python-binance socket without ever hanging the recorder on it."""
+    try:
+        await asyncio.wait_for(socket.__aexit__(None, None, None), 5)
+    except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 -- already failing; just let go
+        log.warning("websocket close did not finish cleanly: %r", exc)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -280,9 +288,13 @@ class Recorder:
         socket = manager.multiplex_socket([stream_name(s) for s in symbols])
         socket.json_loads = self._capture  # type: ignore[method-assign]
         socket.TIMEOUT = self.config.stale_after_s
+        # ACTS owns reconnection (backoff, markers, resync). python-binance's own retry loop would keep
+        # the socket alive behind our back, and its __aexit__ then waits for that loop forever.
+        socket.MAX_RECONNECTS = 0
         opened = self.clock.monotonic()
         successor: asyncio.Event | None = None
-        async with socket:
+        await asyncio.wait_for(socket.__aenter__(), self.config.stale_after_s + self.config.rest_timeout_s)
+        try:
             self._mark_all(symbols, EventKind.CONNECT, streams=len(symbols))
             while not self._stop.is_set():
                 msg = await asyncio.wait_for(socket.recv(), self.config.stale_after_s)
@@ -299,6 +311,8 @@ class Recorder:
                     # Replace the connection before Binance's 24 h cut, overlapping so nothing is lost.
                     successor = asyncio.Event()
                     self._spawn(self._connection_loop(symbols, successor))
+        finally:
+            await _close_quietly(socket)
 
     def _capture(self, text: str | bytes) -> _RawFrame:
         payload = text if isinstance(text, bytes) else text.encode()

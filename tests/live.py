@@ -37,13 +37,15 @@ class LiveRun:
 
 def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, speed: float = 40.0,
              faults: tuple[str, ...] = (), exchange_kwargs: dict[str, Any] | None = None,
-             **config: Any) -> LiveRun:
+             before: tuple[str, ...] = (), **config: Any) -> LiveRun:
     """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced times."""
 
     async def main() -> LiveRun:
         feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
         async with LocalExchange(feed, speed=speed, **(exchange_kwargs or {})) as ex:
             ex.keep_sent = True
+            for fault in before:  # e.g. REST failures that must hit the first snapshot
+                ex.inject(fault)
             cfg = RecorderConfig(tuple(symbols), data_dir, tuple(NAMES), rest_url=ex.rest_url,
                                  stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600)
             cfg = replace(cfg, **config)

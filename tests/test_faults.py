@@ -1,0 +1,107 @@
+"""The fault matrix: every fault users of other collectors report, against the real recorder.
+
+For each: the recorder keeps running, live entries still equal the replay, no feature is
+published from an invalid book, the book recovers, and lost update ids show up as gaps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from features.sinks import SqliteSink
+from replayer.verify import verify
+from tests.live import LiveRun, run_live
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+FAST = {"stale_after_s": 1.0, "reconnect_delay_s": 0.2, "rest_timeout_s": 1.0, "backoff_max_s": 1.0}
+
+
+def _run(tmp_path: Path, **kwargs: Any) -> LiveRun:
+    options = {**FAST, **kwargs}
+    return run_live(tmp_path, SYMBOLS, options.pop("seconds", 6), SqliteSink(tmp_path / "entries.sqlite"),
+                    **options)
+
+
+def _gaps(run: LiveRun) -> int:
+    return sum(h.gaps for h in verify(run.data_dir, SYMBOLS).hours)
+
+
+def _check_invariants(run: LiveRun) -> None:
+    assert run.live == run.replayed(SYMBOLS)
+    for entry in run.live:
+        if not entry["valid"]:
+            assert all(entry[k] is None for k in ("mid_price", "best_bid", "bias10")), entry
+    last = {e["symbol"]: e for e in run.live}
+    assert set(last) == set(SYMBOLS) and all(e["valid"] for e in last.values()), "the book recovered"
+    assert verify(run.data_dir, SYMBOLS).ok()
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_disconnect_mid_stream(tmp_path: Path) -> None:
+    run = _run(tmp_path, faults=("drop",))
+    _check_invariants(run)
+    assert run.report.reconnects >= 1 and _gaps(run) >= 1
+
+
+def test_stall_without_close_fires_the_stale_timeout(tmp_path: Path) -> None:
+    run = _run(tmp_path, faults=("stall:2.5",))
+    _check_invariants(run)
+    assert run.report.reconnects >= 1 and _gaps(run) >= 1
+
+
+def test_skipped_update_ids_become_gap_markers(tmp_path: Path) -> None:
+    run = _run(tmp_path, faults=("skip:BTCUSDT:3",))
+    _check_invariants(run)
+    hours = verify(run.data_dir, ["BTCUSDT"]).hours
+    assert sum(h.gaps for h in hours) >= 1 and sum(h.resyncs for h in hours) >= 2  # start-up + after the gap
+    assert sum(h.missing_ids for h in hours) > 0
+
+
+def test_duplicates_change_nothing(tmp_path: Path) -> None:
+    run = _run(tmp_path, faults=("duplicate:3",))
+    _check_invariants(run)
+    assert _gaps(run) == 0 and run.report.reconnects == 0
+
+
+def test_reordered_events_break_the_chain_honestly(tmp_path: Path) -> None:
+    run = _run(tmp_path, faults=("reorder",))
+    _check_invariants(run)
+    assert _gaps(run) >= 1
+
+
+@pytest.mark.parametrize("fault", ["malformed", "unknown"])
+def test_bad_messages_are_kept_aside(tmp_path: Path, fault: str) -> None:
+    run = _run(tmp_path, faults=(fault,))
+    _check_invariants(run)
+    assert run.report.malformed >= 1
+    assert list((tmp_path / "quarantine").glob("journal-*.jsonl"))
+
+
+@pytest.mark.parametrize("failure", ["rest:500:2", "rest:429:1", "rest:418:1", "rest:timeout:1"])
+def test_snapshot_failures_are_retried(tmp_path: Path, failure: str) -> None:
+    run = _run(tmp_path, before=(failure,))
+    _check_invariants(run)
+    assert run.report.snapshots >= len(SYMBOLS)
+
+
+def test_exchange_restart_with_jumping_ids(tmp_path: Path) -> None:
+    run = _run(tmp_path, faults=("restart:-5000",))
+    _check_invariants(run)
+    assert _gaps(run) >= 1
+
+
+def test_connection_is_replaced_before_the_exchange_cuts_it(tmp_path: Path) -> None:
+    run = _run(tmp_path, exchange_kwargs={"max_connection_s": 2.0}, max_connection_age_s=1.2)
+    _check_invariants(run)
+    assert run.report.reconnects == 0 and _gaps(run) == 0  # overlapping handover: nothing lost
+
+
+def test_queue_overflow_reconnects_instead_of_spinning(tmp_path: Path) -> None:
+    run = _run(tmp_path, queue_size=2, seconds=5)
+    assert run.report.reconnects >= 1
+    assert run.live == run.replayed(SYMBOLS)
