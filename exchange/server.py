@@ -81,6 +81,7 @@ class LocalExchange:
         self._held: dict[str, dict[str, Any]] = {}  # reorder: a diff held back one step
         self._stall_until = 0.0
         self._started = 0.0
+        self._closing = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -110,6 +111,7 @@ class LocalExchange:
         self._pacer = asyncio.create_task(self._pace())
 
     async def stop(self) -> None:
+        self._closing.set()
         if self._pacer is not None:
             self._pacer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -204,7 +206,9 @@ class LocalExchange:
         if self.faults.rest:
             fault = self.faults.rest.popleft()
             if fault == "timeout":
-                await asyncio.sleep(3600)
+                # Hang like an overloaded exchange, but let go when the server stops.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), 3600)
             if fault in ("429", "418"):
                 return self._error(int(fault), -1003, "Too many requests.", {"Retry-After": "1"})
             return self._error(500, -1000, "An unknown error occurred while processing the request.")
