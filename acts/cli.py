@@ -412,6 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     except ActsError as exc:
         _err().print(f"acts: error: {exc}")
         return 2
+    except OSError as exc:  # a path that cannot be read or written, a full disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        _err().print(f"acts: error: {exc.strerror or exc}{where}; check the path, its permissions and free space")
+        return 2
     except KeyboardInterrupt:
         _err().print("acts: interrupted")
         return 130

@@ -14,7 +14,8 @@ Tree::
     │   └── CorruptSegmentError    a segment file that cannot be read
     └── ServiceError               a service ACTS depends on misbehaves
         ├── ExchangeError          REST/websocket failure talking to the exchange
-        └── SinkError              the minute-entry store (MongoDB, embedded) failed
+        ├── SinkError              the minute-entry store (MongoDB, embedded) failed
+        └── StorageError           the data dir cannot be written (disk full, permissions)
 
 Core errors (sequencing, validation) never do I/O; sequencing problems are *values*
 (``Gap``, ``StaleSnapshot``) returned by the sequencer, not exceptions.
@@ -36,6 +37,7 @@ __all__ = [
     "ServiceError",
     "ExchangeError",
     "SinkError",
+    "StorageError",
 ]
 
 
@@ -88,4 +90,8 @@ class ExchangeError(ServiceError):
 
 
 class SinkError(ServiceError):
+    pass
+
+
+class StorageError(ServiceError):
     pass

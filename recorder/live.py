@@ -38,7 +38,7 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from acts.clock import Clock
-from acts.errors import ExchangeError, UnknownSymbolError
+from acts.errors import ExchangeError, StorageError, UnknownSymbolError
 from features.entries import to_entry
 from features.registry import Feature
 from recorder.events import EventKind
@@ -88,6 +88,22 @@ class RecorderReport:
 
 def stream_name(symbol: str) -> str:
     return f"{symbol.lower()}@depth@100ms"
+
+
+class _GuardedJournal:
+    """The journal as the ingestor sees it: a failed write is fatal, never retried like a network error."""
+
+    def __init__(self, writer: JournalWriter) -> None:
+        self.writer = writer
+
+    def append(self, record: JournalRecord) -> None:
+        try:
+            self.writer.append(record)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the journal {self.writer.path}: {exc.strerror or exc}; free space or fix "
+                "permissions and restart -- everything flushed before this is safe and is recovered on start"
+            ) from None
 
 
 class _RawFrame:
@@ -179,8 +195,9 @@ class Recorder:
             self._client.API_URL = self.config.rest_url
         try:
             await self._validate_symbols()
-            self._journal = self.roller.open_journal(self.clock.time_ns())
-            self._ingestor = Ingestor(self.config.symbols, self.features, self._journal, self._on_malformed)
+            self._journal = self._open_journal()
+            self._ingestor = Ingestor(self.config.symbols, self.features, _GuardedJournal(self._journal),
+                                      self._on_malformed)
             self._install_signals()
             self._spawn(self._publish_loop())
             self._spawn(self._timer(self.config.snapshot_every_s, self._checkpoint_all))
@@ -199,19 +216,35 @@ class Recorder:
             await self._shutdown()
         return self.report
 
+    def _open_journal(self) -> JournalWriter:
+        try:
+            return self.roller.open_journal(self.clock.time_ns())
+        except OSError as exc:
+            raise StorageError(f"cannot create a journal under {self.roller.journal_dir}: {exc.strerror or exc}; "
+                               "check the --data-dir path, its permissions and free space") from None
+
     async def _shutdown(self) -> None:
         self._stop.set()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._ingestor is not None:
+        await self._drain_entries()
+        if self._journal is None:
+            pass
+        elif isinstance(self.failure, StorageError):
+            # The disk refused a write: leave the journal exactly as it is; the next start recovers it.
+            log.error("journal left for recovery at the next start: %s", self._journal.path)
+        else:
+            assert self._ingestor is not None
             now = self.clock.time_ns()
             for symbol in self.config.symbols:
                 self._ingestor.marker(EventKind.DISCONNECT, symbol, now, reason="shutdown")
-        await self._drain_entries()
-        if self._journal is not None:
             journal, self._journal = self._journal, None
-            self.report.segments += await asyncio.to_thread(self.roller.finish, journal)
+            try:
+                self.report.segments += await asyncio.to_thread(self.roller.finish, journal)
+            except OSError as exc:
+                self.failure = StorageError(f"could not roll {journal.path} into segments ({exc.strerror or exc}); "
+                                            "it is kept and recovered at the next start")
         if self._client is not None:
             await self._client.close_connection()
         self._log_health_now()
@@ -265,8 +298,8 @@ class Recorder:
             try:
                 await self._stream_once(symbols, ready)
                 return  # handed over to a successor connection, or stopping
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, StorageError):
+                raise  # not a network problem: retrying cannot help
             except asyncio.TimeoutError:
                 delay, reason = self.config.reconnect_delay_s, "stale feed"
             except Exception as exc:  # noqa: BLE001 -- every failure reconnects; it is logged loudly
@@ -420,8 +453,8 @@ class Recorder:
         if self._journal is None or self._ingestor is None:
             return
         old = self._journal
-        self._journal = self.roller.open_journal(self.clock.time_ns())
-        self._ingestor.journal = self._journal
+        self._journal = self._open_journal()
+        self._ingestor.journal = _GuardedJournal(self._journal)
         self.report.segments += await asyncio.to_thread(self.roller.finish, old)
 
     async def _log_health(self) -> None:

@@ -105,3 +105,41 @@ def test_queue_overflow_reconnects_instead_of_spinning(tmp_path: Path) -> None:
     run = _run(tmp_path, queue_size=2, seconds=5)
     assert run.report.reconnects >= 1
     assert run.live == run.replayed(SYMBOLS)
+
+
+def test_disk_full_stops_with_a_clear_error_and_damages_nothing(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from acts.errors import StorageError
+    from recorder.journal import JournalWriter, list_journals
+    from recorder.roll import Roller
+
+    real_sync = JournalWriter._sync
+    calls = {"n": 0}
+
+    def filling_disk(self: JournalWriter) -> None:
+        calls["n"] += 1
+        if calls["n"] > 4:  # the header and a few batches fit; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_sync(self)
+
+    monkeypatch.setattr(JournalWriter, "_sync", filling_disk)
+    run = _run(tmp_path, allow_failure=True, seconds=8)
+    assert isinstance(run.failure, StorageError) and "No space left on device" in str(run.failure)
+    (left,) = list_journals(tmp_path / "journal")  # kept as it was for recovery
+    monkeypatch.setattr(JournalWriter, "_sync", real_sync)  # space freed
+    recovered = Roller(tmp_path).recover()
+    assert recovered and verify(tmp_path, SYMBOLS).ok()
+    assert not left.exists()
+
+
+def test_unwritable_data_dir_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from acts.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["record", "BTC", "--data-dir", str(blocker / "data"), "--rest-url", "http://127.0.0.1:9/api",
+                 "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("acts: error:") and "Traceback" not in err

@@ -44,3 +44,19 @@ def test_recorded_events_reserialize_to_what_the_exchange_sent(tmp_path: Path) -
         assert recorded == mine[start : start + len(recorded)]
         assert len(recorded) > 100
     assert run.live == run.replayed(SYMBOLS)
+
+
+@pytest.mark.mongo
+@pytest.mark.slow
+def test_mongo_outage_loses_nothing_and_duplicates_nothing(tmp_path: Path, mongo_uri: str) -> None:
+    dead = MongoSink("mongodb://127.0.0.1:9/?directConnection=true", timeout_ms=200)
+    sink = SpoolingSink(dead, SqliteSink(tmp_path / "spool.sqlite"))
+    run = run_live(tmp_path, SYMBOLS, 6, sink)
+    assert run.report.frames > 1000  # recording went on at full speed
+    assert run.live is None  # MongoDB was unreachable throughout ...
+    assert sink.pending >= 2 * len(SYMBOLS)  # ... and every entry is kept on disk
+    sink.primary = MongoSink(mongo_uri, database=f"back{uuid.uuid4().hex[:8]}")  # MongoDB is back
+    assert sink.flush() == 0
+    sink.flush()  # flushing again writes nothing twice
+    assert sink.read() == run.replayed(SYMBOLS)
+    sink.close()
