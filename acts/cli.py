@@ -126,6 +126,7 @@ def replay_cmd(
     = None,
     scheduler: Annotated[str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")]
     = None,
+    engine: Annotated[str, typer.Option(help="auto | fast (compiled array book) | python (reference).")] = "auto",
 ) -> int:
     """Rebuild books from segments and print one row per symbol per minute."""
     from features.builtin import default_registry
@@ -151,7 +152,7 @@ def replay_cmd(
         rows: Iterable[MinuteRow] = replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers,
                                                        scheduler, report)
     else:
-        rows = replay(store, chosen, resolved, start_ms, end_ms, report, strict)
+        rows = replay(store, chosen, resolved, start_ms, end_ms, report, strict, engine)
     if out is not None:
         count = write_output(rows, names, out)
         _err().print(f"wrote {count} rows to {out}")
@@ -256,9 +257,10 @@ def record_cmd(
         report = asyncio.run(recorder.run())
     finally:
         sink.close()
+    lag = f"; ingest lag p50 {report.lag_ms(0.5):.2f} ms, p99 {report.lag_ms(0.99):.2f} ms" if report.lags_ns else ""
     _err().print(f"recorded {report.frames} frames ({report.malformed} malformed), {report.snapshots} snapshots, "
                  f"{report.reconnects} reconnects; {report.entries} minute entries; "
-                 f"{len(report.segments)} segments written")
+                 f"{len(report.segments)} segments written{lag}")
     if recorder.failure is not None:
         raise recorder.failure if isinstance(recorder.failure, ActsError) else ActsError(str(recorder.failure))
     return 0
@@ -373,7 +375,7 @@ def demo_cmd(
     same = sorted(live, key=lambda e: (e["minute"], e["symbol"])) == replayed
     out.print(f"replay of the recorded segments reproduces the live entries exactly: {'YES' if same else 'NO'}")
     rc = replay_cmd(start=first, data_dir=str(run_dir), end=None, symbols=",".join(chosen), features=features,
-                    out=None, strict=False, workers=None, scheduler=None) or 0
+                    out=None, strict=False, workers=None, scheduler=None, engine="auto") or 0
     out.print(f"try: acts replay --data-dir {run_dir} --from {first[:10]} --features bias10,depth50,microprice")
     return rc if same else 1
 

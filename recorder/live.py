@@ -28,6 +28,7 @@ import difflib
 import json
 import logging
 import signal
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,14 @@ class RecorderReport:
     reconnects: int = 0
     snapshots: int = 0
     segments: list[Path] = field(default_factory=list)
+    #: Receive -> journal-append lag of recent frames (ns), queueing in python-binance included.
+    lags_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+
+    def lag_ms(self, quantile: float) -> float | None:
+        if not self.lags_ns:
+            return None
+        ordered = sorted(self.lags_ns)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] / 1e6
 
 
 def stream_name(symbol: str) -> str:
@@ -354,7 +363,9 @@ class Recorder:
     def _on_frame(self, frame: _RawFrame) -> None:
         assert self._ingestor is not None
         self.report.frames += 1
-        self._handle(self._ingestor.ingest(JournalRecord(frame.recv_ns, Channel.STREAM, "", frame.payload)))
+        result = self._ingestor.ingest(JournalRecord(frame.recv_ns, Channel.STREAM, "", frame.payload))
+        self.report.lags_ns.append(self.clock.time_ns() - frame.recv_ns)
+        self._handle(result)
 
     def _mark_all(self, symbols: list[str], kind: EventKind, **detail: Any) -> None:
         if self._ingestor is None:

@@ -43,6 +43,9 @@ class Book:
     def view(self) -> BookView:
         return BookView(self._bids, self._asks)
 
+    def is_crossed(self) -> bool:
+        return bool(self._bids and self._asks and self._bids.keys()[-1] >= self._asks.keys()[0])
+
 
 def _apply_side(side: SortedDict, levels: Iterable[Level]) -> None:
     for price_text, qty_text in levels:

@@ -8,13 +8,15 @@ fold (an event never spans two files).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from acts.errors import CorruptSegmentError
+from acts.errors import CorruptSegmentError, InputError
 from features.pipeline import MinuteRow, MinuteSampler
 from features.registry import Feature
-from replayer.sequencer import Gap, StaleSnapshot
+from replayer.arraybook import ArrayBook
+from replayer.columnar import LevelOverflow
+from replayer.sequencer import Gap, Sequencer, StaleSnapshot
 from replayer.store import SegmentStore
 
 __all__ = ["ReplayReport", "replay", "replay_symbol"]
@@ -38,19 +40,46 @@ def replay_symbol(
     end_ms: int | None,
     report: ReplayReport,
     strict: bool = False,
-    on_event: Callable[[], None] | None = None,
+    engine: str = "auto",
 ) -> Iterator[MinuteRow]:
-    """Rows for ``symbol`` with ``start_ms <= minute < end_ms`` (``end_ms`` None: to the data's end)."""
+    """Rows for ``symbol`` with ``start_ms <= minute < end_ms`` (``end_ms`` None: to the data's end).
 
+    ``engine``: ``fast`` (columnar decode + compiled array book), ``python`` (the reference: string
+    levels, sorted dicts, arbitrary-precision ints) or ``auto`` (fast, falling back to python for
+    a symbol whose levels exceed int64 at the book scale). Both share every sequencing and
+    minute rule and give identical rows.
+    """
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if engine == "python":
+        yield from _replay_symbol(store, symbol, features, start_ms, end_ms, report, strict, fast=False)
+        return
+    emitted = False
+    try:
+        for row in _replay_symbol(store, symbol, features, start_ms, end_ms, report, strict, fast=True):
+            emitted = True
+            yield row
+    except LevelOverflow as exc:
+        if engine == "fast" or emitted:
+            raise InputError(f"{symbol}: {exc}; replay it with --engine python") from None
+        yield from _replay_symbol(store, symbol, features, start_ms, end_ms, report, strict, fast=False)
+
+
+ENGINES = ("auto", "fast", "python")
+
+
+def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature], start_ms: int,
+                   end_ms: int | None, report: ReplayReport, strict: bool, fast: bool) -> Iterator[MinuteRow]:
     def on_problem(exc: CorruptSegmentError) -> None:
         if strict:
             raise exc
         report.problems.append(str(exc))
 
-    sampler = MinuteSampler(symbol, features)
+    sampler = MinuteSampler(symbol, features, Sequencer(book=ArrayBook()) if fast else None)  # type: ignore[arg-type]
+    read = store.columnar_events if fast else store.events
     for path in store.plan(symbol, start_ms, end_ms, on_problem):
         try:
-            for event in store.events(path, symbol):
+            for event in read(path, symbol):
                 report.events += 1
                 rows, outcome = sampler.apply(event)
                 if isinstance(outcome, Gap):
@@ -76,8 +105,9 @@ def replay(
     end_ms: int | None = None,
     report: ReplayReport | None = None,
     strict: bool = False,
+    engine: str = "auto",
 ) -> Iterator[MinuteRow]:
     """Rows for every symbol, ordered by ``(minute, symbol)``."""
     report = report if report is not None else ReplayReport()
-    streams = [replay_symbol(store, s, features, start_ms, end_ms, report, strict) for s in sorted(symbols)]
+    streams = [replay_symbol(store, s, features, start_ms, end_ms, report, strict, engine) for s in sorted(symbols)]
     return heapq.merge(*streams, key=lambda row: (row.minute_ms, row.symbol))

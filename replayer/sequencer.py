@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum, auto
+from enum import Enum, IntEnum, auto
 from typing import TypeAlias
 
 from recorder.events import DepthUpdate, Event, Marker, Snapshot
@@ -47,7 +47,7 @@ __all__ = [
 MAX_BUFFERED = 1000
 
 
-class State(Enum):
+class State(IntEnum):  # IntEnum: hashed in C, the transition table is looked up per event
     NO_BOOK = auto()  # waiting for a snapshot; diffs are buffered
     SYNCING = auto()  # snapshot loaded, waiting for the event that straddles L + 1
     LIVE = auto()  # valid book, following the U/u chain
@@ -121,7 +121,7 @@ Outcome: TypeAlias = Applied | Ignored | Buffered | Synced | Loaded | Checkpoint
 # --- how a diff relates to the current position ----------------------------------------
 
 
-class Relation(Enum):
+class Relation(IntEnum):
     OLD = auto()  # u <= position: already covered
     NEXT = auto()  # continues the chain (LIVE) or straddles L + 1 (SYNCING)
     AHEAD = auto()  # starts after the position: gap (LIVE) or stale snapshot (SYNCING)
@@ -163,8 +163,8 @@ class Sequencer:
 
     __slots__ = ("_book", "_state", "_position", "_buffer", "last_event_time_ms")
 
-    def __init__(self, max_buffered: int = MAX_BUFFERED) -> None:
-        self._book = Book()
+    def __init__(self, max_buffered: int = MAX_BUFFERED, book: Book | None = None) -> None:
+        self._book = book if book is not None else Book()
         self._state = State.NO_BOOK
         self._position = 0  # last update id reflected in the book (L, then each u)
         self._buffer: deque[DepthUpdate] = deque(maxlen=max_buffered)
@@ -205,7 +205,7 @@ class Sequencer:
             return Ignored(event.final_update_id)
         if action is Action.APPLY:
             self._apply(event)
-            return Applied(self._book.view().is_crossed())
+            return Applied(self._book.is_crossed())
         # Either way the book is invalid, and this diff is newer than anything applied: keep it
         # buffered, the next snapshot may be older than it.
         self._invalidate()
@@ -232,7 +232,7 @@ class Sequencer:
             applied += isinstance(outcome, Applied)
         if self._state is State.SYNCING:
             return Loaded(snapshot.last_update_id)
-        return Synced(snapshot.last_update_id, applied, self._book.view().is_crossed())
+        return Synced(snapshot.last_update_id, applied, self._book.is_crossed())
 
     def _apply(self, event: DepthUpdate) -> None:
         self._book.apply(event.bids, event.asks)

@@ -87,6 +87,12 @@ class SegmentStore:
         """The events of one segment of this store."""
         return read_events(path, symbol, self.filesystem)
 
+    def columnar_events(self, path: PurePath, symbol: str) -> Iterator[Event]:
+        """The same events with levels as book-scale integer arrays (the fast path)."""
+        from replayer.columnar import read_columnar_events
+
+        return read_columnar_events(path, symbol, self.filesystem)
+
     def check_symbols(self, symbols: list[str]) -> list[str]:
         """``symbols`` (all recorded ones when empty), each checked to have data."""
         known = self.symbols()

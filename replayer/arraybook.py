@@ -1,0 +1,168 @@
+"""A book over sorted integer arrays with a compiled update kernel -- the fast path's book.
+
+Strategy: each side keeps ascending int64 *keys* with the best level at the END (bids: key =
+price; asks: key = -price), so the common update -- a level near the top -- shifts only the few
+elements after it, and an insert far from the top is a binary search plus one ``memmove``. No
+dense price grid: memory is O(levels), whatever the tick size or a stray level's distance from
+mid (BTC at 0.01 ticks, SHIB at 1e-8). Capacity doubles as needed. Numba compiles the kernel
+when installed (extra ``fast``); without it the same code runs as plain Python, slower but
+identical. Same interface as ``Book``/``BookView``, but levels arrive as integer arrays already
+at ``BOOK_SCALE`` (see ``replayer.columnar``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from replayer.book import SCALE
+
+__all__ = ["ArrayBook", "ArrayBookView", "HAVE_NUMBA"]
+
+try:
+    from numba import njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    HAVE_NUMBA = False
+
+    def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+        return lambda fn: fn
+
+
+@njit(cache=True, nogil=True)
+def _apply_side(keys: np.ndarray, qtys: np.ndarray, count: int, upd_prices: np.ndarray,
+                upd_qtys: np.ndarray, sign: int) -> int:  # pragma: no cover - compiled
+    for i in range(upd_prices.shape[0]):
+        key = sign * upd_prices[i]
+        qty = upd_qtys[i]
+        lo, hi = 0, count
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if keys[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        found = lo < count and keys[lo] == key
+        if qty == 0:
+            if found:
+                keys[lo : count - 1] = keys[lo + 1 : count].copy()
+                qtys[lo : count - 1] = qtys[lo + 1 : count].copy()
+                count -= 1
+        elif found:
+            qtys[lo] = qty
+        else:
+            keys[lo + 1 : count + 1] = keys[lo:count].copy()
+            qtys[lo + 1 : count + 1] = qtys[lo:count].copy()
+            keys[lo] = key
+            qtys[lo] = qty
+            count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _apply_event(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
+                 ask_qtys: np.ndarray, ask_count: int, bid_prices: np.ndarray, bid_sizes: np.ndarray,
+                 ask_prices: np.ndarray, ask_sizes: np.ndarray) -> tuple[int, int]:  # pragma: no cover
+    bid_count = _apply_side(bid_keys, bid_qtys, bid_count, bid_prices, bid_sizes, 1)
+    ask_count = _apply_side(ask_keys, ask_qtys, ask_count, ask_prices, ask_sizes, -1)
+    return bid_count, ask_count
+
+
+class _Side:
+    __slots__ = ("keys", "qtys", "count", "negate")
+
+    def __init__(self, negate: bool, capacity: int = 1024) -> None:
+        self.keys = np.empty(capacity, dtype=np.int64)
+        self.qtys = np.empty(capacity, dtype=np.int64)
+        self.count = 0
+        self.negate = negate
+
+    def reserve(self, extra: int) -> None:
+        needed = self.count + extra
+        if needed > len(self.keys):
+            size = max(needed, 2 * len(self.keys))
+            self.keys = np.resize(self.keys, size)
+            self.qtys = np.resize(self.qtys, size)
+
+    def top(self, n: int | None) -> list[tuple[int, int]]:
+        count = self.count if n is None else min(n, self.count)
+        if not count:
+            return []
+        keys = self.keys[self.count - count : self.count][::-1]
+        prices = (-keys if self.negate else keys).tolist()  # Python ints: features multiply exactly
+        return list(zip(prices, self.qtys[self.count - count : self.count][::-1].tolist(), strict=True))
+
+    def best(self) -> int | None:
+        if not self.count:
+            return None
+        key = int(self.keys[self.count - 1])
+        return -key if self.negate else key
+
+
+class ArrayBook:
+    """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``."""
+
+    __slots__ = ("_bids", "_asks")
+
+    def __init__(self) -> None:
+        self._bids = _Side(negate=False)
+        self._asks = _Side(negate=True)
+
+    def clear(self) -> None:
+        self._bids.count = 0
+        self._asks.count = 0
+
+    def apply(self, bids: tuple[np.ndarray, np.ndarray], asks: tuple[np.ndarray, np.ndarray]) -> None:
+        b, a = self._bids, self._asks
+        b.reserve(len(bids[0]))
+        a.reserve(len(asks[0]))
+        b.count, a.count = _apply_event(b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, bids[0], bids[1],
+                                        asks[0], asks[1])
+
+    def is_crossed(self) -> bool:
+        b, a = self._bids, self._asks
+        return bool(b.count and a.count and b.keys[b.count - 1] >= -a.keys[a.count - 1])
+
+    def load(self, bids: tuple[np.ndarray, np.ndarray], asks: tuple[np.ndarray, np.ndarray]) -> None:
+        self.clear()
+        self.apply(bids, asks)
+
+    def view(self) -> ArrayBookView:
+        return ArrayBookView(self._bids, self._asks)
+
+
+class ArrayBookView:
+    """The ``BookView`` interface over an ``ArrayBook``."""
+
+    __slots__ = ("_bids", "_asks")
+    scale = SCALE
+
+    def __init__(self, bids: _Side, asks: _Side) -> None:
+        self._bids = bids
+        self._asks = asks
+
+    def bids(self, n: int | None = None) -> list[tuple[int, int]]:
+        return self._bids.top(n)
+
+    def asks(self, n: int | None = None) -> list[tuple[int, int]]:
+        return self._asks.top(n)
+
+    @property
+    def bid_depth(self) -> int:
+        return self._bids.count
+
+    @property
+    def ask_depth(self) -> int:
+        return self._asks.count
+
+    def best_bid(self) -> int | None:
+        return self._bids.best()
+
+    def best_ask(self) -> int | None:
+        return self._asks.best()
+
+    def is_crossed(self) -> bool:
+        bid, ask = self.best_bid(), self.best_ask()
+        return bid is not None and ask is not None and bid >= ask
