@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from acts.errors import CorruptSegmentError, PrecisionError
-from recorder.decimals import format_decimal, parse_decimal
+from recorder.decimals import MAX_DIGITS, format_decimal, parse_decimal
 from recorder.events import DepthUpdate, Event, EventKind, Level, Marker, Snapshot
 
 __all__ = [
@@ -62,16 +63,17 @@ class Side:
 
 SCHEMA = pa.schema(
     [
-        pa.field("ev", pa.int32(), nullable=False),  # event index within the file
-        pa.field("kind", pa.int8(), nullable=False),  # EventKind
-        pa.field("recv_ns", pa.int64(), nullable=False),  # local receive time, UTC ns
+        # Event columns are set on an event's first row only (null on its other rows): a row with a
+        # kind starts an event. Values are stored once per event instead of once per level.
+        pa.field("kind", pa.int8()),  # EventKind
+        pa.field("recv_ns", pa.int64()),  # local receive time, UTC ns
         pa.field("E", pa.int64()),  # exchange event time, ms (diffs)
         pa.field("U", pa.int64()),  # first update id (diffs)
         pa.field("u", pa.int64()),  # final update id (diffs) / lastUpdateId (snapshots)
         pa.field("side", pa.int8()),  # Side, null for a row without a level
-        pa.field("price", pa.int64()),  # mantissa of the price string
+        pa.field("price", pa.int64()),  # mantissa of the price string / 10**price_pow10 (footer)
         pa.field("price_exp", pa.int8()),  # its number of decimals
-        pa.field("qty", pa.int64()),
+        pa.field("qty", pa.int64()),  # the same with qty_pow10
         pa.field("qty_exp", pa.int8()),
         pa.field("detail", pa.string()),  # marker details (JSON), null otherwise
     ]
@@ -91,6 +93,8 @@ class SegmentInfo:
     first_event_ms: int | None
     last_event_ms: int | None
     snapshot_recv_ns: tuple[int, ...]  # receive times of the snapshots inside
+    price_pow10: int = 0  # stored price mantissas are the real ones / 10**price_pow10
+    qty_pow10: int = 0
 
 
 def segment_dir(data_dir: Path, symbol: str, day: str) -> Path:
@@ -105,16 +109,15 @@ class _Columns:
         self.cols: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
 
     def row(self, ev: int, kind: int, recv_ns: int, e: Any, first: Any, final: Any, detail: Any = None,
-            side: Any = None, level: Level | None = None) -> None:
+            side: Any = None, level: Level | None = None, head: bool = True) -> None:
         c = self.cols
-        c["ev"].append(ev)
-        c["kind"].append(kind)
-        c["recv_ns"].append(recv_ns)
-        c["E"].append(e)
-        c["U"].append(first)
-        c["u"].append(final)
+        c["kind"].append(kind if head else None)
+        c["recv_ns"].append(recv_ns if head else None)
+        c["E"].append(e if head else None)
+        c["U"].append(first if head else None)
+        c["u"].append(final if head else None)
         c["side"].append(side)
-        c["detail"].append(detail)
+        c["detail"].append(detail if head else None)
         if level is None:
             for name in ("price", "price_exp", "qty", "qty_exp"):
                 c[name].append(None)
@@ -133,14 +136,14 @@ class _Columns:
               bids: Sequence[Level], asks: Sequence[Level]) -> None:
         if not bids and not asks:
             self.row(ev, kind, recv_ns, e, first, final)
-        for level in bids:
-            self.row(ev, kind, recv_ns, e, first, final, side=Side.BID, level=level)
-        for level in asks:
-            self.row(ev, kind, recv_ns, e, first, final, side=Side.ASK, level=level)
+        for i, level in enumerate(bids):
+            self.row(ev, kind, recv_ns, e, first, final, side=Side.BID, level=level, head=i == 0)
+        for i, level in enumerate(asks):
+            self.row(ev, kind, recv_ns, e, first, final, side=Side.ASK, level=level, head=i == 0 and not bids)
 
 
 def events_to_table(events: Sequence[Event]) -> pa.Table:
-    """Columns for ``events`` (all of one symbol), in the order given."""
+    """Columns for ``events`` (all of one symbol), in the order given, mantissas not yet scaled down."""
     out = _Columns()
     for ev, event in enumerate(events):
         if isinstance(event, DepthUpdate):
@@ -157,27 +160,28 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
 # --- columns -> events ------------------------------------------------------------------
 
 
-def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
+def table_to_events(table: pa.Table, symbol: str, price_pow10: int = 0, qty_pow10: int = 0) -> Iterator[Event]:
     """Inverse of ``events_to_table`` (the table must hold whole events)."""
     for batch in table.combine_chunks().to_batches():
-        yield from _batch_events(batch, symbol)
+        yield from _batch_events(batch, symbol, 10**price_pow10, 10**qty_pow10)
 
 
-def _batch_events(batch: pa.RecordBatch, symbol: str) -> Iterator[Event]:
+def _batch_events(batch: pa.RecordBatch, symbol: str, price_unit: int, qty_unit: int) -> Iterator[Event]:
     cols = {name: batch.column(name).to_pylist() for name in SCHEMA.names}
-    ev, kind, recv, side = cols["ev"], cols["kind"], cols["recv_ns"], cols["side"]
+    kind, recv, side = cols["kind"], cols["recv_ns"], cols["side"]
     price, price_exp, qty, qty_exp = cols["price"], cols["price_exp"], cols["qty"], cols["qty_exp"]
-    n = len(ev)
+    n = len(kind)
     start = 0
     while start < n:
         end = start + 1
-        while end < n and ev[end] == ev[start]:
+        while end < n and kind[end] is None:
             end += 1
         bids: list[Level] = []
         asks: list[Level] = []
         for i in range(start, end):
             if side[i] is not None:
-                level = (format_decimal(price[i], price_exp[i]), format_decimal(qty[i], qty_exp[i]))
+                level = (format_decimal(price[i] * price_unit, price_exp[i]),
+                         format_decimal(qty[i] * qty_unit, qty_exp[i]))
                 (bids if side[i] == Side.BID else asks).append(level)
         k = EventKind(kind[start])
         if k is EventKind.DEPTH:
@@ -188,6 +192,29 @@ def _batch_events(batch: pa.RecordBatch, symbol: str) -> Iterator[Event]:
         else:
             yield Marker(k, symbol, recv[start], cols["detail"][start] or "{}")
         start = end
+
+
+def _common_pow10(mantissas: np.ndarray) -> int:
+    """The largest k with every non-zero mantissa a multiple of 10**k (trailing zeros of tick and lot sizes)."""
+    values = mantissas[mantissas != 0]
+    k = 0
+    while k < MAX_DIGITS and values.size and not (values % 10 ** (k + 1)).any():
+        k += 1
+    return k
+
+
+def _scale_down(table: pa.Table) -> tuple[pa.Table, int, int]:
+    """Divide price and qty mantissas by their common power of ten; returns the table and the two powers."""
+    powers = []
+    for name in ("price", "qty"):
+        column = table.column(name).combine_chunks()
+        values = column.fill_null(0).to_numpy()
+        k = _common_pow10(values)
+        powers.append(k)
+        if k:
+            scaled = pa.array(values // 10**k, type=pa.int64(), mask=column.is_null().to_numpy(zero_copy_only=False))
+            table = table.set_column(table.schema.get_field_index(name), SCHEMA.field(name), scaled)
+    return table, powers[0], powers[1]
 
 
 # --- files ------------------------------------------------------------------------------
@@ -210,7 +237,7 @@ def _digest(events: Sequence[Event]) -> str:
     return h.hexdigest()
 
 
-def _metadata(symbol: str, events: Sequence[Event], levels: int) -> dict[str, Any]:
+def _metadata(symbol: str, events: Sequence[Event], levels: int, price_pow10: int, qty_pow10: int) -> dict[str, Any]:
     times = [e.event_time_ms for e in events if isinstance(e, DepthUpdate)]
     return {
         "format_version": FORMAT_VERSION,
@@ -222,6 +249,8 @@ def _metadata(symbol: str, events: Sequence[Event], levels: int) -> dict[str, An
         "first_event_ms": min(times) if times else None,
         "last_event_ms": max(times) if times else None,
         "snapshot_recv_ns": [e.recv_ns for e in events if isinstance(e, Snapshot)],
+        "price_pow10": price_pow10,
+        "qty_pow10": qty_pow10,
     }
 
 
@@ -247,9 +276,9 @@ def write_segments(data_dir: Path, symbol: str, events: Iterable[Event], compres
 
 
 def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_level: int) -> Path:
-    table = events_to_table(events)
-    levels = sum(1 for s in table.column("side").to_pylist() if s is not None)
-    meta = _metadata(symbol, events, levels)
+    table, price_pow10, qty_pow10 = _scale_down(events_to_table(events))
+    levels = table.num_rows - table.column("side").null_count
+    meta = _metadata(symbol, events, levels, price_pow10, qty_pow10)
     table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
     start = datetime.fromtimestamp(events[0].recv_ns / 1e9, UTC)
     directory = segment_dir(data_dir, symbol, start.strftime("%Y-%m-%d"))
@@ -260,10 +289,10 @@ def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_lev
     with pq.ParquetWriter(
         tmp, table.schema, compression="zstd", compression_level=compression_level,
         use_dictionary=["kind", "side", "price_exp", "qty_exp", "detail"],
-        column_encoding={c: "DELTA_BINARY_PACKED" for c in ("ev", "recv_ns", "E", "U", "u")},
+        column_encoding={c: "DELTA_BINARY_PACKED" for c in ("recv_ns", "E", "U", "u")},
     ) as writer:
         # Row groups end on event boundaries, so each one decodes on its own.
-        for first, stop in _row_groups(table.column("ev").to_numpy()):
+        for first, stop in _row_groups(table.column("kind").is_valid().to_numpy(zero_copy_only=False)):
             writer.write_table(table.slice(first, stop - first), row_group_size=stop - first)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
@@ -272,13 +301,13 @@ def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_lev
     return final
 
 
-def _row_groups(ev: Any) -> Iterator[tuple[int, int]]:
+def _row_groups(event_starts: Any) -> Iterator[tuple[int, int]]:
     """``[start, stop)`` row ranges of about ``ROW_GROUP_ROWS`` rows that never split an event."""
-    n = len(ev)
+    n = len(event_starts)
     start = 0
     while start < n:
         stop = min(start + ROW_GROUP_ROWS, n)
-        while stop < n and ev[stop] == ev[stop - 1]:
+        while stop < n and not event_starts[stop]:
             stop += 1
         yield start, stop
         start = stop
@@ -313,7 +342,7 @@ def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> Segm
     return SegmentInfo(
         Path(path) if filesystem is None else path, meta["symbol"], meta["events"], meta["levels"],
         meta["first_recv_ns"], meta["last_recv_ns"], meta["first_event_ms"], meta["last_event_ms"],
-        tuple(meta["snapshot_recv_ns"]),
+        tuple(meta["snapshot_recv_ns"]), meta.get("price_pow10", 0), meta.get("qty_pow10", 0),
     )
 
 
@@ -324,6 +353,7 @@ def read_events(path: PurePath, symbol: str | None = None,
     try:
         reader = pq.ParquetFile(str(path), filesystem=filesystem)
         for i in range(reader.num_row_groups):
-            yield from table_to_events(reader.read_row_group(i, columns=SCHEMA.names), symbol or info.symbol)
+            table = reader.read_row_group(i, columns=SCHEMA.names)
+            yield from table_to_events(table, symbol or info.symbol, info.price_pow10, info.qty_pow10)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from exc

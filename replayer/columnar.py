@@ -33,6 +33,7 @@ class LevelOverflow(PrecisionError):
 
 
 def _to_book(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """``mantissa * 10**-exponent`` at ``BOOK_SCALE`` decimals (exponent may be below zero after pow10 scaling)."""
     shift = BOOK_SCALE - exponent.astype(np.int64)
     if (shift < 0).any():
         finer = shift < 0
@@ -49,19 +50,20 @@ def _to_book(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
     return mantissa * factor
 
 
-def _row_group_events(table: pa.Table, symbol: str) -> Iterator[Event]:
+def _row_group_events(table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) -> Iterator[Event]:
     n = table.num_rows
     if n == 0:
         return
-    ev = table.column("ev").to_numpy()
-    starts = np.flatnonzero(np.concatenate(([True], ev[1:] != ev[:-1])))
+    starts = np.flatnonzero(table.column("kind").is_valid().to_numpy(zero_copy_only=False))
     ends = np.append(starts[1:], n)
     side = table.column("side").fill_null(-1).to_numpy()
-    price = _to_book(table.column("price").fill_null(0).to_numpy(), table.column("price_exp").fill_null(0).to_numpy())
-    qty = _to_book(table.column("qty").fill_null(0).to_numpy(), table.column("qty_exp").fill_null(0).to_numpy())
+    price_exp = table.column("price_exp").fill_null(0).to_numpy().astype(np.int64) - price_pow10
+    qty_exp = table.column("qty_exp").fill_null(0).to_numpy().astype(np.int64) - qty_pow10
+    price = _to_book(table.column("price").fill_null(0).to_numpy(), price_exp)
+    qty = _to_book(table.column("qty").fill_null(0).to_numpy(), qty_exp)
     n_bids = np.add.reduceat((side == 0).astype(np.int64), starts).tolist()
-    kinds = table.column("kind").to_numpy()[starts].tolist()
-    recv = table.column("recv_ns").to_numpy()[starts].tolist()
+    kinds = table.column("kind").fill_null(0).to_numpy()[starts].tolist()  # nulls would make floats
+    recv = table.column("recv_ns").fill_null(0).to_numpy()[starts].tolist()
     times = table.column("E").fill_null(0).to_numpy()[starts].tolist()
     firsts = table.column("U").fill_null(0).to_numpy()[starts].tolist()
     finals = table.column("u").fill_null(0).to_numpy()[starts].tolist()
@@ -86,10 +88,11 @@ def _row_group_events(table: pa.Table, symbol: str) -> Iterator[Event]:
 
 def read_columnar_events(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[Event]:
     """The events of a segment with levels as book-scale integer arrays (for ``ArrayBook``)."""
-    read_info(path, filesystem)  # same validation and errors as the reference reader
+    info = read_info(path, filesystem)  # same validation and errors as the reference reader
     try:
         reader = pq.ParquetFile(str(path), filesystem=filesystem)
         for i in range(reader.num_row_groups):
-            yield from _row_group_events(reader.read_row_group(i, columns=SCHEMA.names), symbol)
+            table = reader.read_row_group(i, columns=SCHEMA.names)
+            yield from _row_group_events(table, symbol, info.price_pow10, info.qty_pow10)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from None
