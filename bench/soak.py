@@ -1,0 +1,90 @@
+"""``python -m bench.soak``: hours-style soak in minutes, never in CI.
+
+Starts the local exchange (``acts exchange``) with a fault every ``--fault-every`` seconds
+(cycling drop, skip, stall, reconnect-worthy restart, duplicate, malformed), records
+``--symbols`` symbols with ``acts record`` for ``--minutes``, samples the recorder's RSS, then
+reports RSS over time, gaps recorded vs faults injected, update ids lost, and coverage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from replayer.verify import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+CYCLE = ["drop", "skip:{sym}:3", "stall:15", "restart:-2000", "duplicate:2", "malformed", "reorder"]
+GAPPING = {"drop", "skip", "stall", "restart", "reorder"}  # faults that must show up as gaps
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--fault-every", type=float, default=60.0)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "_work" / "soak")
+    args = parser.parse_args(argv)
+    symbols = [f"S{i:03d}USDT" for i in range(args.symbols)]
+    seconds = args.minutes * 60
+    faults = []
+    t, i = args.fault_every, 0
+    while t < seconds - 30:
+        faults.append(CYCLE[i % len(CYCLE)].format(sym=symbols[i % len(symbols)]).replace(":", f"@{t:.0f}:", 1)
+                      if ":" in CYCLE[i % len(CYCLE)] else f"{CYCLE[i % len(CYCLE)]}@{t:.0f}")
+        t += args.fault_every
+        i += 1
+    code = "from acts.cli import app_main; app_main()"
+    exchange = subprocess.Popen(
+        [sys.executable, "-c", code, "exchange", "--symbols", ",".join(symbols), "--port", "0",
+         *[a for f in faults for a in ("--fault", f)]],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert exchange.stdout is not None
+    rest = exchange.stdout.readline().split()[-1]
+    stream = exchange.stdout.readline().split()[-1]
+    recorder = subprocess.Popen(
+        [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(args.data_dir), "--rest-url", rest,
+         "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples: list[tuple[float, float]] = []
+    start = time.monotonic()
+    try:
+        while recorder.poll() is None and time.monotonic() - start < seconds + 120:
+            samples.append((time.monotonic() - start, _rss_mb(recorder.pid)))
+            time.sleep(10)
+        _, err = recorder.communicate(timeout=120)
+    finally:
+        exchange.terminate()
+        exchange.wait(timeout=30)
+    report = verify(args.data_dir, symbols)
+    gaps = sum(h.gaps for h in report.hours)
+    missing = sum(h.missing_ids for h in report.hours)
+    valid_ms = sum(h.valid_ms for h in report.hours)
+    total_ms = valid_ms + sum(h.invalid_ms for h in report.hours)
+    injected = [f.split("@")[0] for f in faults]
+    settled = [rss for t, rss in samples if t >= 60] or [rss for _, rss in samples]
+    summary = {
+        "symbols": args.symbols, "minutes": args.minutes, "faults_injected": injected,
+        "gapping_faults": sum(k in GAPPING for k in injected), "gaps_recorded": gaps, "update_ids_lost": missing,
+        "coverage": valid_ms / total_ms if total_ms else 0.0, "corrupt_files": len(report.corrupt),
+        "rss_mb_first_minute_end": settled[0], "rss_mb_last": settled[-1], "rss_mb_max": max(settled),
+        "recorder_summary": err.strip().splitlines()[-1] if err.strip() else "",
+        "rss_over_time": [(round(t), round(r, 1)) for t, r in samples],
+    }
+    print(json.dumps(summary, indent=2))
+    return 0 if not report.corrupt else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
