@@ -26,18 +26,22 @@ class FakeClock:
         return self.now
 
 
-def test_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "1.journal"
+def _write(path: Path, records: list[JournalRecord], flush_every: int) -> Path:
+    """A journal holding ``records``, one frame per ``flush_every`` records (the rest at close)."""
     writer = JournalWriter(path, flush_interval_s=1000)
-    records = _records(3000)
     for i, record in enumerate(records):
         writer.append(record)
-        if i % 700 == 0:
+        if (i + 1) % flush_every == 0:
             writer.flush()
     writer.close()
-    scan = read_journal(path)
+    return path
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    records = _records(3000)
+    scan = read_journal(_write(tmp_path / "1.journal", records, flush_every=700))
     assert scan.records == records
-    assert scan.dropped_bytes == 0 and not scan.truncated_tail and scan.frames == 6
+    assert scan.dropped_bytes == 0 and not scan.truncated_tail and scan.frames == 5
 
 
 def test_records_are_durable_once_the_interval_passed(tmp_path: Path) -> None:
@@ -52,13 +56,7 @@ def test_records_are_durable_once_the_interval_passed(tmp_path: Path) -> None:
 
 
 def test_truncated_tail_keeps_every_complete_frame(tmp_path: Path) -> None:
-    path = tmp_path / "1.journal"
-    writer = JournalWriter(path, flush_interval_s=1000)
-    for record in _records(40):
-        writer.append(record)
-        if record.recv_ns % 10 == 9:
-            writer.flush()
-    writer.close()
+    path = _write(tmp_path / "1.journal", _records(40), flush_every=10)
     data = path.read_bytes()
     full = read_journal(path)
     last_frame_start = data.rfind(b"AJF1")
@@ -76,14 +74,8 @@ def read_journal_bytes(tmp_path: Path, data: bytes):  # type: ignore[no-untyped-
 
 
 def test_a_corrupt_middle_frame_is_skipped_alone(tmp_path: Path) -> None:
-    path = tmp_path / "1.journal"
-    writer = JournalWriter(path, flush_interval_s=1000)
     records = _records(30)
-    for i, record in enumerate(records):
-        writer.append(record)
-        if i % 10 == 9:
-            writer.flush()
-    writer.close()
+    path = _write(tmp_path / "1.journal", records, flush_every=10)
     data = bytearray(path.read_bytes())
     second = data.find(b"AJF1", data.find(b"AJF1") + 1)
     data[second + 30] ^= 0xFF  # flip a byte inside the second frame's body
