@@ -1,8 +1,4 @@
-"""What the local exchange serves: a ``Feed`` steps 100 ms at a time and answers depth snapshots.
-
-The protocol is deliberately small so a feed replaying recorded segments fits it too: the server
-owns pacing, fan-out and every fault (update-id jumps included), the feed only owns the market.
-"""
+"""What the local exchange serves: a ``Feed`` steps 100 ms at a time and answers depth snapshots."""
 
 from __future__ import annotations
 
@@ -15,12 +11,8 @@ __all__ = ["Feed", "GeneratorFeed"]
 
 
 class Feed(Protocol):
-    """A market the exchange can serve."""
-
     @property
-    def symbols(self) -> list[str]:
-        """Upper-case symbols, e.g. ``["BTCUSDT", "ETHUSDT"]``."""
-        ...
+    def symbols(self) -> list[str]: ...
 
     def step(self) -> list[dict[str, Any]]:
         """The next 100 ms of ``depthUpdate`` messages (each names its symbol in ``"s"``)."""
@@ -30,13 +22,15 @@ class Feed(Protocol):
         """``GET /api/v3/depth`` for ``symbol`` as of the last step."""
         ...
 
-    def spec(self, symbol: str) -> SymbolSpec:
-        """Tick and lot sizes for ``exchangeInfo``."""
+    def spec(self, symbol: str) -> SymbolSpec: ...
+
+    def jump_ids(self, symbol: str, delta: int) -> None:
+        """Move update ids by ``delta`` (negative: restart lower), like an exchange restart."""
         ...
 
 
 class GeneratorFeed:
-    """The seeded ``MarketGenerator`` as a feed (exchange time starts at ``start_ms``, rounded to 100 ms)."""
+    """The seeded generator as a feed."""
 
     def __init__(self, symbols: Sequence[str], seed: int = 7, depth: int = 300, gap_rate: float = 0.0,
                  start_ms: int = DEFAULT_START_MS) -> None:
@@ -55,3 +49,7 @@ class GeneratorFeed:
 
     def spec(self, symbol: str) -> SymbolSpec:
         return spec_for(symbol)
+
+    def jump_ids(self, symbol: str, delta: int) -> None:
+        stream = self.generator.streams[symbol]
+        stream.last_update_id = max(1, stream.last_update_id + delta)

@@ -86,3 +86,20 @@ def test_unknown_command_and_missing_option(capsys: pytest.CaptureFixture[str]) 
     assert main(["frobnicate"]) == 2
     assert main(["replay"]) == 2
     assert "--from" in capsys.readouterr().err
+
+
+def test_record_unknown_symbol_suggests_the_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exchange.feed import GeneratorFeed
+    from exchange.server import ExchangeThread
+
+    with ExchangeThread(GeneratorFeed(["BTCUSDT", "ETHUSDT"]), speed=5) as ex:
+        code = main(["record", "ETHH", "--data-dir", str(tmp_path), "--rest-url", ex.rest_url,
+                     "--stream-url", ex.stream_url, "--duration", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "ETHHUSDT is not listed by the exchange; did you mean ETHUSDT?" in err
+    assert "Traceback" not in err
+
+
+def test_exchange_fault_spec_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["exchange", "--port", "0", "--fault", "explode@3"]) == 2
+    assert "unknown kind 'explode'" in capsys.readouterr().err
