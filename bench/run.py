@@ -255,7 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         "bare_decode": levels / t_dec,
     }
     results.update(rates=rates, storage=store, replay_peak_rss_mb=rss_after_replay)
-    capacity = [recorder_capacity(int(n), args.capacity_seconds) for n in args.capacity.split(",") if n.strip()]
+    capacity = []
+    for n in (int(x) for x in args.capacity.split(",") if x.strip()):
+        try:
+            capacity.append(recorder_capacity(n, args.capacity_seconds))
+        except Exception as exc:  # noqa: BLE001 -- a failed run is reported as a row, not a crash
+            capacity.append({"symbols": n, "error": repr(exc)})
     results["recorder"] = capacity
 
     def m(rate: float) -> str:
@@ -278,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         f"   peak RSS of this process after the replay: {rss_after_replay:.0f} MB",
     ]
     for row in capacity:
+        if "error" in row:
+            lines.append(f"5. recorder, {row['symbols']:>3} symbols: run failed: {row['error']}")
+            continue
         lag = f"{row['p99_lag_ms']:.1f} ms" if row["p99_lag_ms"] is not None else "n/a"
         lines.append(f"5. recorder, {row['symbols']:>3} symbols @100ms: {row['cores']:.2f} cores, peak RSS "
                      f"{row['rss_mb']:.0f} MB, p99 receive->journal {lag}, {row['frames']} frames"
