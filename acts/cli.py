@@ -268,7 +268,8 @@ def record_cmd(
 
 @command("exchange")
 def exchange_cmd(
-    symbols: Annotated[str, typer.Option(help="Symbols to serve.")] = "BTC,ETH,SOL,SHIB",
+    symbols: Annotated[str | None, typer.Option(help="Symbols to serve (default: BTC,ETH,SOL,SHIB generated, or "
+                       "every symbol of --history).")] = None,
     host: Annotated[str, typer.Option(help="Bind address (loopback unless you mean it).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 9443,
     speed: Annotated[float, typer.Option(help="Market speed: 1 = real time, 20 = 20x faster.")] = 1.0,
@@ -276,11 +277,15 @@ def exchange_cmd(
     gap_rate: Annotated[float, typer.Option(help="Probability that a diff skips update ids.")] = 0.0,
     fault: Annotated[list[str] | None, typer.Option(help="Scheduled fault, e.g. drop@30 or rest@5:500:2 "
                      "(see exchange/faults.py); repeatable.")] = None,
+    history: Annotated[str | None, typer.Option(help="Serve recorded history from this data dir instead of "
+                       "the generator (all its symbols unless --symbols is given).")] = None,
 ) -> int:
-    """Serve a Binance-compatible market-data exchange (REST + websocket) from the seeded generator."""
+    """Serve a Binance-compatible market-data exchange (REST + websocket): generated or recorded history."""
     from exchange.server import run_exchange
 
-    run_exchange(parse_symbols(symbols), seed, host, port, speed, fault or [], gap_rate)
+    if symbols is None:
+        symbols = "" if history else "BTC,ETH,SOL,SHIB"
+    run_exchange(parse_symbols(symbols), seed, host, port, speed, fault or [], gap_rate, history)
     return 0
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from exchange.generator import DEFAULT_START_MS, MarketGenerator, SymbolSpec, spec_for
+from exchange.generator import DEFAULT_START_MS, STEP_MS, MarketGenerator, SymbolSpec, spec_for
+from recorder.decimals import BOOK_SCALE, format_decimal
+from recorder.events import DepthUpdate, Event, Snapshot, to_wire
+from replayer.sequencer import Sequencer
 
-__all__ = ["Feed", "GeneratorFeed"]
+__all__ = ["Feed", "GeneratorFeed", "SegmentFeed"]
 
 
 class Feed(Protocol):
@@ -53,3 +56,84 @@ class GeneratorFeed:
     def jump_ids(self, symbol: str, delta: int) -> None:
         stream = self.generator.streams[symbol]
         stream.last_update_id = max(1, stream.last_update_id + delta)
+
+
+class SegmentFeed:
+    """Recorded history as a feed: the recorded diffs, 100 ms of exchange time per step.
+
+    Snapshots are answered from a book rebuilt by the same sequencer (prices and quantities with
+    8 decimals, ``lastUpdateId`` = its position); while that book is invalid (a recorded gap), the
+    most recent recorded snapshot is served, which a client then sees as stale and retries.
+    """
+
+    def __init__(self, data_dir: Any, symbols: Sequence[str] | None = None, start_ms: int | None = None) -> None:
+        from replayer.store import SegmentStore
+
+        store = SegmentStore(data_dir) if not isinstance(data_dir, SegmentStore) else data_dir
+        chosen = store.check_symbols(list(symbols or []))
+        self._symbols = chosen
+        self._events = {s: self._iter(store, s) for s in chosen}
+        self._pending: dict[str, Any] = {s: next(self._events[s], None) for s in chosen}
+        self._books = {s: Sequencer() for s in chosen}
+        self._last_snapshot: dict[str, dict[str, Any]] = {}
+        self._offsets = {s: 0 for s in chosen}
+        for symbol in chosen:  # markers and snapshots before the first diff carry no E: take them now
+            while self._pending[symbol] is not None and not isinstance(self._pending[symbol], DepthUpdate):
+                self._take(symbol)
+        firsts = [e.event_time_ms for e in self._pending.values() if isinstance(e, DepthUpdate)]
+        self.now_ms = start_ms if start_ms is not None else (min(firsts) - STEP_MS if firsts else 0)
+
+    @staticmethod
+    def _iter(store: Any, symbol: str) -> Iterator[Event]:
+        for path in store.paths(symbol):
+            yield from store.events(path, symbol)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def step(self) -> list[dict[str, Any]]:
+        self.now_ms += STEP_MS
+        out = []
+        for symbol in self._symbols:
+            while True:
+                event = self._pending[symbol]
+                if event is None or (isinstance(event, DepthUpdate) and event.event_time_ms > self.now_ms):
+                    break
+                wire = self._take(symbol)
+                if wire is not None:
+                    out.append(wire)
+        return out
+
+    def _take(self, symbol: str) -> dict[str, Any] | None:
+        """Apply the pending event; the diff to send, if it is one."""
+        event = self._pending[symbol]
+        self._pending[symbol] = next(self._events[symbol], None)
+        self._books[symbol].apply(event)
+        if isinstance(event, Snapshot):
+            self._last_snapshot[symbol] = to_wire(event)
+            return None
+        if not isinstance(event, DepthUpdate):
+            return None
+        wire = to_wire(event)
+        offset = self._offsets[symbol]
+        if offset:
+            wire["U"], wire["u"] = wire["U"] + offset, wire["u"] + offset
+        return wire
+
+    def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
+        book = self._books[symbol]
+        if not book.valid:
+            return self._last_snapshot.get(symbol, {"lastUpdateId": 0, "bids": [], "asks": []})
+        view = book.view()
+        return {
+            "lastUpdateId": book.position + self._offsets[symbol],
+            "bids": [[format_decimal(p, BOOK_SCALE), format_decimal(q, BOOK_SCALE)] for p, q in view.bids(limit)],
+            "asks": [[format_decimal(p, BOOK_SCALE), format_decimal(q, BOOK_SCALE)] for p, q in view.asks(limit)],
+        }
+
+    def spec(self, symbol: str) -> SymbolSpec:
+        return spec_for(symbol)
+
+    def jump_ids(self, symbol: str, delta: int) -> None:
+        self._offsets[symbol] += delta

@@ -26,7 +26,7 @@ from aiohttp import WSCloseCode, web
 
 from acts.clock import Clock, SystemClock
 from exchange.faults import Faults, ScheduledFault, parse_fault
-from exchange.feed import Feed, GeneratorFeed
+from exchange.feed import Feed, GeneratorFeed, SegmentFeed
 from recorder.decimals import format_decimal
 
 __all__ = ["LocalExchange", "ExchangeThread", "run_exchange", "depth_weight"]
@@ -352,8 +352,8 @@ class ExchangeThread:
 
 
 def run_exchange(symbols: Sequence[str], seed: int, host: str, port: int, speed: float, faults: Sequence[str],
-                 gap_rate: float = 0.0) -> None:
-    """Serve until SIGINT/SIGTERM (the ``acts exchange`` command)."""
+                 gap_rate: float = 0.0, history: str | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (the ``acts exchange`` command); ``history``: a data dir to replay."""
     schedule = [parse_fault(f) for f in faults]
 
     async def main() -> None:
@@ -362,7 +362,8 @@ def run_exchange(symbols: Sequence[str], seed: int, host: str, port: int, speed:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         # Exchange time starts now, so E and local receive times agree as on the real exchange.
-        feed = GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=time.time_ns() // 1_000_000)
+        feed: Feed = (SegmentFeed(history, symbols) if history else
+                      GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=time.time_ns() // 1_000_000))
         async with LocalExchange(feed, host=host, port=port, speed=speed, schedule=schedule) as ex:
             print(f"REST   {ex.rest_url}\nSTREAM {ex.stream_url}\nsymbols {', '.join(feed.symbols)}", flush=True)
             await stop.wait()
