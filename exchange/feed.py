@@ -1,4 +1,8 @@
-"""What the local exchange serves: a ``Feed`` steps 100 ms at a time and answers depth snapshots."""
+"""What the local exchange serves: a ``Feed`` steps 100 ms at a time and answers depth snapshots.
+
+The protocol is deliberately small so a feed replaying recorded segments fits it too: the server
+owns pacing, fan-out and every fault (update-id jumps included), the feed only owns the market.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,12 @@ __all__ = ["Feed", "GeneratorFeed", "SegmentFeed"]
 
 
 class Feed(Protocol):
+    """A market the exchange can serve."""
+
     @property
-    def symbols(self) -> list[str]: ...
+    def symbols(self) -> list[str]:
+        """Upper-case symbols, e.g. ``["BTCUSDT", "ETHUSDT"]``."""
+        ...
 
     def step(self) -> list[dict[str, Any]]:
         """The next 100 ms of ``depthUpdate`` messages (each names its symbol in ``"s"``)."""
@@ -25,15 +33,13 @@ class Feed(Protocol):
         """``GET /api/v3/depth`` for ``symbol`` as of the last step."""
         ...
 
-    def spec(self, symbol: str) -> SymbolSpec: ...
-
-    def jump_ids(self, symbol: str, delta: int) -> None:
-        """Move update ids by ``delta`` (negative: restart lower), like an exchange restart."""
+    def spec(self, symbol: str) -> SymbolSpec:
+        """Tick and lot sizes for ``exchangeInfo``."""
         ...
 
 
 class GeneratorFeed:
-    """The seeded generator as a feed."""
+    """The seeded ``MarketGenerator`` as a feed (exchange time starts at ``start_ms``, rounded to 100 ms)."""
 
     def __init__(self, symbols: Sequence[str], seed: int = 7, depth: int = 300, gap_rate: float = 0.0,
                  start_ms: int = DEFAULT_START_MS) -> None:
@@ -52,10 +58,6 @@ class GeneratorFeed:
 
     def spec(self, symbol: str) -> SymbolSpec:
         return spec_for(symbol)
-
-    def jump_ids(self, symbol: str, delta: int) -> None:
-        stream = self.generator.streams[symbol]
-        stream.last_update_id = max(1, stream.last_update_id + delta)
 
 
 class SegmentFeed:
@@ -76,7 +78,6 @@ class SegmentFeed:
         self._pending: dict[str, Any] = {s: next(self._events[s], None) for s in chosen}
         self._books = {s: Sequencer() for s in chosen}
         self._last_snapshot: dict[str, dict[str, Any]] = {}
-        self._offsets = {s: 0 for s in chosen}
         for symbol in chosen:  # markers and snapshots before the first diff carry no E: take them now
             while self._pending[symbol] is not None and not isinstance(self._pending[symbol], DepthUpdate):
                 self._take(symbol)
@@ -115,11 +116,7 @@ class SegmentFeed:
             return None
         if not isinstance(event, DepthUpdate):
             return None
-        wire = to_wire(event)
-        offset = self._offsets[symbol]
-        if offset:
-            wire["U"], wire["u"] = wire["U"] + offset, wire["u"] + offset
-        return wire
+        return to_wire(event)
 
     def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         book = self._books[symbol]
@@ -127,13 +124,10 @@ class SegmentFeed:
             return self._last_snapshot.get(symbol, {"lastUpdateId": 0, "bids": [], "asks": []})
         view = book.view()
         return {
-            "lastUpdateId": book.position + self._offsets[symbol],
+            "lastUpdateId": book.position,
             "bids": [[format_decimal(p, BOOK_SCALE), format_decimal(q, BOOK_SCALE)] for p, q in view.bids(limit)],
             "asks": [[format_decimal(p, BOOK_SCALE), format_decimal(q, BOOK_SCALE)] for p, q in view.asks(limit)],
         }
 
     def spec(self, symbol: str) -> SymbolSpec:
         return spec_for(symbol)
-
-    def jump_ids(self, symbol: str, delta: int) -> None:
-        self._offsets[symbol] += delta
