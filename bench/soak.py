@@ -1,7 +1,7 @@
 """``python -m bench.soak``: hours-style soak in minutes, never in CI.
 
 Starts the local exchange (``acts exchange``) with a fault every ``--fault-every`` seconds
-(cycling drop, skip, stall, reconnect-worthy restart, duplicate, malformed), records
+(cycling drop, skip, stall, an exchange restart whose update ids jump, duplicate, malformed, reorder), records
 ``--symbols`` symbols with ``acts record`` for ``--minutes``, samples the recorder's RSS, then
 reports RSS over time, gaps recorded vs faults injected, update ids lost, and coverage.
 """

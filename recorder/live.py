@@ -341,6 +341,9 @@ class Recorder:
             while not self._stop.is_set():
                 msg = await asyncio.wait_for(socket.recv(), self.config.stale_after_s)
                 if isinstance(msg, _RawFrame):
+                    if b'"serverShutdown"' in msg.payload[:80]:
+                        # Binance announces its 24 h cut (or maintenance): reconnect now, not at the close.
+                        raise ExchangeError("the exchange announced serverShutdown")
                     self._on_frame(msg)
                     if ready is not None:
                         ready.set()

@@ -143,3 +143,9 @@ def test_unwritable_data_dir_is_one_clear_line(tmp_path: Path, capsys: pytest.Ca
                  "--duration", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("acts: error:") and "Traceback" not in err
+
+
+def test_server_shutdown_notice_reconnects_at_once(tmp_path: Path) -> None:
+    run = _run(tmp_path, exchange_kwargs={"max_connection_s": 2.0})  # the recorder's own handover is at 23.5 h
+    _check_invariants(run)
+    assert run.report.reconnects >= 1 and run.report.malformed == 0
