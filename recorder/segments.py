@@ -283,7 +283,7 @@ def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_lev
     start = datetime.fromtimestamp(events[0].recv_ns / 1e9, UTC)
     directory = segment_dir(data_dir, symbol, start.strftime("%Y-%m-%d"))
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"{symbol}-{start:%Y%m%dT%H}-{events[0].recv_ns}-{_digest(events)}.parquet"
+    name = f"{symbol}-{start:%Y%m%dT%H}-{events[0].recv_ns:019d}-{_digest(events)}.parquet"
     final = directory / name
     tmp = directory / f".tmp-{name}-{os.getpid()}"
     with pq.ParquetWriter(

@@ -76,7 +76,7 @@ class SegmentStore:
             found = [PurePosixPath(i.path) for i in self._list(base, True)
                      if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
         found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith("date=")]
-        return sorted(found, key=lambda p: (p.parent.name, p.name))
+        return sorted(found, key=_recording_order)
 
     def info(self, path: PurePath) -> SegmentInfo:
         if path not in self._info:
@@ -136,6 +136,13 @@ class SegmentStore:
         except CorruptSegmentError as exc:
             on_problem(exc)
             return None
+
+
+def _recording_order(path: PurePath) -> tuple[str, int, str]:
+    """Date, then the first receive time in the name (as a number), then the name."""
+    parts = path.name.split("-")
+    first = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+    return (path.parent.name, first, path.name)
 
 
 def _ranges(days: list[str]) -> str:

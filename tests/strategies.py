@@ -1,0 +1,47 @@
+"""Hypothesis strategies: Binance-like event sequences (8-decimal strings, any spelling of zero, U/u chains)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from recorder.decimals import format_decimal
+from recorder.events import DepthUpdate, Snapshot
+
+SYMBOL = "TESTUSDT"
+ZEROS = st.sampled_from(["0", "0.00000000", "0.00", "0.0"])
+
+
+@st.composite
+def decimal_text(draw: st.DrawFn, low: int, high: int) -> str:
+    """A plain decimal string: an integer count of 1e-8 in [low, high], spelled with 2..8 decimals."""
+    exp = draw(st.sampled_from([2, 4, 8]))
+    units = draw(st.integers(low, high)) // 10 ** (8 - exp)
+    return format_decimal(max(units, 1), exp)
+
+
+@st.composite
+def levels(draw: st.DrawFn, side: str, max_size: int = 6) -> tuple[tuple[str, str], ...]:
+    # Bids below 100, asks above 100, so the generated book is never crossed.
+    low, high = (10**8, 99 * 10**8) if side == "bids" else (101 * 10**8, 200 * 10**8)
+    out = {}
+    for _ in range(draw(st.integers(0, max_size))):
+        price = draw(decimal_text(low, high))
+        qty = draw(st.one_of(ZEROS, decimal_text(1, 5 * 10**9)))
+        out[price] = qty
+    return tuple(out.items())
+
+
+@st.composite
+def valid_stream(draw: st.DrawFn, max_diffs: int = 25) -> list[DepthUpdate | Snapshot]:
+    """A snapshot, then diffs chained U = previous u + 1, the first one straddling lastUpdateId + 1."""
+    last = draw(st.integers(100, 10**6))
+    snapshot = Snapshot(SYMBOL, last, draw(levels("bids", 10)), draw(levels("asks", 10)), 1)
+    events: list[DepthUpdate | Snapshot] = [snapshot]
+    first = last + 1 - draw(st.integers(0, 3))  # straddle: U <= L + 1 <= u
+    time_ms = draw(st.integers(0, 10**6)) * 100
+    for i in range(draw(st.integers(1, max_diffs))):
+        final = max(first, last + 1) + draw(st.integers(0, 4))
+        time_ms += draw(st.sampled_from([0, 100, 100, 100, 30_000, 61_000]))
+        events.append(DepthUpdate(SYMBOL, time_ms, first, final, draw(levels("bids")), draw(levels("asks")), 2 + i))
+        first = final + 1
+    return events
