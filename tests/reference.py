@@ -53,6 +53,6 @@ class ReferenceBook:
             return None
         mid = (Fraction(max(self.bids)) + Fraction(min(self.asks))) / 2
         band = mid * Fraction(bps, 10_000)
-        total = sum((Fraction(p) * Fraction(q) for p, q in self.bids.items() if mid - Fraction(p) <= band), Fraction(0))
-        total += sum((Fraction(p) * Fraction(q) for p, q in self.asks.items() if Fraction(p) - mid <= band), Fraction(0))
-        return float(total)
+        near = [(p, q) for p, q in self.bids.items() if mid - Fraction(p) <= band]
+        near += [(p, q) for p, q in self.asks.items() if Fraction(p) - mid <= band]
+        return float(sum((Fraction(p) * Fraction(q) for p, q in near), Fraction(0)))
