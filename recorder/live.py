@@ -156,7 +156,17 @@ def depth_weight(limit: int) -> int:
 
 
 async def _close_quietly(socket: Any) -> None:
-    """Close a python-binance socket without ever hanging the recorder on it."""
+    """Close a python-binance socket for good, without ever hanging the recorder on it.
+
+    The TCP connection is aborted first: python-binance's own close waits for its read loop, and a
+    connection left open with nobody reading fills up and can stall the sender's other clients.
+    """
+    from binance.ws.constants import WSListenerState
+
+    socket.ws_state = WSListenerState.EXITING
+    transport = getattr(getattr(socket, "ws", None), "transport", None)
+    if transport is not None:
+        transport.abort()
     try:
         await asyncio.wait_for(socket.__aexit__(None, None, None), 5)
     except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 -- already failing; just let go
