@@ -42,6 +42,11 @@ class MinuteSampler:
         self.sequencer = sequencer or Sequencer()
         self._open_minute: int | None = None
 
+    @property
+    def open_minute(self) -> int | None:
+        """Start of the minute being filled (None before the first diff)."""
+        return self._open_minute
+
     def apply(self, event: Event) -> tuple[list[MinuteRow], Outcome]:
         rows: list[MinuteRow] = []
         if isinstance(event, DepthUpdate):

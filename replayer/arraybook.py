@@ -12,11 +12,15 @@ at ``BOOK_SCALE`` (see ``replayer.columnar``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recorder.events import EventKind
 from replayer.book import SCALE
+
+if TYPE_CHECKING:
+    from replayer.columnar import RowGroup
 
 __all__ = ["ArrayBook", "ArrayBookView", "HAVE_NUMBA"]
 
@@ -32,32 +36,45 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 
 
 @njit(cache=True, nogil=True)
+def _set_level(keys: np.ndarray, qtys: np.ndarray, count: int, key: int, qty: int) -> int:  # pragma: no cover
+    """Set (``qty`` > 0) or remove (``qty`` == 0) the level ``key``; returns the new count."""
+    # Most updates touch levels near the best, which sits at the end: gallop back from there to
+    # bracket the key, then binary-search the bracket.
+    lo, hi, step = count, count, 1
+    while lo > 0 and keys[lo - 1] >= key:
+        hi = lo
+        lo = max(lo - step, 0)
+        step *= 2
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    found = lo < count and keys[lo] == key
+    if qty == 0:
+        if found:
+            for j in range(lo, count - 1):  # explicit loops: no temporary arrays
+                keys[j] = keys[j + 1]
+                qtys[j] = qtys[j + 1]
+            count -= 1
+    elif found:
+        qtys[lo] = qty
+    else:
+        for j in range(count, lo, -1):
+            keys[j] = keys[j - 1]
+            qtys[j] = qtys[j - 1]
+        keys[lo] = key
+        qtys[lo] = qty
+        count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
 def _apply_side(keys: np.ndarray, qtys: np.ndarray, count: int, upd_prices: np.ndarray,
                 upd_qtys: np.ndarray, sign: int) -> int:  # pragma: no cover - compiled
     for i in range(upd_prices.shape[0]):
-        key = sign * upd_prices[i]
-        qty = upd_qtys[i]
-        lo, hi = 0, count
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if keys[mid] < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        found = lo < count and keys[lo] == key
-        if qty == 0:
-            if found:
-                keys[lo : count - 1] = keys[lo + 1 : count].copy()
-                qtys[lo : count - 1] = qtys[lo + 1 : count].copy()
-                count -= 1
-        elif found:
-            qtys[lo] = qty
-        else:
-            keys[lo + 1 : count + 1] = keys[lo:count].copy()
-            qtys[lo + 1 : count + 1] = qtys[lo:count].copy()
-            keys[lo] = key
-            qtys[lo] = qty
-            count += 1
+        count = _set_level(keys, qtys, count, sign * upd_prices[i], upd_qtys[i])
     return count
 
 
@@ -68,6 +85,37 @@ def _apply_event(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask
     bid_count = _apply_side(bid_keys, bid_qtys, bid_count, bid_prices, bid_sizes, 1)
     ask_count = _apply_side(ask_keys, ask_qtys, ask_count, ask_prices, ask_sizes, -1)
     return bid_count, ask_count
+
+
+@njit(cache=True, nogil=True)
+def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
+                  ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
+                  starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
+                  finals: np.ndarray, i: int, position: int, time_limit: int,
+                  depth_kind: int) -> tuple[int, int, int, int, int]:  # pragma: no cover - compiled
+    """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
+    chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
+    the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes a
+    minute). Returns ``(next i, position, E of the last applied diff or -1, bid count, ask count)``.
+    """
+    last_time = -1
+    n = starts.shape[0]
+    while i < n:
+        if kinds[i] != depth_kind or times[i] >= time_limit:
+            break
+        final = finals[i]
+        if final > position:
+            if firsts[i] != position + 1:
+                break
+            for r in range(starts[i], ends[i]):
+                if side[r] == 0:
+                    bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r], qty[r])
+                elif side[r] == 1:
+                    ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r], qty[r])
+            position = final
+            last_time = times[i]
+        i += 1
+    return i, position, last_time, bid_count, ask_count
 
 
 class _Side:
@@ -120,6 +168,18 @@ class ArrayBook:
         a.reserve(len(asks[0]))
         b.count, a.count = _apply_event(b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, bids[0], bids[1],
                                         asks[0], asks[1])
+
+    def follow_chain(self, group: RowGroup, i: int, position: int, time_limit: int) -> tuple[int, int, int]:
+        """Run ``_follow_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1)``."""
+        b, a = self._bids, self._asks
+        rows = len(group.side) - int(group.starts[i])
+        b.reserve(rows)
+        a.reserve(rows)
+        i, position, last_time, b.count, a.count = _follow_chain(
+            b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty, group.starts,
+            group.ends, group.kinds, group.times, group.firsts, group.finals, i, position, time_limit,
+            int(EventKind.DEPTH))
+        return i, position, last_time
 
     def is_crossed(self) -> bool:
         b, a = self._bids, self._asks

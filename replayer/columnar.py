@@ -1,9 +1,12 @@
 """Segments straight to book-scale integer arrays: the fast path's reader.
 
 One row group at a time, mantissa/exponent columns become ``BOOK_SCALE`` integers in a single
-vectorized step (no strings, no per-level Python objects), and each event is handed to the very
-same ``Sequencer``/``MinuteSampler`` as the reference path, with its levels as array slices for
-``ArrayBook``. Only the decoding and the book differ from the reference path; every rule is shared.
+vectorized step (no strings, no per-level Python objects). ``replayer.replay`` then runs the
+row group's ordinary stretches -- diffs continuing the chain of a valid book inside the open
+minute -- through the compiled lane (``ArrayBook.follow_chain``), and hands every other event
+(snapshots, markers, gaps, minute closes) as an ``Event`` to the very same
+``Sequencer``/``MinuteSampler`` as the reference path. Parity with the reference engine is
+tested row for row, including duplicates, reordering and gaps.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from recorder.decimals import BOOK_SCALE
 from recorder.events import DepthUpdate, Event, EventKind, Marker, Snapshot
 from recorder.segments import SCHEMA, read_info
 
-__all__ = ["read_columnar_events", "LevelOverflow"]
+__all__ = ["LevelOverflow", "RowGroup", "read_columnar_events", "read_row_groups"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
+_LIMIT = _INT64_MAX // _POW10  # the largest mantissa that a shift by k decimals keeps in int64
 _EMPTY = np.empty(0, dtype=np.int64)
 
 
@@ -44,55 +48,77 @@ def _to_book(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
         out[finer] = mantissa[finer] // divisor
         shift = np.maximum(shift, 0)
         mantissa = out
-    factor = _POW10[shift]
-    if (mantissa > _INT64_MAX // factor).any():
+    if (mantissa > _LIMIT[shift]).any():
         raise LevelOverflow(f"a level above {_INT64_MAX / 10**BOOK_SCALE:.3g} units does not fit the fast book")
-    return mantissa * factor
+    return mantissa * _POW10[shift]
 
 
-def _row_group_events(table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) -> Iterator[Event]:
-    n = table.num_rows
-    if n == 0:
-        return
-    starts = np.flatnonzero(table.column("kind").is_valid().to_numpy(zero_copy_only=False))
-    ends = np.append(starts[1:], n)
-    side = table.column("side").fill_null(-1).to_numpy()
-    price_exp = table.column("price_exp").fill_null(0).to_numpy().astype(np.int64) - price_pow10
-    qty_exp = table.column("qty_exp").fill_null(0).to_numpy().astype(np.int64) - qty_pow10
-    price = _to_book(table.column("price").fill_null(0).to_numpy(), price_exp)
-    qty = _to_book(table.column("qty").fill_null(0).to_numpy(), qty_exp)
-    n_bids = np.add.reduceat((side == 0).astype(np.int64), starts).tolist()
-    kinds = table.column("kind").fill_null(0).to_numpy()[starts].tolist()  # nulls would make floats
-    recv = table.column("recv_ns").fill_null(0).to_numpy()[starts].tolist()
-    times = table.column("E").fill_null(0).to_numpy()[starts].tolist()
-    firsts = table.column("U").fill_null(0).to_numpy()[starts].tolist()
-    finals = table.column("u").fill_null(0).to_numpy()[starts].tolist()
-    details = table.column("detail")
-    has_levels = (side[starts] >= 0).tolist()
-    for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        kind = kinds[i]
+class RowGroup:
+    """One decoded row group: per-event columns plus the rows' levels at ``BOOK_SCALE``.
+
+    Event ``i`` owns rows ``starts[i]:ends[i]`` (bids first, then asks; ``side`` -1 on a row without
+    a level). ``event(i)`` builds the ``Event`` object; the compiled lane reads the arrays directly.
+    """
+
+    __slots__ = ("symbol", "starts", "ends", "kinds", "times", "firsts", "finals", "recv", "side", "price", "qty",
+                 "_n_bids", "_details")
+
+    def __init__(self, table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) -> None:
+        n = table.num_rows
+        self.symbol = symbol
+        self.starts = np.flatnonzero(table.column("kind").is_valid().to_numpy(zero_copy_only=False)).astype(np.int64)
+        self.ends = np.append(self.starts[1:], n).astype(np.int64)
+        self.side = table.column("side").fill_null(-1).to_numpy().astype(np.int8, copy=False)
+        price_exp = table.column("price_exp").fill_null(0).to_numpy().astype(np.int64) - price_pow10
+        qty_exp = table.column("qty_exp").fill_null(0).to_numpy().astype(np.int64) - qty_pow10
+        self.price = _to_book(table.column("price").fill_null(0).to_numpy(), price_exp)
+        self.qty = _to_book(table.column("qty").fill_null(0).to_numpy(), qty_exp)
+        starts = self.starts
+        # Event fields sit on an event's first row only: take those rows, then fill_null(0) before
+        # numpy (a snapshot has no E; nulls would turn the column into floats).
+        def per_event(name: str) -> np.ndarray:
+            return table.column(name).take(starts).fill_null(0).to_numpy().astype(np.int64, copy=False)
+
+        self.kinds, self.recv = per_event("kind"), per_event("recv_ns")
+        self.times, self.firsts, self.finals = per_event("E"), per_event("U"), per_event("u")
+        self._n_bids = np.add.reduceat((self.side == 0).astype(np.int64), starts) if n else starts
+        self._details = table.column("detail")
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def event(self, i: int) -> Event:
+        start, end, kind = int(self.starts[i]), int(self.ends[i]), int(self.kinds[i])
+        recv = int(self.recv[i])
         if kind == EventKind.DEPTH or kind == EventKind.SNAPSHOT:
-            if has_levels[i]:
-                mid = start + n_bids[i]
-                bids = (price[start:mid], qty[start:mid])
-                asks = (price[mid:end], qty[mid:end])
+            if self.side[start] >= 0:
+                mid = start + int(self._n_bids[i])
+                bids = (self.price[start:mid], self.qty[start:mid])
+                asks = (self.price[mid:end], self.qty[mid:end])
             else:
                 bids = asks = (_EMPTY, _EMPTY)
             if kind == EventKind.DEPTH:
-                yield DepthUpdate(symbol, times[i], firsts[i], finals[i], bids, asks, recv[i])  # type: ignore[arg-type]
-            else:
-                yield Snapshot(symbol, finals[i], bids, asks, recv[i])  # type: ignore[arg-type]
-        else:
-            yield Marker(EventKind(kind), symbol, recv[i], details[start].as_py() or "{}")
+                return DepthUpdate(self.symbol, int(self.times[i]), int(self.firsts[i]), int(self.finals[i]),
+                                   bids, asks, recv)  # type: ignore[arg-type]
+            return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)  # type: ignore[arg-type]
+        return Marker(EventKind(kind), self.symbol, recv, self._details[start].as_py() or "{}")
 
 
-def read_columnar_events(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[Event]:
-    """The events of a segment with levels as book-scale integer arrays (for ``ArrayBook``)."""
+def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[RowGroup]:
+    """The decoded row groups of a segment, in order, one in memory at a time."""
     info = read_info(path, filesystem)  # same validation and errors as the reference reader
     try:
         reader = pq.ParquetFile(str(path), filesystem=filesystem)
         for i in range(reader.num_row_groups):
             table = reader.read_row_group(i, columns=SCHEMA.names)
-            yield from _row_group_events(table, symbol, info.price_pow10, info.qty_pow10)
+            if table.num_rows:
+                yield RowGroup(table, symbol, info.price_pow10, info.qty_pow10)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from None
+
+
+def read_columnar_events(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[Event]:
+    """The events of a segment with levels as book-scale integer arrays (for ``ArrayBook``)."""
+    for group in read_row_groups(path, symbol, filesystem):
+        for i in range(len(group)):
+            yield group.event(i)

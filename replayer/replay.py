@@ -10,13 +10,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from acts.errors import CorruptSegmentError, InputError
-from features.pipeline import MinuteRow, MinuteSampler
+from features.pipeline import MINUTE_MS, MinuteRow, MinuteSampler
 from features.registry import Feature
 from replayer.arraybook import ArrayBook
 from replayer.columnar import LevelOverflow
-from replayer.sequencer import Gap, Sequencer, StaleSnapshot
+from replayer.sequencer import Gap, Outcome, Sequencer, StaleSnapshot
 from replayer.store import SegmentStore
 
 __all__ = ["ReplayReport", "replay", "replay_symbol"]
@@ -75,13 +76,12 @@ def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature]
             raise exc
         report.problems.append(str(exc))
 
-    sampler = MinuteSampler(symbol, features, Sequencer(book=ArrayBook()) if fast else None)  # type: ignore[arg-type]
-    read = store.columnar_events if fast else store.events
+    book = ArrayBook()
+    sampler = MinuteSampler(symbol, features, Sequencer(book=book) if fast else None)  # type: ignore[arg-type]
     for path in store.plan(symbol, start_ms, end_ms, on_problem):
         try:
-            for event in read(path, symbol):
-                report.events += 1
-                rows, outcome = sampler.apply(event)
+            steps = _fold_fast(sampler, book, store, path, report) if fast else _fold(sampler, store, path, report)
+            for rows, outcome in steps:
                 if isinstance(outcome, Gap):
                     report.gaps += 1
                 elif isinstance(outcome, StaleSnapshot):
@@ -96,6 +96,36 @@ def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature]
             # itself until the next snapshot: nothing silently wrong is produced.
             on_problem(exc)
 
+
+Step = tuple[list[MinuteRow], Outcome]
+
+
+def _fold(sampler: MinuteSampler, store: SegmentStore, path: PurePath, report: ReplayReport) -> Iterator[Step]:
+    for event in store.events(path, sampler.symbol):
+        report.events += 1
+        yield sampler.apply(event)
+
+
+def _fold_fast(sampler: MinuteSampler, book: ArrayBook, store: SegmentStore, path: PurePath,
+               report: ReplayReport) -> Iterator[Step]:
+    """``_fold`` over decoded row groups. While the book is LIVE, runs of diffs that continue the
+    chain inside the open minute go through the compiled lane (no outcome, no row: ``apply`` would
+    give ``Applied``/``Ignored`` and no row for each); every other event goes through ``apply``."""
+    sequencer = sampler.sequencer
+    for group in store.row_groups(path, sampler.symbol):
+        i, n = 0, len(group)
+        while i < n:
+            open_minute = sampler.open_minute
+            if sequencer.valid and open_minute is not None:
+                j, position, last_time = book.follow_chain(group, i, sequencer.position, open_minute + MINUTE_MS)
+                if j > i:
+                    sequencer.followed(position, None if last_time < 0 else last_time)
+                    report.events += j - i
+                    i = j
+                    continue
+            report.events += 1
+            yield sampler.apply(group.event(i))
+            i += 1
 
 def replay(
     store: SegmentStore,

@@ -15,6 +15,10 @@ Rules (Binance "How to manage a local order book correctly", spot):
 
 Markers (connect, disconnect, gap, resync) do not change the book: gaps are detected from
 the update ids themselves, so a replay never trusts what the live process believed.
+
+The fast engine runs the two commonest transitions, (LIVE, OLD) and (LIVE, NEXT), in compiled
+code (``replayer.arraybook._follow_chain``) and reports back with ``followed``; it stops at
+anything else and hands that event to ``apply``.
 """
 
 from __future__ import annotations
@@ -213,6 +217,14 @@ class Sequencer:
         if action is Action.GAP:
             return Gap(expected, event.first_update_id)
         return StaleSnapshot(expected - 1, event.first_update_id)
+
+    def followed(self, position: int, last_event_time_ms: int | None) -> None:
+        """The book's owner applied LIVE diffs itself (the compiled lane, ``ArrayBook.follow_chain``),
+        exactly as ``apply`` would have: move to ``position`` and, if any diff was applied, its ``E``."""
+        assert self._state is State.LIVE and position >= self._position
+        self._position = position
+        if last_event_time_ms is not None:
+            self.last_event_time_ms = last_event_time_ms
 
     def _on_snapshot(self, snapshot: Snapshot) -> Outcome:
         if self._state is State.LIVE:

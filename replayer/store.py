@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePath, PurePosixPath
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -12,6 +13,9 @@ import pyarrow.fs as pafs
 from acts.errors import CorruptSegmentError, InputError, NoDataError, UnknownSymbolError
 from recorder.events import Event
 from recorder.segments import SegmentInfo, read_events, read_info
+
+if TYPE_CHECKING:
+    from replayer.columnar import RowGroup
 
 __all__ = ["SegmentStore"]
 
@@ -86,6 +90,12 @@ class SegmentStore:
     def events(self, path: PurePath, symbol: str) -> Iterator[Event]:
         """The events of one segment of this store."""
         return read_events(path, symbol, self.filesystem)
+
+    def row_groups(self, path: PurePath, symbol: str) -> Iterator[RowGroup]:
+        """The segment's decoded row groups (the fast path's unit of work)."""
+        from replayer.columnar import read_row_groups
+
+        return read_row_groups(path, symbol, self.filesystem)
 
     def columnar_events(self, path: PurePath, symbol: str) -> Iterator[Event]:
         """The same events with levels as book-scale integer arrays (the fast path)."""
