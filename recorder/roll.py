@@ -17,12 +17,18 @@ from pathlib import Path
 from acts.errors import DataError, MalformedMessageError
 from recorder.events import Event
 from recorder.ingest import record_to_event
-from recorder.journal import JournalWriter, list_journals, read_journal
+from recorder.journal import JournalScan, JournalWriter, iter_journal, list_journals, mark_rolled
 from recorder.segments import write_segments
 
 __all__ = ["Roller"]
 
 log = logging.getLogger("acts.recorder.roll")
+
+#: A symbol's events held during a roll before they are written out (an hour of a 100 ms stream).
+ROLL_CHUNK_EVENTS = 36_000
+#: Decoded events held during a roll, all symbols together (a few hundred MB at most); past it the
+#: largest buffer is written out.
+ROLL_BUDGET_EVENTS = 200_000
 
 
 class Roller:
@@ -53,25 +59,39 @@ class Roller:
         return paths
 
     def roll(self, journal: Path) -> list[Path]:
-        scan = read_journal(journal)
-        if scan.dropped_bytes:
-            log.warning("%s: %d bytes of an unfinished last frame dropped (crash mid-write)",
-                        journal.name, scan.dropped_bytes)
-        by_symbol: dict[str, list[Event]] = {}
+        """Write the journal's events as segments, then retire it. Streams: one journal frame and at
+        most ``ROLL_BUDGET_EVENTS`` decoded events in memory, whatever the journal's length."""
+        scan = JournalScan()
+        buffers: dict[str, list[Event]] = {}
+        held = 0
+        paths: list[Path] = []
         bad: list[dict[str, object]] = []
-        for record in scan.records:
+        for record in iter_journal(journal, scan):
             try:
                 event = record_to_event(record)
             except (MalformedMessageError, DataError, KeyError, ValueError) as exc:
                 bad.append({"recv_ns": record.recv_ns, "channel": record.channel.name, "symbol": record.symbol,
                             "error": str(exc), "payload_b64": base64.b64encode(record.payload).decode()})
                 continue
-            by_symbol.setdefault(event.symbol, []).append(event)
+            buffer = buffers.setdefault(event.symbol, [])
+            buffer.append(event)
+            held += 1
+            if len(buffer) >= ROLL_CHUNK_EVENTS or held >= ROLL_BUDGET_EVENTS:
+                # Which buffer goes out depends on the journal's contents alone, so rolling the same
+                # journal again (after a crash mid-roll) rewrites the very same files.
+                symbol = event.symbol if len(buffer) >= ROLL_CHUNK_EVENTS else _largest(buffers)
+                paths += write_segments(self.data_dir, symbol, buffers[symbol])
+                held -= len(buffers[symbol])
+                buffers[symbol] = []
+        if scan.damaged:
+            tail = ", an unfinished last frame: crash mid-write" if scan.truncated_tail else ""
+            log.warning("%s: %d damaged bytes skipped (%d corrupt frames%s)", journal.name, scan.dropped_bytes,
+                        scan.corrupt_frames, tail)
+        paths += [p for symbol, events in sorted(buffers.items()) if events
+                  for p in write_segments(self.data_dir, symbol, events)]
         if bad:
             self._quarantine(journal, bad)
-        paths = [p for symbol, events in sorted(by_symbol.items())
-                 for p in write_segments(self.data_dir, symbol, events)]
-        self._retire(journal)
+        mark_rolled(journal, self.rolled_dir if self.keep_rolled else None)
         return paths
 
     def _quarantine(self, journal: Path, bad: list[dict[str, object]]) -> None:
@@ -83,9 +103,7 @@ class Roller:
         os.replace(tmp, target)
         log.warning("%s: %d malformed messages kept in %s", journal.name, len(bad), target)
 
-    def _retire(self, journal: Path) -> None:
-        if self.keep_rolled:
-            self.rolled_dir.mkdir(parents=True, exist_ok=True)
-            os.replace(journal, self.rolled_dir / journal.name)
-        else:
-            journal.unlink()
+
+
+def _largest(buffers: dict[str, list[Event]]) -> str:
+    return max(buffers, key=lambda symbol: (len(buffers[symbol]), symbol))
