@@ -198,6 +198,7 @@ class Recorder:
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._entries: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        self._writing: asyncio.Future[None] | None = None  # the sink write in progress
         self._symbol_logs = {s: logging.getLogger(f"acts.symbol.{s}") for s in config.symbols}
         self.failure: BaseException | None = None  # what stopped the recorder, if not a signal
 
@@ -450,9 +451,14 @@ class Recorder:
     async def _publish_loop(self) -> None:
         while True:
             batch = await self._entries.get()
-            await self._write_entries(batch)
+            # Shielded: cancelling this loop at shutdown must not abandon a write half-way (its thread
+            # would run on, racing the drain); the drain waits for it instead.
+            self._writing = asyncio.ensure_future(self._write_entries(batch))
+            await asyncio.shield(self._writing)
 
     async def _drain_entries(self) -> None:
+        if self._writing is not None:
+            await self._writing
         while not self._entries.empty():
             await self._write_entries(self._entries.get_nowait())
         if self.sink is not None and hasattr(self.sink, "flush"):

@@ -101,9 +101,12 @@ def test_connection_is_replaced_before_the_exchange_cuts_it(tmp_path: Path) -> N
     assert run.report.reconnects == 0 and _gaps(run) == 0  # overlapping handover: nothing lost
 
 
-def test_queue_overflow_reconnects_instead_of_spinning(tmp_path: Path) -> None:
-    run = _run(tmp_path, queue_size=2, seconds=5)
+def test_queue_overflow_reconnects_instead_of_spinning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A stall (shorter than the stale timeout) whose diffs then arrive in one burst: far more frames
+    # at once than the queue holds.
+    run = _run(tmp_path, queue_size=2, seconds=5, faults=("stall:500ms:burst",))
     assert run.report.reconnects >= 1
+    assert any("QueueOverflow" in r.getMessage() for r in caplog.records)  # python-binance saw it overflow
     assert run.live == run.replayed(SYMBOLS)
 
 
