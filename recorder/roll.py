@@ -26,9 +26,10 @@ log = logging.getLogger("acts.recorder.roll")
 
 #: A symbol's events held during a roll before they are written out (an hour of a 100 ms stream).
 ROLL_CHUNK_EVENTS = 36_000
-#: Decoded events held during a roll, all symbols together (a few hundred MB at most); past it the
-#: largest buffer is written out.
-ROLL_BUDGET_EVENTS = 200_000
+#: Decoded events held during a roll, all symbols together; past it the largest buffer is written
+#: out. Bounds a roll's memory (~1-2 GB at deep 100 ms books) whatever the journal's length, at the
+#: price of several files per symbol-hour when many symbols share one journal.
+ROLL_BUDGET_EVENTS = 500_000
 
 
 class Roller:
