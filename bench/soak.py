@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         "symbols": args.symbols, "minutes": args.minutes, "faults_injected": injected,
         "gapping_faults": sum(k in GAPPING for k in injected), "gaps_recorded": gaps, "update_ids_lost": missing,
         "coverage": valid_ms / total_ms if total_ms else 0.0, "corrupt_files": len(report.corrupt),
+        # Coverage only spans the recorded time; a recorder that stopped receiving shows up here.
+        "diffs_recorded_vs_sent_at_100ms": sum(h.diffs for h in report.hours) / (args.symbols * seconds * 10),
         "rss_mb_first_minute_end": settled[0], "rss_mb_last": settled[-1], "rss_mb_max": max(settled),
         "recorder_summary": err.strip().splitlines()[-1] if err.strip() else "",
         "rss_over_time": [(round(t), round(r, 1)) for t, r in samples],
