@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import sys
+import threading
 from pathlib import Path
+from typing import TextIO
 
 from acts.secrets import redact_uri
 from features.sinks import MongoSink, SpoolingSink, SqliteSink
 
-__all__ = ["build_sink", "setup_logging", "asset_of"]
+__all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole"]
 
 
 def build_sink(data_dir: Path, mongo_uri: str | None) -> SqliteSink | SpoolingSink:
@@ -25,24 +29,67 @@ def asset_of(symbol: str) -> str:
     return symbol.removesuffix("USDT") or symbol
 
 
+class NonBlockingConsole(logging.Handler):
+    """Console lines through a bounded queue and a writer thread, so that a stderr nobody reads (a
+    full pipe under a supervisor, a stopped terminal) can never stall the event loop and with it the
+    recording. Past ``capacity`` waiting lines, new ones are dropped and counted; the log files under
+    ``DATA/logs`` still get every line."""
+
+    def __init__(self, stream: TextIO, capacity: int = 10_000) -> None:
+        super().__init__()
+        self.stream = stream
+        self.dropped = 0
+        self._lines: queue.Queue[str | None] = queue.Queue(capacity)
+        self._writer = threading.Thread(target=self._write_lines, name="acts-console", daemon=True)
+        self._writer.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.put_nowait(self.format(record) + "\n")
+        except queue.Full:
+            self.dropped += 1
+        except Exception:  # noqa: BLE001 -- logging's contract: report, never raise
+            self.handleError(record)
+
+    def _write_lines(self) -> None:
+        while (line := self._lines.get()) is not None:
+            with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr: nothing to do
+                self.stream.write(line)
+                self.stream.flush()
+
+    def close(self) -> None:
+        """Let waiting lines out for up to a second (a blocked stderr must not hang the exit)."""
+        with contextlib.suppress(queue.Full):
+            self._lines.put_nowait(None)
+        self._writer.join(timeout=1.0)
+        super().close()
+
+
 def setup_logging(data_dir: Path, symbols: list[str], verbose: bool = False) -> None:
-    """``DATA/logs/acts.log`` for the process, ``DATA/logs/data-{asset}.log`` per symbol, warnings to stderr."""
+    """``DATA/logs/acts.log`` for the process, ``DATA/logs/data-{asset}.log`` per symbol, warnings to
+    stderr (never blocking). Libraries' warnings (python-binance's) go to the same two places."""
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger("acts")
     root.setLevel(logging.INFO)
     root.propagate = False
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
+    everything = logging.getLogger()
+    for logger in (root, everything):
+        for handler in list(logger.handlers):
+            if logger is root or getattr(handler, "acts_owned", False):
+                logger.removeHandler(handler)
+                handler.close()
     process = logging.FileHandler(logs / "acts.log")
     process.setFormatter(fmt)
-    console = logging.StreamHandler(sys.stderr)
+    console = NonBlockingConsole(sys.stderr)
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     console.setFormatter(fmt)
     root.addHandler(process)
     root.addHandler(console)
+    for handler in (process, console):
+        setattr(handler, "acts_owned", True)  # noqa: B010 -- a marker for the next setup_logging
+        everything.addHandler(handler)
     for symbol in symbols:
         per_symbol = logging.getLogger(f"acts.symbol.{symbol}")
         for handler in list(per_symbol.handlers):

@@ -201,16 +201,20 @@ def recorder_capacity(n_symbols: int, seconds: float) -> dict[str, Any]:
         rest = exchange.stdout.readline().split()[-1]
         stream = exchange.stdout.readline().split()[-1]
         data_dir = WORK / f"capacity-{n_symbols}"
-        recorder = subprocess.Popen(
-            [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(data_dir), "--rest-url", rest,
-             "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stderr_path = data_dir / "recorder.stderr"  # a file: a pipe read only at the end could fill up
+        with open(stderr_path, "w") as stderr_file:
+            recorder = subprocess.Popen(
+                [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(data_dir), "--rest-url", rest,
+                 "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr_file, text=True)
         time.sleep(min(5.0, seconds / 3))  # start-up and snapshots excluded from the CPU window
         cpu0, t0 = _proc_cpu_s(recorder.pid), time.monotonic()
         time.sleep(max(1.0, seconds - min(5.0, seconds / 3) - 2.0))
         cpu1, t1 = _proc_cpu_s(recorder.pid), time.monotonic()
         rss = _proc_rss_mb(recorder.pid)
-        _, err = recorder.communicate(timeout=seconds + 120)
+        recorder.wait(timeout=seconds + 120)
+        err = stderr_path.read_text()
     finally:
         exchange.terminate()
         exchange.wait(timeout=30)

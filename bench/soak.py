@@ -53,17 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     assert exchange.stdout is not None
     rest = exchange.stdout.readline().split()[-1]
     stream = exchange.stdout.readline().split()[-1]
-    recorder = subprocess.Popen(
-        [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(args.data_dir), "--rest-url", rest,
-         "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    # stderr to a file: a pipe read only at the end fills up and stalls whoever writes to it.
+    stderr_path = args.data_dir / "recorder.stderr"
+    with open(stderr_path, "w") as stderr_file:
+        recorder = subprocess.Popen(
+            [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(args.data_dir), "--rest-url", rest,
+             "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr_file, text=True)
     samples: list[tuple[float, float]] = []
     start = time.monotonic()
     try:
         while recorder.poll() is None and time.monotonic() - start < seconds + 120:
             samples.append((time.monotonic() - start, _rss_mb(recorder.pid)))
             time.sleep(10)
-        _, err = recorder.communicate(timeout=120)
+        recorder.wait(timeout=120)
+        err = stderr_path.read_text()
     finally:
         exchange.terminate()
         exchange.wait(timeout=30)

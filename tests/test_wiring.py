@@ -1,0 +1,43 @@
+"""Console logging never blocks the recorder, even when nobody reads stderr."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+
+from acts.wiring import NonBlockingConsole
+
+
+class StuckStream(io.StringIO):
+    """A stderr whose reader went away: every write waits until ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait(timeout=30)
+        return super().write(text)
+
+
+def test_a_stuck_stderr_neither_blocks_logging_nor_loses_the_order() -> None:
+    stream = StuckStream()
+    console = NonBlockingConsole(stream, capacity=50)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("acts.test.console")
+    logger.propagate = False
+    logger.addHandler(console)
+    try:
+        emitter = threading.Thread(target=lambda: [logger.warning("line %d", i) for i in range(500)])
+        emitter.start()
+        emitter.join(timeout=10)
+        assert not emitter.is_alive(), "logging blocked on a stderr nobody reads"
+        assert console.dropped >= 500 - 50 - 1  # the queue, plus the one line the writer holds
+        stream.release.set()
+        console.close()
+        lines = stream.getvalue().splitlines()
+        assert lines == [f"line {i}" for i in range(len(lines))] and len(lines) == 500 - console.dropped
+    finally:
+        stream.release.set()
+        logger.removeHandler(console)
