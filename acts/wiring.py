@@ -59,8 +59,8 @@ class NonBlockingConsole(logging.Handler):
 
     def close(self) -> None:
         """Let waiting lines out for up to a second (a blocked stderr must not hang the exit)."""
-        with contextlib.suppress(queue.Full):
-            self._lines.put_nowait(None)
+        with contextlib.suppress(queue.Full):  # a full queue that stays full: the writer is stuck
+            self._lines.put(None, timeout=1.0)
         self._writer.join(timeout=1.0)
         super().close()
 

@@ -36,8 +36,11 @@ def test_a_stuck_stderr_neither_blocks_logging_nor_loses_the_order() -> None:
         assert console.dropped >= 500 - 50 - 1  # the queue, plus the one line the writer holds
         stream.release.set()
         console.close()
-        lines = stream.getvalue().splitlines()
-        assert lines == [f"line {i}" for i in range(len(lines))] and len(lines) == 500 - console.dropped
+        numbers = [int(line.removeprefix("line ")) for line in stream.getvalue().splitlines()]
+        # Which lines get dropped depends on when the writer thread first runs; what holds is that
+        # every line not counted as dropped comes out, once, in order.
+        assert numbers == sorted(set(numbers)) and len(numbers) == 500 - console.dropped
+        assert not console._writer.is_alive(), "close() left the writer thread running"
     finally:
         stream.release.set()
         logger.removeHandler(console)
