@@ -289,7 +289,10 @@ def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_lev
     with pq.ParquetWriter(
         tmp, table.schema, compression="zstd", compression_level=compression_level,
         use_dictionary=["kind", "side", "price_exp", "qty_exp", "detail"],
-        column_encoding={c: "DELTA_BINARY_PACKED" for c in ("recv_ns", "E", "U", "u")},
+        # Byte-stream split groups the mantissas' high bytes (nearly constant within a book) so
+        # zstd packs price/qty ~10% tighter than plain pages, and they decode as fast (docs/FORMAT.md).
+        column_encoding={**{c: "DELTA_BINARY_PACKED" for c in ("recv_ns", "E", "U", "u")},
+                         "price": "BYTE_STREAM_SPLIT", "qty": "BYTE_STREAM_SPLIT"},
     ) as writer:
         # Row groups end on event boundaries, so each one decodes on its own.
         for first, stop in _row_groups(table.column("kind").is_valid().to_numpy(zero_copy_only=False)):
