@@ -16,6 +16,7 @@ the same file, and the atomic temp-file + rename means readers never see half a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,6 +41,8 @@ __all__ = [
     "SegmentInfo",
     "Side",
     "write_segments",
+    "SegmentWriter",
+    "TEMP_PREFIX",
     "events_to_table",
     "table_to_events",
     "read_info",
@@ -52,6 +55,8 @@ FORMAT_VERSION = 1
 _META_KEY = b"acts.segment"
 _NS_PER_HOUR = 3_600 * 10**9
 ROW_GROUP_ROWS = 262_144
+#: Segments being written are hidden temp files with this prefix until renamed.
+TEMP_PREFIX = ".tmp-"
 
 
 class Side:
@@ -203,18 +208,15 @@ def _common_pow10(mantissas: np.ndarray) -> int:
     return k
 
 
-def _scale_down(table: pa.Table) -> tuple[pa.Table, int, int]:
-    """Divide price and qty mantissas by their common power of ten; returns the table and the two powers."""
-    powers = []
-    for name in ("price", "qty"):
-        column = table.column(name).combine_chunks()
-        values = column.fill_null(0).to_numpy()
-        k = _common_pow10(values)
-        powers.append(k)
+def _scale_down(table: pa.Table, price_pow10: int, qty_pow10: int) -> pa.Table:
+    """Divide price and qty mantissas by the file's powers of ten (every non-zero one is a multiple)."""
+    for name, k in (("price", price_pow10), ("qty", qty_pow10)):
         if k:
-            scaled = pa.array(values // 10**k, type=pa.int64(), mask=column.is_null().to_numpy(zero_copy_only=False))
+            column = table.column(name).combine_chunks()
+            scaled = pa.array(column.fill_null(0).to_numpy() // 10**k, type=pa.int64(),
+                              mask=column.is_null().to_numpy(zero_copy_only=False))
             table = table.set_column(table.schema.get_field_index(name), SCHEMA.field(name), scaled)
-    return table, powers[0], powers[1]
+    return table
 
 
 # --- files ------------------------------------------------------------------------------
@@ -224,84 +226,161 @@ def _hour_of(recv_ns: int) -> int:
     return recv_ns // _NS_PER_HOUR
 
 
-def _digest(events: Sequence[Event]) -> str:
-    h = hashlib.blake2b(digest_size=6)
-    for event in events:
-        if isinstance(event, DepthUpdate):
-            h.update(b"D%d:%d:%d:%d;" % (event.recv_ns, event.event_time_ms, event.first_update_id,
-                                        event.final_update_id))
-        elif isinstance(event, Snapshot):
-            h.update(b"S%d:%d;" % (event.recv_ns, event.last_update_id))
-        else:
-            h.update(b"M%d:%d:%s;" % (event.recv_ns, event.kind, event.detail.encode()))
-    return h.hexdigest()
-
-
-def _metadata(symbol: str, events: Sequence[Event], levels: int, price_pow10: int, qty_pow10: int) -> dict[str, Any]:
-    times = [e.event_time_ms for e in events if isinstance(e, DepthUpdate)]
-    return {
-        "format_version": FORMAT_VERSION,
-        "symbol": symbol,
-        "events": len(events),
-        "levels": levels,
-        "first_recv_ns": events[0].recv_ns,
-        "last_recv_ns": events[-1].recv_ns,
-        "first_event_ms": min(times) if times else None,
-        "last_event_ms": max(times) if times else None,
-        "snapshot_recv_ns": [e.recv_ns for e in events if isinstance(e, Snapshot)],
-        "price_pow10": price_pow10,
-        "qty_pow10": qty_pow10,
-    }
+def _digest_update(h: Any, event: Event) -> None:
+    """Feed one event's key into the file name's digest."""
+    if isinstance(event, DepthUpdate):
+        h.update(b"D%d:%d:%d:%d;" % (event.recv_ns, event.event_time_ms, event.first_update_id,
+                                    event.final_update_id))
+    elif isinstance(event, Snapshot):
+        h.update(b"S%d:%d;" % (event.recv_ns, event.last_update_id))
+    else:
+        h.update(b"M%d:%d:%s;" % (event.recv_ns, event.kind, event.detail.encode()))
 
 
 def write_segments(data_dir: Path, symbol: str, events: Iterable[Event], compression_level: int = 9) -> list[Path]:
     """Write ``events`` (one symbol, in recorded order) as segments of one UTC hour each; return the paths.
 
-    A new file starts when an event's receive hour is later than the current file's, so the
-    recorded order is kept even where receive times step back a little (a snapshot answer
-    journaled before diffs that were received just earlier). Idempotent: the same events give
-    the same file names and contents.
+    Idempotent: the same events give the same file names and contents.
     """
-    chunks: list[list[Event]] = []
-    hour = None
-    for event in events:
-        if event.symbol != symbol:
-            raise ValueError(f"event for {event.symbol} in a {symbol} segment")
-        event_hour = _hour_of(event.recv_ns)
-        if hour is None or event_hour > hour:
-            chunks.append([])
-            hour = event_hour
-        chunks[-1].append(event)
-    return [_write_one(data_dir, symbol, chunk, compression_level) for chunk in chunks]
+    writer = SegmentWriter(data_dir, symbol, compression_level)
+    try:
+        return writer.write(list(events)) + writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
-def _write_one(data_dir: Path, symbol: str, events: list[Event], compression_level: int) -> Path:
-    table, price_pow10, qty_pow10 = _scale_down(events_to_table(events))
-    levels = table.num_rows - table.column("side").null_count
-    meta = _metadata(symbol, events, levels, price_pow10, qty_pow10)
-    table = table.replace_schema_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
-    start = datetime.fromtimestamp(events[0].recv_ns / 1e9, UTC)
-    directory = segment_dir(data_dir, symbol, start.strftime("%Y-%m-%d"))
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"{symbol}-{start:%Y%m%dT%H}-{events[0].recv_ns:019d}-{_digest(events)}.parquet"
-    final = directory / name
-    tmp = directory / f".tmp-{name}-{os.getpid()}"
-    with pq.ParquetWriter(
-        tmp, table.schema, compression="zstd", compression_level=compression_level,
-        use_dictionary=["kind", "side", "price_exp", "qty_exp", "detail"],
-        # Byte-stream split groups the mantissas' high bytes (nearly constant within a book) so
-        # zstd packs price/qty ~10% tighter than plain pages, and they decode as fast (docs/FORMAT.md).
-        column_encoding={**{c: "DELTA_BINARY_PACKED" for c in ("recv_ns", "E", "U", "u")},
-                         "price": "BYTE_STREAM_SPLIT", "qty": "BYTE_STREAM_SPLIT"},
-    ) as writer:
+class SegmentWriter:
+    """One symbol's segments, written piece by piece: a journal roll holds one piece in memory, not an hour.
+
+    Strategy: each ``write`` call is a piece, appended to the open file as its own row groups. A
+    new file starts when an event's receive hour is later than the open file's (so the recorded
+    order is kept even where receive times step back a little: a snapshot answer journaled after
+    diffs received just before it), or when a piece needs a finer mantissa scale than the file's,
+    which is that of its first piece. Counts, times and the digest in the name accumulate as
+    pieces arrive; at ``close`` the footer metadata is added and the temp file is renamed to its
+    content-derived name. File contents depend only on the events and the piece boundaries.
+    """
+
+    def __init__(self, data_dir: Path, symbol: str, compression_level: int = 9) -> None:
+        self.data_dir, self.symbol, self.compression_level = data_dir, symbol, compression_level
+        self._open: _OpenSegment | None = None
+
+    def write(self, events: Sequence[Event]) -> list[Path]:
+        """Append ``events`` (in recorded order); returns the segments this completed."""
+        done: list[Path] = []
+        piece_start = 0
+        for i, event in enumerate(events):
+            if event.symbol != self.symbol:
+                raise ValueError(f"event for {event.symbol} in a {self.symbol} segment")
+            if self._open is not None and _hour_of(event.recv_ns) > self._open.hour:
+                done += self._append(events[piece_start:i])
+                done += self.close()
+                piece_start = i
+            if self._open is None:
+                self._open = _OpenSegment(self.data_dir, self.symbol, event, self.compression_level)
+        return done + self._append(events[piece_start:])
+
+    def close(self) -> list[Path]:
+        """Finish the open file, if any: footer metadata, fsync, rename."""
+        segment, self._open = self._open, None
+        return [segment.finish()] if segment is not None and segment.events else []
+
+    def abort(self) -> None:
+        """Drop the open file's temp file (after an error); finished segments stay."""
+        segment, self._open = self._open, None
+        if segment is not None:
+            segment.discard()
+
+    def _append(self, events: Sequence[Event]) -> list[Path]:
+        """Write one piece into the open file, or into a new one if it needs a finer scale."""
+        if not events:
+            return []
+        done: list[Path] = []
+        table = events_to_table(events)
+        powers = [_common_pow10(table.column(name).fill_null(0).to_numpy()) for name in ("price", "qty")]
+        assert self._open is not None
+        if self._open.events and (powers[0] < self._open.price_pow10 or powers[1] < self._open.qty_pow10):
+            done += self.close()
+            self._open = _OpenSegment(self.data_dir, self.symbol, events[0], self.compression_level)
+        self._open.append(table, events, powers)
+        return done
+
+
+class _OpenSegment:
+    """A segment being written: its temp file, the Parquet writer and what its footer will say."""
+
+    def __init__(self, data_dir: Path, symbol: str, first: Event, compression_level: int) -> None:
+        self.symbol, self.hour, self.first_recv_ns = symbol, _hour_of(first.recv_ns), first.recv_ns
+        self.start = datetime.fromtimestamp(first.recv_ns / 1e9, UTC)
+        self.directory = segment_dir(data_dir, symbol, self.start.strftime("%Y-%m-%d"))
+        self.compression_level = compression_level
+        self.tmp = self.directory / f"{TEMP_PREFIX}{symbol}-{first.recv_ns:019d}-{os.getpid()}"
+        self.writer: pq.ParquetWriter | None = None
+        self.price_pow10 = self.qty_pow10 = 0
+        self.events = self.levels = 0
+        self.last_recv_ns = first.recv_ns
+        self.event_ms: list[int] = []  # [min, max] of E
+        self.snapshot_recv_ns: list[int] = []
+        self.digest = hashlib.blake2b(digest_size=6)
+
+    def append(self, table: pa.Table, events: Sequence[Event], powers: list[int]) -> None:
+        if self.writer is None:
+            self.price_pow10, self.qty_pow10 = powers
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(
+                self.tmp, SCHEMA, compression="zstd", compression_level=self.compression_level,
+                use_dictionary=["kind", "side", "price_exp", "qty_exp", "detail"],
+                # Byte-stream split groups the mantissas' high bytes (nearly constant within a book) so
+                # zstd packs price/qty ~10% tighter than plain pages, and they decode as fast (docs/FORMAT.md).
+                column_encoding={**{c: "DELTA_BINARY_PACKED" for c in ("recv_ns", "E", "U", "u")},
+                                 "price": "BYTE_STREAM_SPLIT", "qty": "BYTE_STREAM_SPLIT"},
+            )
+        table = _scale_down(table, self.price_pow10, self.qty_pow10)
         # Row groups end on event boundaries, so each one decodes on its own.
         for first, stop in _row_groups(table.column("kind").is_valid().to_numpy(zero_copy_only=False)):
-            writer.write_table(table.slice(first, stop - first), row_group_size=stop - first)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
-    _fsync_dir(directory)
-    return final
+            self.writer.write_table(table.slice(first, stop - first), row_group_size=stop - first)
+        self.events += len(events)
+        self.levels += table.num_rows - table.column("side").null_count
+        self.last_recv_ns = events[-1].recv_ns
+        for event in events:
+            _digest_update(self.digest, event)
+            if isinstance(event, DepthUpdate):
+                e = event.event_time_ms
+                self.event_ms = [min(self.event_ms[0], e), max(self.event_ms[1], e)] if self.event_ms else [e, e]
+            elif isinstance(event, Snapshot):
+                self.snapshot_recv_ns.append(event.recv_ns)
+
+    def finish(self) -> Path:
+        assert self.writer is not None
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "symbol": self.symbol,
+            "events": self.events,
+            "levels": self.levels,
+            "first_recv_ns": self.first_recv_ns,
+            "last_recv_ns": self.last_recv_ns,
+            "first_event_ms": self.event_ms[0] if self.event_ms else None,
+            "last_event_ms": self.event_ms[1] if self.event_ms else None,
+            "snapshot_recv_ns": self.snapshot_recv_ns,
+            "price_pow10": self.price_pow10,
+            "qty_pow10": self.qty_pow10,
+        }
+        self.writer.add_key_value_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
+        self.writer.close()
+        final = self.directory / (f"{self.symbol}-{self.start:%Y%m%dT%H}-{self.first_recv_ns:019d}-"
+                                  f"{self.digest.hexdigest()}.parquet")
+        with open(self.tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.tmp, final)
+        _fsync_dir(self.directory)
+        return final
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.writer is not None:
+                self.writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def _row_groups(event_starts: Any) -> Iterator[tuple[int, int]]:
@@ -330,11 +409,12 @@ def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> Segm
     ``filesystem``: a pyarrow filesystem (S3, ...) that ``path`` lives in; None for local files.
     """
     try:
-        schema = pq.read_schema(str(path), filesystem=filesystem)
+        footer = pq.read_metadata(str(path), filesystem=filesystem)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: not a readable Parquet segment ({exc}); move it aside or run "
                                   "'acts verify'") from exc
-    raw = (schema.metadata or {}).get(_META_KEY)
+    # The file's key-value metadata (written at close), not the Arrow schema's copy taken at open.
+    raw = (footer.metadata or {}).get(_META_KEY)
     if raw is None:
         raise CorruptSegmentError(f"{path}: Parquet file without ACTS segment metadata")
     meta = json.loads(raw)
