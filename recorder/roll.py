@@ -15,21 +15,21 @@ import os
 from pathlib import Path
 
 from acts.errors import DataError, MalformedMessageError
-from recorder.events import Event
+from recorder.events import DepthUpdate, Event, Snapshot
 from recorder.ingest import record_to_event
 from recorder.journal import JournalScan, JournalWriter, iter_journal, list_journals, mark_rolled
-from recorder.segments import write_segments
+from recorder.segments import ROW_GROUP_ROWS, TEMP_PREFIX, SegmentWriter
 
 __all__ = ["Roller"]
 
 log = logging.getLogger("acts.recorder.roll")
 
-#: A symbol's events held during a roll before they are written out (an hour of a 100 ms stream).
-ROLL_CHUNK_EVENTS = 36_000
-#: Decoded events held during a roll, all symbols together; past it the largest buffer is written
-#: out. Bounds a roll's memory (~1-2 GB at deep 100 ms books) whatever the journal's length, at the
-#: price of several files per symbol-hour when many symbols share one journal.
-ROLL_BUDGET_EVENTS = 500_000
+#: Rows (level changes) of one symbol held during a roll before they go out as a row group.
+ROLL_CHUNK_ROWS = ROW_GROUP_ROWS
+#: Rows held during a roll, all symbols together (decoded events cost ~250 bytes a row); past it
+#: the largest buffer goes out as a smaller row group. Bounds a roll's memory whatever the
+#: journal's length; files stay one per symbol and hour, since pieces append to the open file.
+ROLL_BUDGET_ROWS = 1_000_000
 
 
 class Roller:
@@ -54,19 +54,44 @@ class Roller:
     def recover(self) -> list[Path]:
         """Roll every journal a previous run did not finish (after a crash or kill -9)."""
         paths: list[Path] = []
-        for journal in list_journals(self.journal_dir):
+        journals = list_journals(self.journal_dir)
+        if journals:  # a crash mid-roll also left the segments it was writing as temp files
+            for stale in (self.data_dir / "segments").glob(f"symbol=*/date=*/{TEMP_PREFIX}*"):
+                stale.unlink(missing_ok=True)
+        for journal in journals:
             log.warning("recovering unfinished journal %s", journal.name)
             paths += self.roll(journal)
         return paths
 
     def roll(self, journal: Path) -> list[Path]:
         """Write the journal's events as segments, then retire it. Streams: one journal frame and at
-        most ``ROLL_BUDGET_EVENTS`` decoded events in memory, whatever the journal's length."""
+        most ``ROLL_BUDGET_ROWS`` rows of decoded events in memory, whatever the journal's length."""
+        writers: dict[str, SegmentWriter] = {}
+        try:
+            paths = self._write(journal, writers)
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        mark_rolled(journal, self.rolled_dir if self.keep_rolled else None)
+        return paths
+
+    def _write(self, journal: Path, writers: dict[str, SegmentWriter]) -> list[Path]:
         scan = JournalScan()
         buffers: dict[str, list[Event]] = {}
+        rows: dict[str, int] = {}
         held = 0
         paths: list[Path] = []
         bad: list[dict[str, object]] = []
+
+        def flush(symbol: str) -> list[Path]:
+            nonlocal held
+            writer = writers.setdefault(symbol, SegmentWriter(self.data_dir, symbol))
+            done = writer.write(buffers[symbol])
+            held -= rows[symbol]
+            buffers[symbol], rows[symbol] = [], 0
+            return done
+
         for record in iter_journal(journal, scan):
             try:
                 event = record_to_event(record)
@@ -74,25 +99,22 @@ class Roller:
                 bad.append({"recv_ns": record.recv_ns, "channel": record.channel.name, "symbol": record.symbol,
                             "error": str(exc), "payload_b64": base64.b64encode(record.payload).decode()})
                 continue
-            buffer = buffers.setdefault(event.symbol, [])
-            buffer.append(event)
-            held += 1
-            if len(buffer) >= ROLL_CHUNK_EVENTS or held >= ROLL_BUDGET_EVENTS:
+            buffers.setdefault(event.symbol, []).append(event)
+            size = max(1, len(event.bids) + len(event.asks)) if isinstance(event, (DepthUpdate, Snapshot)) else 1
+            rows[event.symbol] = rows.get(event.symbol, 0) + size
+            held += size
+            if rows[event.symbol] >= ROLL_CHUNK_ROWS or held >= ROLL_BUDGET_ROWS:
                 # Which buffer goes out depends on the journal's contents alone, so rolling the same
                 # journal again (after a crash mid-roll) rewrites the very same files.
-                symbol = event.symbol if len(buffer) >= ROLL_CHUNK_EVENTS else _largest(buffers)
-                paths += write_segments(self.data_dir, symbol, buffers[symbol])
-                held -= len(buffers[symbol])
-                buffers[symbol] = []
+                paths += flush(event.symbol if rows[event.symbol] >= ROLL_CHUNK_ROWS else _largest(rows))
         if scan.damaged:
             tail = ", an unfinished last frame: crash mid-write" if scan.truncated_tail else ""
             log.warning("%s: %d damaged bytes skipped (%d corrupt frames%s)", journal.name, scan.dropped_bytes,
                         scan.corrupt_frames, tail)
-        paths += [p for symbol, events in sorted(buffers.items()) if events
-                  for p in write_segments(self.data_dir, symbol, events)]
+        for symbol in sorted(buffers):
+            paths += flush(symbol) + writers[symbol].close()
         if bad:
             self._quarantine(journal, bad)
-        mark_rolled(journal, self.rolled_dir if self.keep_rolled else None)
         return paths
 
     def _quarantine(self, journal: Path, bad: list[dict[str, object]]) -> None:
@@ -106,5 +128,5 @@ class Roller:
 
 
 
-def _largest(buffers: dict[str, list[Event]]) -> str:
-    return max(buffers, key=lambda symbol: (len(buffers[symbol]), symbol))
+def _largest(rows: dict[str, int]) -> str:
+    return max(rows, key=lambda symbol: (rows[symbol], symbol))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from exchange.synthetic import synthetic_events
@@ -14,6 +15,7 @@ from recorder.events import DepthUpdate, Marker, Snapshot, to_wire
 from recorder.ingest import marker_record
 from recorder.journal import Channel, JournalRecord, JournalWriter, list_journals
 from recorder.roll import Roller
+from recorder.segments import TEMP_PREFIX, SegmentWriter, read_events
 from replayer.replay import replay
 from replayer.store import SegmentStore
 
@@ -40,6 +42,10 @@ def _journal(data_dir: Path, minutes: float) -> Path:
     return writer.path
 
 
+def _segments(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "segments").rglob("*.parquet"))
+
+
 def _rows(data_dir: Path) -> list:
     return list(replay(SegmentStore(data_dir), SYMBOLS, FEATURES, 0))
 
@@ -48,11 +54,13 @@ def test_a_roll_in_small_chunks_replays_like_one_in_one_piece(tmp_path: Path, mo
     whole, chunked = tmp_path / "whole", tmp_path / "chunked"
     Roller(whole, keep_rolled=False).roll(_journal(whole, 4))
     journal = _journal(chunked, 4)
-    monkeypatch.setattr(roll, "ROLL_CHUNK_EVENTS", 400)  # one symbol's buffer fills up ...
-    monkeypatch.setattr(roll, "ROLL_BUDGET_EVENTS", 1000)  # ... or all of them together do
+    monkeypatch.setattr(roll, "ROLL_CHUNK_ROWS", 4_000)  # one symbol's buffer fills up ...
+    monkeypatch.setattr(roll, "ROLL_BUDGET_ROWS", 10_000)  # ... or all of them together do
     paths = Roller(chunked).roll(journal)
-    assert len(paths) > 3 * len(SYMBOLS)  # really written in pieces
-    assert len(list(SegmentStore(whole).paths("BTCUSDT"))) == 1
+    # Still one file per symbol and hour, written as many pieces (row groups).
+    assert sorted(p.name for p in paths) == sorted(p.name for p in _segments(whole))
+    assert all(pq.ParquetFile(p).num_row_groups > 5 for p in paths)
+    assert not list((chunked / "segments").rglob(f"{TEMP_PREFIX}*"))
     rows = _rows(chunked)
     assert rows == _rows(whole) and len(rows) >= 3 * len(SYMBOLS)
     assert not list_journals(chunked / "journal") and (chunked / "journal" / "rolled" / journal.name).exists()
@@ -62,8 +70,8 @@ def test_rolling_the_same_journal_again_rewrites_the_same_files(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A crash after some chunks were written but before the journal was retired: the next start
     rolls it again and must produce the very same files, not duplicates."""
-    monkeypatch.setattr(roll, "ROLL_CHUNK_EVENTS", 500)
-    monkeypatch.setattr(roll, "ROLL_BUDGET_EVENTS", 900)
+    monkeypatch.setattr(roll, "ROLL_CHUNK_ROWS", 5_000)
+    monkeypatch.setattr(roll, "ROLL_BUDGET_ROWS", 9_000)
     journal = _journal(tmp_path, 3)
     copy = journal.read_bytes()
     first = sorted(p.name for p in Roller(tmp_path, keep_rolled=False).roll(journal))
@@ -71,3 +79,44 @@ def test_rolling_the_same_journal_again_rewrites_the_same_files(tmp_path: Path,
     second = sorted(p.name for p in Roller(tmp_path, keep_rolled=False).recover())
     assert first == second
     assert sorted(p.name for p in (tmp_path / "segments").rglob("*.parquet")) == first
+
+
+def test_a_roll_cut_short_leaves_only_temp_files_which_the_recovery_removes(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crash comes mid-roll, while segments are still open: readers see none of them, and the
+    next start sweeps the temp files and rolls the journal again, whole."""
+    monkeypatch.setattr(roll, "ROLL_CHUNK_ROWS", 4_000)
+    journal = _journal(tmp_path, 3)
+    pieces = 0
+
+    def crash_on_the_third_piece(self: SegmentWriter, events: list) -> list[Path]:
+        nonlocal pieces
+        pieces += 1
+        if pieces == 3:
+            raise KeyboardInterrupt  # stands in for the kill: no cleanup code of ours runs ...
+        return original(self, events)
+
+    original = SegmentWriter.write
+    monkeypatch.setattr(SegmentWriter, "write", crash_on_the_third_piece)
+    monkeypatch.setattr(SegmentWriter, "abort", lambda self: None)  # ... not even the abort
+    with pytest.raises(KeyboardInterrupt):
+        Roller(tmp_path).roll(journal)
+    assert list((tmp_path / "segments").rglob(f"{TEMP_PREFIX}*"))  # open files stayed temp files ...
+    assert not _segments(tmp_path) and list_journals(tmp_path / "journal") == [journal]  # ... and hidden
+    monkeypatch.undo()
+    Roller(tmp_path).recover()
+    assert not list((tmp_path / "segments").rglob(f"{TEMP_PREFIX}*"))
+    assert len(_segments(tmp_path)) == len(SYMBOLS) and _rows(tmp_path)
+
+
+def test_a_piece_that_needs_a_finer_scale_starts_a_new_file(tmp_path: Path) -> None:
+    coarse = Snapshot("XUSDT", 1, (("100.00", "1.00"),), (("101.00", "2.00"),), 10)  # mantissas end in zeros
+    fine = Snapshot("XUSDT", 2, (("100.01", "1.00"),), (("101.00", "2.00"),), 20)
+    writer = SegmentWriter(tmp_path, "XUSDT")
+    assert writer.write([coarse]) == []
+    assert writer.write([coarse]) == []  # same scale: appended to the open file
+    first = writer.write([fine])  # a finer price: the open file is finished, a new one begun
+    paths = first + writer.close()
+    assert len(first) == 1 and len(paths) == 2
+    assert [len(list(read_events(p))) for p in paths] == [2, 1]
+    assert [e for p in paths for e in read_events(p)] == [coarse, coarse, fine]
