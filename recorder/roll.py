@@ -86,8 +86,9 @@ class Roller:
 
         def flush(symbol: str) -> list[Path]:
             nonlocal held
-            writer = writers.setdefault(symbol, SegmentWriter(self.data_dir, symbol))
-            done = writer.write(buffers[symbol])
+            if symbol not in writers:
+                writers[symbol] = SegmentWriter(self.data_dir, symbol)
+            done = writers[symbol].write(buffers[symbol])
             held -= rows[symbol]
             buffers[symbol], rows[symbol] = [], 0
             return done
