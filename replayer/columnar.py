@@ -16,6 +16,7 @@ from pathlib import PurePath
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -53,6 +54,23 @@ def _to_book(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
     return mantissa * _POW10[shift]
 
 
+def _column_to_book(table: pa.Table, name: str, pow10: int) -> np.ndarray:
+    """A mantissa column at ``BOOK_SCALE`` (0 on rows without a level)."""
+    mantissa = table.column(name).fill_null(0).to_numpy()
+    exponents = table.column(f"{name}_exp")
+    bounds = pc.min_max(exponents)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None:  # no levels at all
+        return mantissa
+    shift = BOOK_SCALE - (low - pow10)
+    if low == high and shift >= 0:
+        # The usual case (every level spelled with the same decimals): one scalar shift, not a per-row one.
+        if mantissa.size and mantissa.max() > _LIMIT[shift]:
+            raise LevelOverflow(f"a level above {_INT64_MAX / 10**BOOK_SCALE:.3g} units does not fit the fast book")
+        return mantissa * _POW10[shift]
+    return _to_book(mantissa, exponents.fill_null(0).to_numpy().astype(np.int64) - pow10)
+
+
 class RowGroup:
     """One decoded row group: per-event columns plus the rows' levels at ``BOOK_SCALE``.
 
@@ -69,10 +87,8 @@ class RowGroup:
         self.starts = np.flatnonzero(table.column("kind").is_valid().to_numpy(zero_copy_only=False)).astype(np.int64)
         self.ends = np.append(self.starts[1:], n).astype(np.int64)
         self.side = table.column("side").fill_null(-1).to_numpy().astype(np.int8, copy=False)
-        price_exp = table.column("price_exp").fill_null(0).to_numpy().astype(np.int64) - price_pow10
-        qty_exp = table.column("qty_exp").fill_null(0).to_numpy().astype(np.int64) - qty_pow10
-        self.price = _to_book(table.column("price").fill_null(0).to_numpy(), price_exp)
-        self.qty = _to_book(table.column("qty").fill_null(0).to_numpy(), qty_exp)
+        self.price = _column_to_book(table, "price", price_pow10)
+        self.qty = _column_to_book(table, "qty", qty_pow10)
         starts = self.starts
         # Event fields sit on an event's first row only: take those rows, then fill_null(0) before
         # numpy (a snapshot has no E; nulls would turn the column into floats).

@@ -8,15 +8,18 @@ fold (an event never spans two files).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import TypeVar
 
 from acts.errors import CorruptSegmentError, InputError
 from features.pipeline import MINUTE_MS, MinuteRow, MinuteSampler
 from features.registry import Feature
+from recorder.events import Event
 from replayer.arraybook import ArrayBook
-from replayer.columnar import LevelOverflow
+from replayer.columnar import LevelOverflow, RowGroup
 from replayer.sequencer import Gap, Outcome, Sequencer, StaleSnapshot
 from replayer.store import SegmentStore
 
@@ -78,54 +81,82 @@ def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature]
 
     book = ArrayBook()
     sampler = MinuteSampler(symbol, features, Sequencer(book=book) if fast else None)  # type: ignore[arg-type]
-    for path in store.plan(symbol, start_ms, end_ms, on_problem):
-        try:
-            steps = _fold_fast(sampler, book, store, path, report) if fast else _fold(sampler, store, path, report)
-            for rows, outcome in steps:
-                if isinstance(outcome, Gap):
-                    report.gaps += 1
-                elif isinstance(outcome, StaleSnapshot):
-                    report.stale_snapshots += 1
-                for row in rows:
-                    if end_ms is not None and row.minute_ms >= end_ms:
-                        return
-                    if row.minute_ms >= start_ms:
-                        yield row
-        except CorruptSegmentError as exc:
+    paths = store.plan(symbol, start_ms, end_ms, on_problem)
+    pieces: Iterator[RowGroup | Event | CorruptSegmentError]
+    if fast:
+        pieces = _prefetched(_pieces(paths, lambda path: store.row_groups(path, symbol)))
+    else:
+        pieces = _pieces(paths, lambda path: store.events(path, symbol))
+    for piece in pieces:
+        if isinstance(piece, CorruptSegmentError):
             # The update-id chain breaks across the missing events, so the book goes invalid by
             # itself until the next snapshot: nothing silently wrong is produced.
-            on_problem(exc)
+            on_problem(piece)
+            continue
+        if isinstance(piece, RowGroup):
+            steps: Iterable[Step] = _fold_fast(sampler, book, piece, report)
+        else:
+            report.events += 1
+            steps = (sampler.apply(piece),)
+        for rows, outcome in steps:
+            if isinstance(outcome, Gap):
+                report.gaps += 1
+            elif isinstance(outcome, StaleSnapshot):
+                report.stale_snapshots += 1
+            for row in rows:
+                if end_ms is not None and row.minute_ms >= end_ms:
+                    return
+                if row.minute_ms >= start_ms:
+                    yield row
 
 
 Step = tuple[list[MinuteRow], Outcome]
+T = TypeVar("T")
 
 
-def _fold(sampler: MinuteSampler, store: SegmentStore, path: PurePath, report: ReplayReport) -> Iterator[Step]:
-    for event in store.events(path, sampler.symbol):
-        report.events += 1
-        yield sampler.apply(event)
+def _pieces(paths: Sequence[PurePath], read: Callable[[PurePath], Iterable[T]]) -> Iterator[T | CorruptSegmentError]:
+    """What ``read`` gives for each segment in turn; a segment that fails to read, as its error (after
+    whatever it gave before failing)."""
+    for path in paths:
+        try:
+            yield from read(path)
+        except CorruptSegmentError as exc:
+            yield exc
 
 
-def _fold_fast(sampler: MinuteSampler, book: ArrayBook, store: SegmentStore, path: PurePath,
-               report: ReplayReport) -> Iterator[Step]:
-    """``_fold`` over decoded row groups. While the book is LIVE, runs of diffs that continue the
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each produced in a worker thread while the caller works on the previous one.
+
+    Strategy: pyarrow's decode and numpy's conversions release the GIL, and so does the compiled
+    lane, so decoding row group n+1 overlaps folding row group n on a second core. One item
+    ahead keeps memory at two row groups; items keep their order, so output is unchanged.
+    """
+    done = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="acts-decode") as pool:
+        ahead = pool.submit(next, items, done)
+        while (item := ahead.result()) is not done:
+            ahead = pool.submit(next, items, done)
+            yield item  # type: ignore[misc]
+
+
+def _fold_fast(sampler: MinuteSampler, book: ArrayBook, group: RowGroup, report: ReplayReport) -> Iterator[Step]:
+    """``sampler.apply`` over a decoded row group. While the book is LIVE, runs of diffs that continue the
     chain inside the open minute go through the compiled lane (no outcome, no row: ``apply`` would
     give ``Applied``/``Ignored`` and no row for each); every other event goes through ``apply``."""
     sequencer = sampler.sequencer
-    for group in store.row_groups(path, sampler.symbol):
-        i, n = 0, len(group)
-        while i < n:
-            open_minute = sampler.open_minute
-            if sequencer.valid and open_minute is not None:
-                j, position, last_time = book.follow_chain(group, i, sequencer.position, open_minute + MINUTE_MS)
-                if j > i:
-                    sequencer.followed(position, None if last_time < 0 else last_time)
-                    report.events += j - i
-                    i = j
-                    continue
-            report.events += 1
-            yield sampler.apply(group.event(i))
-            i += 1
+    i, n = 0, len(group)
+    while i < n:
+        open_minute = sampler.open_minute
+        if sequencer.valid and open_minute is not None:
+            j, position, last_time = book.follow_chain(group, i, sequencer.position, open_minute + MINUTE_MS)
+            if j > i:
+                sequencer.followed(position, None if last_time < 0 else last_time)
+                report.events += j - i
+                i = j
+                continue
+        report.events += 1
+        yield sampler.apply(group.event(i))
+        i += 1
 
 def replay(
     store: SegmentStore,

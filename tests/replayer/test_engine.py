@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +145,37 @@ def test_levels_beyond_int64_fall_back_to_the_exact_engine(tmp_path: Path) -> No
     assert auto == slow and auto[-1].values[NAMES.index("bid_amount5")] == 3 * 99999999999.0
     with pytest.raises(InputError, match="--engine python"):
         list(replay(store, ["PEPEUSDT"], FEATURES, 0, None, ReplayReport(), engine="fast"))
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_parity_whether_or_not_levels_share_one_spelling(tmp_path: Path, uniform: bool) -> None:
+    """The fast decode shifts a row group by one power of ten when every level has the same number
+    of decimals, and level by level otherwise: both agree with the exact engine."""
+    spell = (lambda k, d: f"{k}.{'0' * 8}") if uniform else (lambda k, d: f"{k}" if d % 3 == 0 else f"{k}.{'0' * d}")
+    snap = Snapshot("XUSDT", 10, tuple((spell(100 - i, i), spell(i + 1, i + 1)) for i in range(5)),
+                    tuple((spell(101 + i, i + 2), spell(i + 2, i)) for i in range(5)), 10**15)
+    events = [snap] + [DepthUpdate("XUSDT", 60_000 * k, 10 + k, 10 + k,
+                                   ((spell(100 - k % 5, k), spell(k % 4, k + 1)),),
+                                   ((spell(101 + k % 5, k + 2), spell(k, k)),), 10**15 + k) for k in range(1, 9)]
+    write_segments(tmp_path, "XUSDT", events)
+    fast, slow = both(tmp_path, ["XUSDT"])
+    assert fast == slow and len(fast) == 7 and all(row.valid for row in fast)
+
+
+def test_levels_beyond_int64_are_caught_when_all_share_one_spelling(tmp_path: Path) -> None:
+    events = [Snapshot("XUSDT", 0, (("1.00", "99999999999.00"),), (("2.00", "1.00"),), 10**15),
+              DepthUpdate("XUSDT", 120_000, 1, 1, (), (("2.00", "2.00"),), 10**15 + 1)]
+    write_segments(tmp_path, "XUSDT", events)
+    with pytest.raises(InputError, match="--engine python"):
+        list(replay(SegmentStore(tmp_path), ["XUSDT"], FEATURES, 0, None, ReplayReport(), engine="fast"))
+
+
+def test_a_replay_stopped_early_leaves_no_decode_thread_behind(recorded_dir: Path) -> None:
+    store = SegmentStore(recorded_dir)
+    rows = replay(store, store.symbols(), FEATURES, 0, None, ReplayReport(), engine="fast")
+    next(rows)
+    assert any(t.name.startswith("acts-decode") for t in threading.enumerate())  # decoding ahead ...
+    rows.close()
+    del rows
+    gc.collect()
+    assert not [t for t in threading.enumerate() if t.name.startswith("acts-decode")]  # ... and done
