@@ -232,6 +232,10 @@ def record_cmd(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until "
                         "SIGINT/SIGTERM).")] = None,
     snapshot_limit: Annotated[int, typer.Option(help="Levels per REST snapshot.")] = 1000,
+    snapshot_every: Annotated[float, typer.Option(min=1.0, help="Seconds between checkpoint snapshots of "
+                              "every symbol.")] = 3600.0,
+    roll_every: Annotated[float, typer.Option(min=1.0, help="Seconds between journal rotations (each rolled into "
+                          "segments).")] = 3600.0,
     max_retries: Annotated[int | None, typer.Option(help="Give up after N failed reconnects (default: never).")]
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log INFO to stderr too.")] = False,
@@ -251,7 +255,8 @@ def record_cmd(
     setup_logging(data_dir, chosen, verbose)
     sink = build_sink(data_dir, mongo)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
-                            snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration)
+                            snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
+                            snapshot_every_s=snapshot_every, roll_every_s=roll_every)
     recorder = Recorder(config, resolved, sink, SystemClock(), Roller(data_dir))
     try:
         report = asyncio.run(recorder.run())

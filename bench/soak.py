@@ -2,7 +2,8 @@
 
 Starts the local exchange (``acts exchange``) with a fault every ``--fault-every`` seconds
 (cycling drop, skip, stall, an exchange restart whose update ids jump, duplicate, malformed, reorder), records
-``--symbols`` symbols with ``acts record`` for ``--minutes``, samples the recorder's RSS, then
+``--symbols`` symbols with ``acts record`` for ``--minutes`` (rolling the journal every
+``--roll-every`` seconds), samples the recorder's RSS, then
 reports RSS over time, gaps recorded vs faults injected, update ids lost, and coverage.
 """
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, default=50)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--fault-every", type=float, default=60.0)
+    parser.add_argument("--roll-every", type=float, default=600.0,
+                        help="journal rotations, so that rolls run during recording, not only at the end")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "_work" / "soak")
     args = parser.parse_args(argv)
     symbols = [f"S{i:03d}USDT" for i in range(args.symbols)]
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(stderr_path, "w") as stderr_file:
         recorder = subprocess.Popen(
             [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(args.data_dir), "--rest-url", rest,
-             "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
+             "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds),
+             "--roll-every", str(args.roll_every)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr_file, text=True)
     samples: list[tuple[float, float]] = []
     start = time.monotonic()
