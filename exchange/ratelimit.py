@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from recorder.weights import depth_weight
+
 __all__ = ["Weight", "depth_weight", "Verdict", "WeightLimiter", "DEFAULT_WEIGHT_LIMIT"]
 
 #: Binance spot's ``REQUEST_WEIGHT`` per minute.
@@ -30,11 +32,6 @@ class Weight(IntEnum):
     PING = 1
     TIME = 1
     EXCHANGE_INFO = 20
-
-
-def depth_weight(limit: int) -> int:
-    """``GET /api/v3/depth`` weight for ``limit`` (1-100: 5, -500: 25, -1000: 50, -5000: 250)."""
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from recorder.events import EventKind
 from recorder.ingest import Ingested, Ingestor
 from recorder.journal import Channel, JournalRecord, JournalWriter
 from recorder.roll import Roller
+from recorder.weights import depth_weight
 from replayer.sequencer import Gap, StaleSnapshot
 
 __all__ = ["RecorderConfig", "Recorder", "RecorderReport", "stream_name"]
@@ -148,11 +149,6 @@ class _WeightBudget:
 
     def ban(self, seconds: float) -> None:
         self.banned_until = max(self.banned_until, self.clock.monotonic() + seconds)
-
-
-def depth_weight(limit: int) -> int:
-    """Binance's weight of ``GET /api/v3/depth`` for ``limit``."""
-    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 
 
 async def _close_quietly(socket: Any) -> None:
