@@ -24,13 +24,12 @@ from typing import Any
 
 from acts.errors import DataError, InputError, MalformedMessageError
 from recorder.events import DepthUpdate, Event, Snapshot, decode_message
-from recorder.segments import write_segments
+from recorder.segments import SegmentWriter
 
 __all__ = ["ImportReport", "import_jsonl", "parse_line"]
 
-_NS_PER_HOUR = 3_600 * 10**9
-#: Events held per symbol before they are written (bounded memory for huge captures).
-FLUSH_EVENTS = 200_000
+#: Events held per symbol before they are appended to its open segment (bounded memory for huge captures).
+FLUSH_EVENTS = 20_000
 
 
 @dataclass
@@ -73,6 +72,7 @@ class _Importer:
         self.symbol = symbol
         self.report = report
         self.pending: dict[str, list[Event]] = {}
+        self.writers: dict[str, SegmentWriter] = {}
         self.untimed: list[Snapshot] = []  # snapshots waiting for a receive time
         self.last_ns: dict[str, int] = {}
         self.prev_ns: int | None = None
@@ -110,16 +110,13 @@ class _Importer:
         bucket = self.pending.setdefault(event.symbol, [])
         bucket.append(event)
         if len(bucket) >= FLUSH_EVENTS:
-            self._flush_whole_hours(event.symbol)
+            self._flush(event.symbol)
 
-    def _flush_whole_hours(self, symbol: str) -> None:
-        # Keep the newest (possibly unfinished) hour in memory so hours are not split needlessly.
-        bucket = self.pending[symbol]
-        newest = bucket[-1].recv_ns // _NS_PER_HOUR
-        done = [e for e in bucket if e.recv_ns // _NS_PER_HOUR < newest]
-        if done:
-            self.report.segments += write_segments(self.data_dir, symbol, done)
-            self.pending[symbol] = bucket[len(done):]
+    def _flush(self, symbol: str) -> None:
+        if symbol not in self.writers:
+            self.writers[symbol] = SegmentWriter(self.data_dir, symbol)
+        self.report.segments += self.writers[symbol].write(self.pending[symbol])
+        self.pending[symbol] = []
 
     def _quarantine(self, name: str, number: int, line: str, reason: str) -> None:
         self.report.malformed += 1
@@ -138,9 +135,14 @@ class _Importer:
             for snapshot in self.untimed:
                 self._quarantine("", 0, json.dumps({"lastUpdateId": snapshot.last_update_id}),
                                  "snapshot with no receive time and no event to take one from")
-        for symbol, bucket in sorted(self.pending.items()):
-            if bucket:
-                self.report.segments += write_segments(self.data_dir, symbol, bucket)
+        for symbol in sorted(self.pending):
+            self._flush(symbol)
+            self.report.segments += self.writers[symbol].close()
+
+    def close(self) -> None:
+        """Drop segments left open (after an error: nothing half-written becomes visible)."""
+        for writer in self.writers.values():
+            writer.abort()
         if self.quarantine_fh is not None:
             self.quarantine_fh.close()
 
@@ -149,13 +151,16 @@ def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = Non
     """Import Binance JSONL captures into segments under ``data_dir``."""
     report = ImportReport()
     importer = _Importer(data_dir, symbol, report)
-    for path in files:
-        try:
-            fh = open(path, encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from None
-        with fh:
-            for number, line in enumerate(fh, start=1):
-                importer.feed(str(path), number, line)
-    importer.finish()
+    try:
+        for path in files:
+            try:
+                fh = open(path, encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+            with fh:
+                for number, line in enumerate(fh, start=1):
+                    importer.feed(str(path), number, line)
+        importer.finish()
+    finally:
+        importer.close()
     return report

@@ -3,7 +3,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
+import pytest
+
 from exchange.generator import MarketGenerator
+from recorder import importer
 from recorder.events import to_wire
 from recorder.importer import import_jsonl, parse_line
 from recorder.segments import read_events
@@ -84,3 +88,18 @@ def test_parse_line_timestamp_units() -> None:
     assert parse_line('1714521600123456 {"a":1}')[0] == 1714521600123456 * 10**3
     assert parse_line('1714521600123456789 {"a":1}')[0] == 1714521600123456789
     assert parse_line('{"a":1}') == (None, {"a": 1})
+
+
+def test_a_capture_imported_in_small_pieces_is_still_one_file_per_symbol_hour(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, diffs = _capture(400)
+    src = tmp_path / "cap.jsonl"
+    src.write_text("".join(json.dumps(m) + "\n" for m in diffs))
+    whole = import_jsonl([src], tmp_path / "whole")
+    monkeypatch.setattr(importer, "FLUSH_EVENTS", 25)  # memory bound: pieces of 25 events
+    pieces = import_jsonl([src], tmp_path / "pieces")
+    assert [p.name for p in pieces.segments] == [p.name for p in whole.segments]
+    assert all(pq.ParquetFile(p).num_row_groups >= 400 // 25 // 2 for p in pieces.segments)
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert _stored(tmp_path / "pieces", symbol) == _stored(tmp_path / "whole", symbol)
+    assert not list((tmp_path / "pieces").rglob(".tmp-*"))
