@@ -9,10 +9,15 @@ Messages that cannot be decoded are kept, raw, in ``quarantine/`` next to the se
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
+import gc
 import json
 import logging
 import os
 from pathlib import Path
+
+import pyarrow as pa
 
 from acts.errors import DataError, MalformedMessageError
 from recorder.events import DepthUpdate, Event, Snapshot
@@ -47,9 +52,12 @@ class Roller:
         return JournalWriter(self.journal_dir / f"{now_ns}.journal", flush_interval_s=self.flush_interval_s)
 
     def finish(self, writer: JournalWriter) -> list[Path]:
-        """Close ``writer`` and roll its journal."""
+        """Close ``writer`` and roll its journal, then hand the roll's memory back to the system."""
         writer.close()
-        return self.roll(writer.path)
+        try:
+            return self.roll(writer.path)
+        finally:
+            _release_memory()
 
     def recover(self) -> list[Path]:
         """Roll every journal a previous run did not finish (after a crash or kill -9)."""
@@ -131,3 +139,13 @@ class Roller:
 
 def _largest(rows: dict[str, int]) -> str:
     return max(rows, key=lambda symbol: (rows[symbol], symbol))
+
+
+def _release_memory() -> None:
+    """A roll's decoded events are freed, but the allocators keep the pages for reuse: the recorder,
+    which runs for months and rolls every hour, would sit at its roll peak (measured on a 10-minute,
+    50-symbol journal: 386 MB after the roll, 185 MB after this)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # glibc only
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
