@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="journal rotations, so that rolls run during recording, not only at the end")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "_work" / "soak")
     args = parser.parse_args(argv)
+    if args.data_dir.exists() and any(args.data_dir.iterdir()):
+        # Another run's data (or a recorder still rolling it) would be counted as this run's.
+        sys.exit(f"{args.data_dir} is not empty: remove it or pass another --data-dir")
     symbols = [f"S{i:03d}USDT" for i in range(args.symbols)]
     seconds = args.minutes * 60
     faults = []
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     rest = exchange.stdout.readline().split()[-1]
     stream = exchange.stdout.readline().split()[-1]
     args.data_dir.mkdir(parents=True, exist_ok=True)
+    started_ms = time.time_ns() // 1_000_000
     # stderr to a file: a pipe read only at the end fills up and stalls whoever writes to it.
     stderr_path = args.data_dir / "recorder.stderr"
     with open(stderr_path, "w") as stderr_file:
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         exchange.terminate()
         exchange.wait(timeout=30)
-    report = verify(args.data_dir, symbols)
+    report = verify(args.data_dir, symbols, started_ms)
     gaps = sum(h.gaps for h in report.hours)
     missing = sum(h.missing_ids for h in report.hours)
     valid_ms = sum(h.valid_ms for h in report.hours)
