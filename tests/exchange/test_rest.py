@@ -12,7 +12,7 @@ import pytest
 from exchange.generator import spec_for
 from exchange.server import LocalExchange
 from exchange.wire import exchange_info, symbol_info
-from tests.exchange.conftest import SYMBOLS
+from tests.exchange.conftest import SYMBOLS, make_feed
 
 
 async def _get(http: aiohttp.ClientSession, ex: LocalExchange, path: str) -> tuple[int, Any]:
@@ -47,12 +47,16 @@ async def test_errors_are_http_400_with_binance_codes(http: aiohttp.ClientSessio
     assert status == 400 and body["code"] == code and body["msg"]
 
 
-async def test_depth_limits(http: aiohttp.ClientSession, ex: LocalExchange) -> None:
-    status, body = await _get(http, ex, "depth?symbol=BTCUSDT&limit=9999")  # capped at 5000 as on Binance
-    assert status == 200 and len(body["bids"]) == len(body["asks"]) == 300  # the whole generated book
-    status, body = await _get(http, ex, "depth?symbol=ETHUSDT&limit=7")
-    assert set(body) == {"lastUpdateId", "bids", "asks"} and len(body["bids"]) == 7
-    assert all(isinstance(p, str) and isinstance(q, str) for p, q in body["bids"] + body["asks"])
+async def test_depth_limits(http: aiohttp.ClientSession) -> None:
+    # One feed step per 100 s: the book holds still between the request and the comparison (at
+    # full speed the generated book changes size every step).
+    async with LocalExchange(make_feed(), speed=0.001) as ex:
+        status, body = await _get(http, ex, "depth?symbol=BTCUSDT&limit=9999")  # capped at 5000 as on Binance
+        assert status == 200 and body == ex.feed.snapshot("BTCUSDT", 5000)  # the whole generated book
+        assert len(body["bids"]) > 100 and len(body["asks"]) > 100  # more than the default limit
+        status, body = await _get(http, ex, "depth?symbol=ETHUSDT&limit=7")
+        assert set(body) == {"lastUpdateId", "bids", "asks"} and len(body["bids"]) == 7
+        assert all(isinstance(p, str) and isinstance(q, str) for p, q in body["bids"] + body["asks"])
 
 
 def test_filters_are_eight_decimal_strings() -> None:
