@@ -15,7 +15,8 @@ Strategy:
   queue overflow.
 * Resilience. A stalled feed (``asyncio.TimeoutError``) reconnects after a constant delay, other
   failures back off exponentially up to a cap, forever by default; a connection is replaced
-  before Binance's 24 h cut, with overlap (duplicates are ignored by the sequencer).
+  before Binance's 24 h cut or at its ``serverShutdown`` notice, with overlap, merged in order by
+  ``recorder.handover`` (duplicates are ignored by the sequencer).
 * Slow things off the loop: sink writes and journal-to-segment rolls run in threads; a slow or
   dead MongoDB never delays capture.
 """
@@ -43,6 +44,7 @@ from acts.errors import ExchangeError, StorageError, UnknownSymbolError
 from features.entries import to_entry
 from features.registry import Feature
 from recorder.events import EventKind
+from recorder.handover import Handover
 from recorder.ingest import Ingested, Ingestor
 from recorder.journal import Channel, JournalRecord, JournalWriter
 from recorder.roll import Roller
@@ -84,6 +86,7 @@ class RecorderReport:
     malformed: int = 0
     entries: int = 0
     reconnects: int = 0
+    handovers: int = 0  # connections replaced while still open (24 h limit, serverShutdown)
     snapshots: int = 0
     segments: list[Path] = field(default_factory=list)
     #: Receive -> journal-append lag of recent frames (ns), queueing in python-binance included.
@@ -307,12 +310,14 @@ class Recorder:
 
     # --- streams ---------------------------------------------------------------------------
 
-    async def _connection_loop(self, symbols: list[str], ready: asyncio.Event | None = None) -> None:
-        """Keep one connection for ``symbols`` alive; ``ready`` is set at its first frame."""
+    async def _connection_loop(self, symbols: list[str], ready: asyncio.Event | None = None,
+                               handover: Handover[_RawFrame] | None = None) -> None:
+        """Keep one connection for ``symbols`` alive; ``ready`` is set at its first frame; ``handover``
+        when it replaces an older connection that is still delivering."""
         failures = 0
         while not self._stop.is_set():
             try:
-                await self._stream_once(symbols, ready)
+                await self._stream_once(symbols, ready, handover)
                 return  # handed over to a successor connection, or stopping
             except (asyncio.CancelledError, StorageError):
                 raise  # not a network problem: retrying cannot help
@@ -329,7 +334,8 @@ class Recorder:
                 raise ExchangeError(f"gave up after {failures} failed connections: {reason}")
             await self.clock.sleep(delay)
 
-    async def _stream_once(self, symbols: list[str], ready: asyncio.Event | None) -> None:
+    async def _stream_once(self, symbols: list[str], ready: asyncio.Event | None,
+                           incoming: Handover[_RawFrame] | None) -> None:
         assert self._client is not None
         manager = BinanceSocketManager(self._client, max_queue_size=self.config.queue_size)
         if self.config.stream_url:
@@ -341,7 +347,7 @@ class Recorder:
         # the socket alive behind our back, and its __aexit__ then waits for that loop forever.
         socket.MAX_RECONNECTS = 0
         opened = self.clock.monotonic()
-        successor: asyncio.Event | None = None
+        outgoing: Handover[_RawFrame] | None = None  # once a successor connection is taking over from this one
         await asyncio.wait_for(socket.__aenter__(), self.config.stale_after_s + self.config.rest_timeout_s)
         try:
             self._mark_all(symbols, EventKind.CONNECT, streams=len(symbols))
@@ -349,22 +355,44 @@ class Recorder:
                 msg = await asyncio.wait_for(socket.recv(), self.config.stale_after_s)
                 if isinstance(msg, _RawFrame):
                     if b'"serverShutdown"' in msg.payload[:80]:
-                        # Binance announces its 24 h cut (or maintenance): reconnect now, not at the close.
-                        raise ExchangeError("the exchange announced serverShutdown")
-                    self._on_frame(msg)
+                        # Binance announces its 24 h cut (or maintenance): hand over now, not at the close.
+                        log.warning("stream %s: the exchange announced serverShutdown", ",".join(symbols))
+                        outgoing = outgoing or self._hand_over(symbols)
+                        continue
+                    if incoming is not None and not incoming.done:
+                        incoming.new_frame(msg)  # held until the old connection has delivered it too
+                    elif outgoing is not None:
+                        if outgoing.old_frame(msg):
+                            return  # the successor has caught up: close this one
+                    else:
+                        self._on_frame(msg)
                     if ready is not None:
                         ready.set()
                         ready = None
-                    if successor is not None and successor.is_set():
-                        return  # the fresh connection is delivering: close this one
                 elif isinstance(msg, dict) and msg.get("e") == "error":
                     raise ExchangeError(f"websocket {msg.get('type')}: {msg.get('m')}")
-                if successor is None and self.clock.monotonic() - opened >= self.config.max_connection_age_s:
-                    # Replace the connection before Binance's 24 h cut, overlapping so nothing is lost.
-                    successor = asyncio.Event()
-                    self._spawn(self._connection_loop(symbols, successor))
+                if (outgoing is None and (incoming is None or incoming.done)
+                        and self.clock.monotonic() - opened >= self.config.max_connection_age_s):
+                    # Replace the connection before Binance's 24 h cut, overlapping so nothing is lost
+                    # (not while this one is still taking over: one handover at a time).
+                    outgoing = self._hand_over(symbols)
+        except Exception as exc:
+            if outgoing is None or isinstance(exc, StorageError):
+                raise
+            # The successor is already connecting: it is the feed now, no reconnect from here.
+            log.warning("stream %s: %s: %s during the handover", ",".join(symbols), type(exc).__name__, exc)
+            self._mark_all(symbols, EventKind.DISCONNECT, reason=f"{type(exc).__name__}: {exc}")
         finally:
+            if outgoing is not None:
+                outgoing.old_gone()
             await _close_quietly(socket)
+
+    def _hand_over(self, symbols: list[str]) -> Handover[_RawFrame]:
+        """Open a successor connection for ``symbols``; this one stays the feed until it has caught up."""
+        self.report.handovers += 1
+        handover: Handover[_RawFrame] = Handover(self._on_frame)
+        self._spawn(self._connection_loop(symbols, handover=handover))
+        return handover
 
     def _capture(self, text: str | bytes) -> _RawFrame:
         payload = text if isinstance(text, bytes) else text.encode()
