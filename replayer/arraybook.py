@@ -90,8 +90,8 @@ def _apply_event(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask
 @njit(cache=True, nogil=True)
 def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
                   ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
-                  starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
-                  finals: np.ndarray, i: int, position: int, time_limit: int,
+                  price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
+                  times: np.ndarray, firsts: np.ndarray, finals: np.ndarray, i: int, position: int, time_limit: int,
                   depth_kind: int) -> tuple[int, int, int, int, int]:  # pragma: no cover - compiled
     """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
     chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
@@ -109,9 +109,11 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
                 break
             for r in range(starts[i], ends[i]):
                 if side[r] == 0:
-                    bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r], qty[r])
+                    bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor,
+                                           qty[r] * qty_factor)
                 elif side[r] == 1:
-                    ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r], qty[r])
+                    ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor,
+                                           qty[r] * qty_factor)
             position = final
             last_time = times[i]
         i += 1
@@ -176,7 +178,8 @@ class ArrayBook:
         b.reserve(rows)
         a.reserve(rows)
         i, position, last_time, b.count, a.count = _follow_chain(
-            b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty, group.starts,
+            b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty,
+            group.price_factor, group.qty_factor, group.starts,
             group.ends, group.kinds, group.times, group.firsts, group.finals, i, position, time_limit,
             int(EventKind.DEPTH))
         return i, position, last_time
