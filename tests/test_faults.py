@@ -49,7 +49,9 @@ def test_disconnect_mid_stream(tmp_path: Path) -> None:
 
 
 def test_stall_without_close_fires_the_stale_timeout(tmp_path: Path) -> None:
-    run = _run(tmp_path, faults=("stall:2.5",))
+    # The longest fault here (2.5 s of silence, then a reconnect and a snapshot): 8 s leave a few
+    # minutes (1.5 s each at 40x) to close on the recovered book, even on a slow machine.
+    run = _run(tmp_path, faults=("stall:2.5",), seconds=8)
     _check_invariants(run)
     assert run.report.reconnects >= 1 and _gaps(run) >= 1
 
