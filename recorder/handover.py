@@ -44,15 +44,17 @@ def frame_key(payload: bytes) -> Hashable:
 class Handover(Generic[F]):
     """Merges the frames of an old and a new connection into one in-order feed, ``deliver``.
 
-    ``limit`` bounds what the new connection may hold while the old one lags behind it: past it
-    the old one is given up (``old_gone``), as if it had died.
+    ``limit`` bounds what the new connection may hold while the old one lags behind it (past it
+    the old one is given up, ``old_gone``, as if it had died), and how many of the old one's
+    recent frames are remembered while the new one is still connecting.
     """
 
     def __init__(self, deliver: Callable[[F], None], limit: int = 100_000) -> None:
         self._deliver = deliver
         self._limit = limit
         self._held: OrderedDict[Hashable, list[F]] = OrderedDict()  # the new connection's, in order
-        self._delivered: set[Hashable] = set()  # what the old one delivered since the handover began
+        # What the old one delivered lately (a dict as an ordered set: the oldest go first).
+        self._delivered: OrderedDict[Hashable, None] = OrderedDict()
         self._new_started = False
         self.done = False
 
@@ -71,7 +73,9 @@ class Handover(Generic[F]):
                 if held_key == key:
                     break
         else:
-            self._delivered.add(key)
+            self._delivered[key] = None
+            if len(self._delivered) > self._limit:
+                self._delivered.popitem(last=False)
         if self._new_started and not self._held:
             self._finish()
         return self.done

@@ -99,6 +99,17 @@ def test_a_lagging_old_connection_is_given_up_past_the_limit() -> None:
     assert h.done and first_seen(out) == [10, 11, 12, 13]
 
 
+def test_memory_is_bounded_while_the_new_connection_is_still_connecting() -> None:
+    out: list[Frame] = []
+    h = Handover(out.append, limit=3)
+    for n in range(100):
+        assert not h.old_frame(Frame(diff(n)))
+    assert len(h._delivered) == 3
+    h.new_frame(Frame(diff(99), "new"))  # still recognised as delivered
+    assert h.old_frame(Frame(diff(100)))
+    assert first_seen(out) == list(range(101))
+
+
 @given(st.integers(0, 10**6), st.integers(1, 30), st.integers(0, 30))
 def test_any_interleaving_keeps_the_exchange_order(seed: int, start: int, total: int) -> None:
     """The old connection has every event 0..N, the new one those from ``start``; whatever the
