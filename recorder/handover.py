@@ -65,13 +65,7 @@ class Handover(Generic[F]):
             return True
         key = frame_key(frame.payload)
         if key in self._held:
-            # The old connection caught up with held frames: release them (in order) up to this one.
-            while self._held:
-                held_key, frames = self._held.popitem(last=False)
-                for held in frames:
-                    self._deliver(held)
-                if held_key == key:
-                    break
+            self._release_held(through=key)  # the old connection caught up with held frames
         else:
             self._delivered[key] = None
             if len(self._delivered) > self._limit:
@@ -102,10 +96,14 @@ class Handover(Generic[F]):
         self._release_held()
         self._finish()
 
-    def _release_held(self) -> None:
+    def _release_held(self, through: Hashable | None = None) -> None:
+        """Deliver held frames in order: all of them, or up to and including the frame ``through``."""
         while self._held:
-            for held in self._held.popitem(last=False)[1]:
+            key, frames = self._held.popitem(last=False)
+            for held in frames:
                 self._deliver(held)
+            if key == through:
+                return
 
     def _finish(self) -> None:
         self.done = True

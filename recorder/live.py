@@ -348,6 +348,10 @@ class Recorder:
         socket.MAX_RECONNECTS = 0
         opened = self.clock.monotonic()
         outgoing: Handover[_RawFrame] | None = None  # once a successor connection is taking over from this one
+
+        def may_hand_over() -> bool:  # one handover at a time: not while this one is still taking over
+            return outgoing is None and (incoming is None or incoming.done)
+
         await asyncio.wait_for(socket.__aenter__(), self.config.stale_after_s + self.config.rest_timeout_s)
         try:
             self._mark_all(symbols, EventKind.CONNECT, streams=len(symbols))
@@ -357,7 +361,8 @@ class Recorder:
                     if b'"serverShutdown"' in msg.payload[:80]:
                         # Binance announces its 24 h cut (or maintenance): hand over now, not at the close.
                         log.warning("stream %s: the exchange announced serverShutdown", ",".join(symbols))
-                        outgoing = outgoing or self._hand_over(symbols)
+                        if may_hand_over():
+                            outgoing = self._hand_over(symbols)
                         continue
                     if incoming is not None and not incoming.done:
                         incoming.new_frame(msg)  # held until the old connection has delivered it too
@@ -371,10 +376,8 @@ class Recorder:
                         ready = None
                 elif isinstance(msg, dict) and msg.get("e") == "error":
                     raise ExchangeError(f"websocket {msg.get('type')}: {msg.get('m')}")
-                if (outgoing is None and (incoming is None or incoming.done)
-                        and self.clock.monotonic() - opened >= self.config.max_connection_age_s):
-                    # Replace the connection before Binance's 24 h cut, overlapping so nothing is lost
-                    # (not while this one is still taking over: one handover at a time).
+                if may_hand_over() and self.clock.monotonic() - opened >= self.config.max_connection_age_s:
+                    # Replace the connection before Binance's 24 h cut, overlapping so nothing is lost.
                     outgoing = self._hand_over(symbols)
         except Exception as exc:
             if outgoing is None or isinstance(exc, StorageError):
