@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,9 +20,16 @@ from rich.table import Table
 
 from acts.errors import ActsError, BadDateError, InputError
 from acts.symbols import iso_minute, parse_symbols, parse_time_ms
-from features.pipeline import MinuteRow
+from features.pipeline import MinuteRow, NullAndReportOnce, raise_feature_error
 
 __all__ = ["app", "main", "app_main"]
+
+
+class FeatureErrorPolicy(str, Enum):
+    """What replay does when a feature (user code) raises or returns something that is not a number."""
+
+    STOP = "stop"  #: one line naming feature, symbol and time; exit 2
+    NULL = "null"  #: the value is null; the first failure per feature and symbol is shown
 
 app = typer.Typer(
     name="acts",
@@ -127,8 +135,16 @@ def replay_cmd(
     scheduler: Annotated[str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")]
     = None,
     engine: Annotated[str, typer.Option(help="auto | fast (compiled array book) | python (reference).")] = "auto",
+    on_feature_error: Annotated[FeatureErrorPolicy, typer.Option(
+        help="stop: a feature that raises or returns a non-number stops the replay with one line naming it; "
+             "null: its value is null and replay goes on (the first failure per feature and symbol is shown).")]
+    = FeatureErrorPolicy.STOP,
 ) -> int:
-    """Rebuild books from segments and print one row per symbol per minute."""
+    """Rebuild books from segments and print one row per symbol per minute.
+
+    A row is valid only when the update-id chain proves it: the book was valid at the end of the
+    minute and the next diff continued the chain. Minutes of an outage are invalid, with empty features.
+    """
     from features.builtin import default_registry
     from features.registry import names_from_csv
     from replayer.output import columns, table_records, write_output
@@ -152,7 +168,8 @@ def replay_cmd(
         rows: Iterable[MinuteRow] = replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers,
                                                        scheduler, report)
     else:
-        rows = replay(store, chosen, resolved, start_ms, end_ms, report, strict, engine)
+        policy = _null_and_warn() if on_feature_error is FeatureErrorPolicy.NULL else raise_feature_error
+        rows = replay(store, chosen, resolved, start_ms, end_ms, report, strict, engine, on_feature_error=policy)
     if out is not None:
         count = write_output(rows, names, out)
         _err().print(f"wrote {count} rows to {out}")
@@ -165,6 +182,10 @@ def replay_cmd(
         _out().print(table)
     _summary(report, count)
     return 1 if report.problems and count == 0 else 0
+
+
+def _null_and_warn() -> NullAndReportOnce:
+    return NullAndReportOnce(lambda message: _err().print(f"warning: {message}", markup=False, highlight=False))
 
 
 def _summary(report: object, rows: int) -> None:
@@ -322,7 +343,8 @@ def backfill_cmd(
     written = 0
     batch: list[dict[str, Any]] = []
     try:
-        for row in replay(store, chosen, resolved, start_ms, end_ms, report):
+        # As live recording does: a failing feature is null, and said once per feature and symbol.
+        for row in replay(store, chosen, resolved, start_ms, end_ms, report, on_feature_error=_null_and_warn()):
             batch.append(to_entry(row, names))
             if len(batch) >= 500:
                 written += sink.write(batch)

@@ -7,7 +7,8 @@ Tree::
     │   ├── UnknownSymbolError     symbol not listed by the exchange / not in the data
     │   ├── UnknownFeatureError    feature name not in the registry
     │   ├── BadDateError           unparsable or empty date range
-    │   └── NoDataError            nothing recorded for the request (says what exists)
+    │   ├── NoDataError            nothing recorded for the request (says what exists)
+    │   └── FeatureError           a user feature raised or returned something not a number
     ├── DataError                  recorded or incoming data is not what it must be
     │   ├── MalformedMessageError  an exchange message that cannot be decoded
     │   ├── PrecisionError         a number that cannot be stored exactly
@@ -30,6 +31,7 @@ __all__ = [
     "UnknownFeatureError",
     "BadDateError",
     "NoDataError",
+    "FeatureError",
     "DataError",
     "MalformedMessageError",
     "PrecisionError",
@@ -62,6 +64,10 @@ class BadDateError(InputError):
 
 
 class NoDataError(InputError):
+    pass
+
+
+class FeatureError(InputError):
     pass
 
 

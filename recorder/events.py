@@ -40,6 +40,7 @@ class EventKind(IntEnum):
     DISCONNECT = 3
     GAP = 4
     RESYNC = 5
+    RESTART = 6  #: the recorder process started: nothing it knew before carries over
 
 
 #: One price level as the exchange spelled it: ``("65000.01000000", "0.50000000")``.
@@ -80,7 +81,7 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """Something that happened to the feed: connect, disconnect, gap or resync.
+    """Something that happened to the feed: connect, disconnect, gap, resync or a recorder restart.
 
     ``detail`` is a short JSON object (e.g. ``{"expected": 11, "got": 15}``), kept as text so
     new details need no format change.

@@ -9,18 +9,21 @@ which is what makes "live entries == replay of the recording" hold by constructi
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from acts.errors import DataError, MalformedMessageError
-from features.pipeline import MinuteRow, MinuteSampler
+from features.pipeline import NO_ROWS, MinuteRow, MinuteSampler, NullAndReportOnce, Rows
 from features.registry import Feature
 from recorder.events import Event, EventKind, Marker, decode_message
 from recorder.journal import Channel, JournalRecord
 from replayer.sequencer import Gap, Outcome, StaleSnapshot, State
 
 __all__ = ["JournalSink", "Ingested", "Ingestor", "record_to_event", "marker_record", "SymbolHealth"]
+
+log = logging.getLogger("acts.recorder")
 
 
 class JournalSink(Protocol):
@@ -71,7 +74,7 @@ class Ingested:
     symbol: str
     event: Event | None = None
     outcome: Outcome | None = None
-    rows: list[MinuteRow] = field(default_factory=list)
+    rows: Rows | tuple[MinuteRow, ...] = NO_ROWS
     needs_snapshot: bool = False  # the symbol's book is invalid and waits for a snapshot
     error: str | None = None  # a malformed message (kept in the journal, skipped here)
 
@@ -82,7 +85,9 @@ class Ingestor:
     def __init__(self, symbols: Sequence[str], features: Sequence[Feature], journal: JournalSink,
                  on_malformed: Callable[[JournalRecord, str], None] | None = None) -> None:
         self.journal = journal
-        self.samplers = {s: MinuteSampler(s, features) for s in symbols}
+        # User code never stops capture: a failing feature is null, logged once per (feature, symbol).
+        self.feature_failures = NullAndReportOnce(log.error)
+        self.samplers = {s: MinuteSampler(s, features, on_feature_error=self.feature_failures) for s in symbols}
         self.health = {s: SymbolHealth() for s in symbols}
         self._on_malformed = on_malformed
 

@@ -217,6 +217,9 @@ class Recorder:
             self._journal = self._open_journal()
             self._ingestor = Ingestor(self.config.symbols, self.features, _GuardedJournal(self._journal),
                                       self._on_malformed)
+            # This process knows nothing of what came before: say so in the data, so that replay
+            # forgets at the same point and equals what live publishes from here on.
+            self._mark_all(list(self.config.symbols), EventKind.RESTART)
             self._install_signals()
             self._spawn(self._publish_loop())
             self._spawn(self._timer(self.config.snapshot_every_s, self._checkpoint_all))
@@ -483,6 +486,14 @@ class Recorder:
             self._writing = asyncio.ensure_future(self._write_entries(batch))
             await asyncio.shield(self._writing)
 
+    def _durable_write(self, batch: list[dict[str, Any]]) -> None:
+        """Fsync the journal, then write ``batch``: an entry is published only once the records that
+        closed its minute are durable, so a kill -9 can never leave an entry that replay contradicts."""
+        journal = self._journal
+        if journal is not None:  # a journal closed by a rotation meanwhile was flushed then: flush() is a no-op
+            journal.flush()
+        self.sink.write(batch)
+
     async def _drain_entries(self) -> None:
         if self._writing is not None:
             await self._writing
@@ -495,7 +506,7 @@ class Recorder:
         if self.sink is None:
             return
         try:
-            await asyncio.to_thread(self.sink.write, batch)
+            await asyncio.to_thread(self._durable_write, batch)
             self.report.entries += len(batch)
         except Exception as exc:  # noqa: BLE001 -- the sink spools; recording must go on
             log.error("minute entries not written: %s", exc)

@@ -92,11 +92,12 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
                   ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
                   price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
                   times: np.ndarray, firsts: np.ndarray, finals: np.ndarray, i: int, position: int, time_limit: int,
-                  depth_kind: int) -> tuple[int, int, int, int, int]:  # pragma: no cover - compiled
+                  depth_kind: int) -> tuple[int, int, int, int, int, bool]:  # pragma: no cover - compiled
     """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
     chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
-    the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes a
-    minute). Returns ``(next i, position, E of the last applied diff or -1, bid count, ask count)``.
+    the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes an
+    interval), and just after a diff that leaves the book crossed. Returns ``(next i, position,
+    E of the last applied diff or -1, bid count, ask count, crossed)``.
     """
     last_time = -1
     n = starts.shape[0]
@@ -116,8 +117,10 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
                                            qty[r] * qty_factor)
             position = final
             last_time = times[i]
+            if bid_count and ask_count and bid_keys[bid_count - 1] >= -ask_keys[ask_count - 1]:
+                return i + 1, position, last_time, bid_count, ask_count, True
         i += 1
-    return i, position, last_time, bid_count, ask_count
+    return i, position, last_time, bid_count, ask_count, False
 
 
 class _Side:
@@ -171,18 +174,18 @@ class ArrayBook:
         b.count, a.count = _apply_event(b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, bids[0], bids[1],
                                         asks[0], asks[1])
 
-    def follow_chain(self, group: RowGroup, i: int, position: int, time_limit: int) -> tuple[int, int, int]:
-        """Run ``_follow_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1)``."""
+    def follow_chain(self, group: RowGroup, i: int, position: int, time_limit: int) -> tuple[int, int, int, bool]:
+        """Run ``_follow_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1, crossed)``."""
         b, a = self._bids, self._asks
         rows = len(group.side) - int(group.starts[i])
         b.reserve(rows)
         a.reserve(rows)
-        i, position, last_time, b.count, a.count = _follow_chain(
+        i, position, last_time, b.count, a.count, crossed = _follow_chain(
             b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty,
             group.price_factor, group.qty_factor, group.starts,
             group.ends, group.kinds, group.times, group.firsts, group.finals, i, position, time_limit,
             int(EventKind.DEPTH))
-        return i, position, last_time
+        return i, position, last_time, crossed
 
     def is_crossed(self) -> bool:
         b, a = self._bids, self._asks

@@ -59,14 +59,17 @@ def write_output(rows: Iterable[MinuteRow], feature_names: Sequence[str], out: P
         raise InputError(f"--out {out}: use a .parquet or .csv file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if suffix == ".parquet":
-        table = rows_to_table(rows, feature_names)
-        pq.write_table(table, tmp, compression="zstd")
-        count = table.num_rows
-    else:
-        with open(tmp, "w", newline="") as fh:
-            count = _write_csv(fh, rows, feature_names)
-    os.replace(tmp, out)
+    try:
+        if suffix == ".parquet":
+            table = rows_to_table(rows, feature_names)
+            pq.write_table(table, tmp, compression="zstd")
+            count = table.num_rows
+        else:
+            with open(tmp, "w", newline="") as fh:
+                count = _write_csv(fh, rows, feature_names)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # a replay that failed half-way leaves nothing behind
     return count
 
 

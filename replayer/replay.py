@@ -15,12 +15,12 @@ from pathlib import PurePath
 from typing import TypeVar
 
 from acts.errors import CorruptSegmentError, InputError
-from features.pipeline import MINUTE_MS, MinuteRow, MinuteSampler
+from features.pipeline import MINUTE_MS, NO_ROWS, MinuteRow, MinuteSampler, OnFeatureError, Rows, raise_feature_error
 from features.registry import Feature
 from recorder.events import Event
 from replayer.arraybook import ArrayBook
 from replayer.columnar import LevelOverflow, RowGroup
-from replayer.sequencer import Gap, Outcome, Sequencer, StaleSnapshot
+from replayer.sequencer import Crossed, Gap, Outcome, Sequencer, StaleSnapshot, State
 from replayer.store import SegmentStore
 
 __all__ = ["ReplayReport", "replay", "replay_symbol"]
@@ -33,6 +33,7 @@ class ReplayReport:
     events: int = 0
     gaps: int = 0
     stale_snapshots: int = 0
+    crossed: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -45,42 +46,49 @@ def replay_symbol(
     report: ReplayReport,
     strict: bool = False,
     engine: str = "auto",
+    interval_ms: int = MINUTE_MS,
+    on_feature_error: OnFeatureError = raise_feature_error,
 ) -> Iterator[MinuteRow]:
     """Rows for ``symbol`` with ``start_ms <= minute < end_ms`` (``end_ms`` None: to the data's end).
 
     ``engine``: ``fast`` (columnar decode + compiled array book), ``python`` (the reference: string
     levels, sorted dicts, arbitrary-precision ints) or ``auto`` (fast, falling back to python for
     a symbol whose levels exceed int64 at the book scale). Both share every sequencing and
-    minute rule and give identical rows.
+    interval rule and give identical rows. ``interval_ms`` is the sampling interval.
     """
     if engine not in ENGINES:
         raise InputError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+
+    def run(fast: bool) -> Iterator[MinuteRow]:
+        sampler = MinuteSampler(symbol, features, Sequencer(book=ArrayBook()) if fast else None,  # type: ignore[arg-type]
+                                interval_ms, on_feature_error)
+        return _replay_symbol(store, sampler, start_ms, end_ms, report, strict, fast)
+
     if engine == "python":
-        yield from _replay_symbol(store, symbol, features, start_ms, end_ms, report, strict, fast=False)
+        yield from run(fast=False)
         return
     emitted = False
     try:
-        for row in _replay_symbol(store, symbol, features, start_ms, end_ms, report, strict, fast=True):
+        for row in run(fast=True):
             emitted = True
             yield row
     except LevelOverflow as exc:
         if engine == "fast" or emitted:
             raise InputError(f"{symbol}: {exc}; replay it with --engine python") from None
-        yield from _replay_symbol(store, symbol, features, start_ms, end_ms, report, strict, fast=False)
+        yield from run(fast=False)
 
 
 ENGINES = ("auto", "fast", "python")
 
 
-def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature], start_ms: int,
-                   end_ms: int | None, report: ReplayReport, strict: bool, fast: bool) -> Iterator[MinuteRow]:
+def _replay_symbol(store: SegmentStore, sampler: MinuteSampler, start_ms: int, end_ms: int | None,
+                   report: ReplayReport, strict: bool, fast: bool) -> Iterator[MinuteRow]:
     def on_problem(exc: CorruptSegmentError) -> None:
         if strict:
             raise exc
         report.problems.append(str(exc))
 
-    book = ArrayBook()
-    sampler = MinuteSampler(symbol, features, Sequencer(book=book) if fast else None)  # type: ignore[arg-type]
+    symbol = sampler.symbol
     paths = store.plan(symbol, start_ms, end_ms, on_problem)
     pieces: Iterator[RowGroup | Event | CorruptSegmentError]
     if fast:
@@ -94,7 +102,7 @@ def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature]
             on_problem(piece)
             continue
         if isinstance(piece, RowGroup):
-            steps: Iterable[Step] = _fold_fast(sampler, book, piece, report)
+            steps: Iterable[Step] = _fold_fast(sampler, piece, report)
         else:
             report.events += 1
             steps = (sampler.apply(piece),)
@@ -103,6 +111,10 @@ def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature]
                 report.gaps += 1
             elif isinstance(outcome, StaleSnapshot):
                 report.stale_snapshots += 1
+            elif isinstance(outcome, Crossed):
+                report.crossed += 1
+            if isinstance(rows, Rows) and rows.stop_ms <= start_ms:
+                continue  # all before the requested range: skip without visiting each carried row
             for row in rows:
                 if end_ms is not None and row.minute_ms >= end_ms:
                     return
@@ -110,7 +122,7 @@ def _replay_symbol(store: SegmentStore, symbol: str, features: Sequence[Feature]
                     yield row
 
 
-Step = tuple[list[MinuteRow], Outcome]
+Step = tuple[Rows | tuple[MinuteRow, ...], Outcome]
 T = TypeVar("T")
 
 
@@ -139,20 +151,26 @@ def _prefetched(items: Iterator[T]) -> Iterator[T]:
             yield item  # type: ignore[misc]
 
 
-def _fold_fast(sampler: MinuteSampler, book: ArrayBook, group: RowGroup, report: ReplayReport) -> Iterator[Step]:
+def _fold_fast(sampler: MinuteSampler, group: RowGroup, report: ReplayReport) -> Iterator[Step]:
     """``sampler.apply`` over a decoded row group. While the book is LIVE, runs of diffs that continue the
-    chain inside the open minute go through the compiled lane (no outcome, no row: ``apply`` would
-    give ``Applied``/``Ignored`` and no row for each); every other event goes through ``apply``."""
+    chain inside the open interval go through the compiled lane (no outcome, no row: ``apply`` would
+    give ``Applied``/``Ignored`` and no row for each, or ``Crossed`` for the diff that crosses the
+    book, which the lane stops after); every other event goes through ``apply``."""
     sequencer = sampler.sequencer
+    book = sequencer.book
+    assert isinstance(book, ArrayBook)
     i, n = 0, len(group)
     while i < n:
         open_minute = sampler.open_minute
-        if sequencer.valid and open_minute is not None:
-            j, position, last_time = book.follow_chain(group, i, sequencer.position, open_minute + MINUTE_MS)
+        if sequencer.state is State.LIVE and open_minute is not None:
+            j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position,
+                                                                open_minute + sampler.interval_ms)
             if j > i:
                 sequencer.followed(position, None if last_time < 0 else last_time)
                 report.events += j - i
                 i = j
+                if crossed:
+                    yield NO_ROWS, sequencer.crossed(position)
                 continue
         report.events += 1
         yield sampler.apply(group.event(i))
@@ -167,8 +185,11 @@ def replay(
     report: ReplayReport | None = None,
     strict: bool = False,
     engine: str = "auto",
+    interval_ms: int = MINUTE_MS,
+    on_feature_error: OnFeatureError = raise_feature_error,
 ) -> Iterator[MinuteRow]:
     """Rows for every symbol, ordered by ``(minute, symbol)``."""
     report = report if report is not None else ReplayReport()
-    streams = [replay_symbol(store, s, features, start_ms, end_ms, report, strict, engine) for s in sorted(symbols)]
+    streams = [replay_symbol(store, s, features, start_ms, end_ms, report, strict, engine, interval_ms,
+                             on_feature_error) for s in sorted(symbols)]
     return heapq.merge(*streams, key=lambda row: (row.minute_ms, row.symbol))

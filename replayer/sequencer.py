@@ -5,16 +5,21 @@ Rules (Binance "How to manage a local order book correctly", spot):
 1. Diff events that arrive before a snapshot are buffered (the recorder stores them in
    receive order, so in a recording they precede the snapshot that they complete).
 2. On a snapshot with ``lastUpdateId`` = L, drop buffered/new events with ``u <= L``.
-3. The first event applied must straddle it: ``U <= L + 1 <= u``. If the first event left
-   already starts after ``L + 1`` the snapshot is too old: ``StaleSnapshot``, book invalid.
+3. The book is valid from the snapshot on (SYNCING), but the next diff must bridge it:
+   ``U <= L + 1 <= u``. If the first diff left already starts after ``L + 1`` the snapshot is
+   too old: ``StaleSnapshot``, book invalid.
 4. Afterwards each event must continue the chain: ``U == previous u + 1``. An event with
    ``u <= previous u`` is a duplicate or stale and changes nothing. Anything else is a
    ``Gap(expected, got)``: the book is invalid until the next snapshot.
-5. A snapshot that arrives while the book is valid is a checkpoint, not a rebuild.
+5. A snapshot that arrives while the book is LIVE is a checkpoint, not a rebuild.
 6. Quantity zero removes the level (handled by ``Book``).
+7. A crossed book (best bid >= best ask) after a diff or a snapshot is corruption: ``Crossed``,
+   the book is invalid until the next snapshot.
 
 Markers (connect, disconnect, gap, resync) do not change the book: gaps are detected from
-the update ids themselves, so a replay never trusts what the live process believed.
+the update ids themselves, so a replay never trusts what the live process believed. The one
+exception is ``RESTART``: a recorder process started with nothing known, so replay forgets
+everything there too (book, position, buffered diffs, last diff time), exactly as live did.
 
 The fast engine runs the two commonest transitions, (LIVE, OLD) and (LIVE, NEXT), in compiled
 code (``replayer.arraybook._follow_chain``) and reports back with ``followed``; it stops at
@@ -28,7 +33,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum, auto
 from typing import TypeAlias
 
-from recorder.events import DepthUpdate, Event, Marker, Snapshot
+from recorder.events import DepthUpdate, Event, EventKind, Marker, Snapshot
 from replayer.book import Book, BookView
 
 __all__ = [
@@ -41,6 +46,8 @@ __all__ = [
     "Checkpoint",
     "Gap",
     "StaleSnapshot",
+    "Crossed",
+    "BREAKS_CHAIN",
     "Noted",
     "Outcome",
     "Sequencer",
@@ -53,7 +60,7 @@ MAX_BUFFERED = 1000
 
 class State(IntEnum):  # IntEnum: hashed in C, the transition table is looked up per event
     NO_BOOK = auto()  # waiting for a snapshot; diffs are buffered
-    SYNCING = auto()  # snapshot loaded, waiting for the event that straddles L + 1
+    SYNCING = auto()  # snapshot loaded (valid), the next diff must straddle L + 1
     LIVE = auto()  # valid book, following the U/u chain
 
 
@@ -62,7 +69,7 @@ class State(IntEnum):  # IntEnum: hashed in C, the transition table is looked up
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    crossed: bool = False
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +86,15 @@ class Buffered:
 
 @dataclass(frozen=True, slots=True)
 class Synced:
-    """The book became valid: snapshot plus ``applied`` buffered diffs."""
+    """The book became valid: snapshot plus ``applied`` buffered diffs, the last one straddling it."""
 
     last_update_id: int
     applied: int
-    crossed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """Snapshot loaded; the book becomes valid with the first diff that straddles it."""
+    """Snapshot loaded and valid; the next diff must straddle it (``U <= L + 1 <= u``)."""
 
     last_update_id: int
 
@@ -115,11 +121,24 @@ class StaleSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Crossed:
+    """The book is crossed (best bid >= best ask) after the event with update id ``update_id``:
+    corrupt, invalid until the next snapshot."""
+
+    update_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Noted:
     pass
 
 
-Outcome: TypeAlias = Applied | Ignored | Buffered | Synced | Loaded | Checkpoint | Gap | StaleSnapshot | Noted
+Outcome: TypeAlias = (Applied | Ignored | Buffered | Synced | Loaded | Checkpoint | Gap | StaleSnapshot | Crossed
+                      | Noted)
+
+#: Outcomes of a diff that does not continue the update-id chain: updates were lost at an unknown
+#: moment since the last diff applied, so nothing sampled since then is proven.
+BREAKS_CHAIN = (Gap, StaleSnapshot)
 
 
 # --- how a diff relates to the current position ----------------------------------------
@@ -181,7 +200,12 @@ class Sequencer:
 
     @property
     def valid(self) -> bool:
-        return self._state is State.LIVE
+        """The book is known: loaded from a snapshot and, since then, every diff continued the chain."""
+        return self._state is not State.NO_BOOK
+
+    @property
+    def book(self) -> Book:
+        return self._book
 
     @property
     def position(self) -> int:
@@ -196,6 +220,11 @@ class Sequencer:
         if isinstance(event, Snapshot):
             return self._on_snapshot(event)
         assert isinstance(event, Marker)
+        if event.kind is EventKind.RESTART:
+            self._invalidate()
+            self._buffer.clear()
+            self._position = 0
+            self.last_event_time_ms = None
         return Noted()
 
     def _on_diff(self, event: DepthUpdate) -> Outcome:
@@ -209,7 +238,9 @@ class Sequencer:
             return Ignored(event.final_update_id)
         if action is Action.APPLY:
             self._apply(event)
-            return Applied(self._book.is_crossed())
+            if self._book.is_crossed():
+                return self.crossed(event.final_update_id)
+            return Applied()
         # Either way the book is invalid, and this diff is newer than anything applied: keep it
         # buffered, the next snapshot may be older than it.
         self._invalidate()
@@ -226,25 +257,32 @@ class Sequencer:
         if last_event_time_ms is not None:
             self.last_event_time_ms = last_event_time_ms
 
+    def crossed(self, update_id: int) -> Crossed:
+        """The book's owner found it crossed after ``update_id`` (also the compiled lane's exit): invalidate."""
+        self._invalidate()
+        return Crossed(update_id)
+
     def _on_snapshot(self, snapshot: Snapshot) -> Outcome:
         if self._state is State.LIVE:
             return Checkpoint(snapshot.last_update_id)
         self._book.load(snapshot.bids, snapshot.asks)
         self._state = State.SYNCING
         self._position = snapshot.last_update_id
-        self.last_event_time_ms = None
         buffered = list(self._buffer)
         self._buffer.clear()
+        if self._book.is_crossed():
+            self._buffer.extend(buffered)
+            return self.crossed(snapshot.last_update_id)
         applied = 0
         for index, event in enumerate(buffered):
             outcome = self._on_diff(event)
-            if isinstance(outcome, (Gap, StaleSnapshot)):
+            if isinstance(outcome, (Gap, StaleSnapshot, Crossed)):
                 self._buffer.extend(buffered[index + 1 :])
                 return outcome
             applied += isinstance(outcome, Applied)
         if self._state is State.SYNCING:
             return Loaded(snapshot.last_update_id)
-        return Synced(snapshot.last_update_id, applied, self._book.is_crossed())
+        return Synced(snapshot.last_update_id, applied)
 
     def _apply(self, event: DepthUpdate) -> None:
         self._book.apply(event.bids, event.asks)
@@ -252,6 +290,6 @@ class Sequencer:
         self.last_event_time_ms = event.event_time_ms
 
     def _invalidate(self) -> None:
+        # ``last_event_time_ms`` stays: rows say when the book last changed, valid or not.
         self._state = State.NO_BOOK
         self._book.clear()
-        self.last_event_time_ms = None

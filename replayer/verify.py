@@ -1,8 +1,11 @@
 """``acts verify``: what a recording holds, per symbol and hour, re-derived from the raw events.
 
-Coverage is the share of the hour (exchange time) during which the rebuilt book was valid;
-gaps are counted with the update ids they lost and how long the book stayed invalid; corrupt
-files are listed. Nothing here trusts the recorder's own markers except as counts.
+Coverage is the share of the hour (exchange time) during which the rebuilt book was valid and
+proven so by the next diff (time before a diff that breaks the update-id chain is invalid: the
+updates were lost at an unknown moment in it); gaps are counted with the update ids they lost
+and how long the book stayed invalid; crossed books are counted; corrupt files are listed.
+Nothing here trusts the recorder's own markers except as counts (a ``RESTART`` resets the book,
+as it did live).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from acts.errors import CorruptSegmentError
 from recorder.events import DepthUpdate, EventKind, Marker
-from replayer.sequencer import Gap, Sequencer, StaleSnapshot
+from replayer.sequencer import BREAKS_CHAIN, Crossed, Gap, Sequencer, StaleSnapshot
 from replayer.store import SegmentStore
 
 __all__ = ["HourReport", "VerifyReport", "verify"]
@@ -61,7 +64,6 @@ class _SymbolVerifier:
         self.sequencer = Sequencer()
         self.hours: dict[int, HourReport] = {}
         self.last_ms: int | None = None  # exchange time of the previous diff
-        self.crossed = False
 
     def _hour(self, ms: int) -> HourReport:
         key = ms - ms % _HOUR_MS
@@ -84,8 +86,8 @@ class _SymbolVerifier:
             if isinstance(event, DepthUpdate):
                 hour.diffs += 1
                 if self.last_ms is not None and ms > self.last_ms:
-                    # Time since the previous diff counts for the state the book was in.
-                    if was_valid:
+                    # Time since the previous diff counts as valid if the book was, and this diff proves it.
+                    if was_valid and not isinstance(outcome, BREAKS_CHAIN):
                         hour.valid_ms += ms - self.last_ms
                     else:
                         hour.invalid_ms += ms - self.last_ms
@@ -100,10 +102,8 @@ class _SymbolVerifier:
                 hour.missing_ids += max(0, outcome.got - outcome.expected)
             elif isinstance(outcome, StaleSnapshot):
                 hour.stale_snapshots += 1
-            crossed = self.sequencer.valid and self.sequencer.view().is_crossed()
-            if crossed and not self.crossed:
+            elif isinstance(outcome, Crossed):
                 hour.crossed_episodes += 1
-            self.crossed = crossed
 
 
 def verify(data_dir: Path | str, symbols: list[str], start_ms: int | None = None,

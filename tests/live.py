@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from exchange.feed import GeneratorFeed
 from exchange.server import LocalExchange
 from features.builtin import default_registry
 from features.entries import default_feature_names, to_entry
+from features.pipeline import NullAndReportOnce
+from features.registry import Feature
 from recorder.live import Recorder, RecorderConfig, RecorderReport
 from recorder.roll import Roller
 from replayer.replay import replay
@@ -30,16 +33,19 @@ class LiveRun:
     sent: list[str]
     exchange: LocalExchange
     failure: BaseException | None = None
+    extra: Sequence[Feature] = field(default_factory=tuple)  # features beyond NAMES (e.g. failing plug-ins)
 
     def replayed(self, symbols: list[str]) -> list[dict[str, Any]]:
-        features = default_registry().resolve(NAMES)
-        rows = replay(SegmentStore(self.data_dir), symbols, features, 0)
-        return [to_entry(row, NAMES) for row in rows]
+        features = [*default_registry().resolve(NAMES), *self.extra]
+        names = [*NAMES, *(f.name for f in self.extra)]
+        rows = replay(SegmentStore(self.data_dir), symbols, features, 0, on_feature_error=NullAndReportOnce(print))
+        return [to_entry(row, names) for row in rows]
 
 
 def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, speed: float = 40.0,
              faults: tuple[str, ...] = (), exchange_kwargs: dict[str, Any] | None = None,
-             before: tuple[str, ...] = (), allow_failure: bool = False, **config: Any) -> LiveRun:
+             before: tuple[str, ...] = (), allow_failure: bool = False, extra: Sequence[Feature] = (),
+             **config: Any) -> LiveRun:
     """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced times."""
 
     async def main() -> LiveRun:
@@ -48,10 +54,11 @@ def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, spee
             ex.keep_sent = True
             for fault in before:  # e.g. REST failures that must hit the first snapshot
                 ex.inject(fault)
-            cfg = RecorderConfig(tuple(symbols), data_dir, tuple(NAMES), rest_url=ex.rest_url,
+            cfg = RecorderConfig(tuple(symbols), data_dir, (*NAMES, *(f.name for f in extra)), rest_url=ex.rest_url,
                                  stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600)
             cfg = replace(cfg, **config)
-            recorder = Recorder(cfg, default_registry().resolve(NAMES), sink, SystemClock(), Roller(data_dir))
+            features = [*default_registry().resolve(NAMES), *extra]
+            recorder = Recorder(cfg, features, sink, SystemClock(), Roller(data_dir))
             task = asyncio.create_task(recorder.run())
             for i, fault in enumerate(faults):
                 await asyncio.sleep(seconds * (i + 1) / (len(faults) + 2))
@@ -62,7 +69,7 @@ def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, spee
                 live = sink.read()
             except SinkError:
                 live = None  # the store is down: the caller checks what was kept instead
-            run = LiveRun(report, data_dir, live, list(ex.sent), ex)  # type: ignore[arg-type]
+            run = LiveRun(report, data_dir, live, list(ex.sent), ex, extra=extra)  # type: ignore[arg-type]
             run.failure = recorder.failure
             return run
 

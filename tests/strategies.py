@@ -45,3 +45,38 @@ def valid_stream(draw: st.DrawFn, max_diffs: int = 25) -> list[DepthUpdate | Sna
         events.append(DepthUpdate(SYMBOL, time_ms, first, final, draw(levels("bids")), draw(levels("asks")), 2 + i))
         first = final + 1
     return events
+
+
+@st.composite
+def messy_stream(draw: st.DrawFn, max_steps: int = 40) -> list[DepthUpdate | Snapshot]:
+    """What a feed really does: diffs that continue the chain, lost diffs (gaps), re-sent old diffs,
+    quiet stretches of minutes, snapshots (fresh, too old, while valid), and now and then a diff
+    that crosses the book. Times never go backwards."""
+    position = draw(st.integers(100, 10**6))
+    time_ms = draw(st.integers(0, 10**6)) * 100
+    events: list[DepthUpdate | Snapshot] = []
+    sent: list[DepthUpdate] = []
+    recv = 0
+    for _ in range(draw(st.integers(1, max_steps))):
+        recv += 1
+        step = draw(st.sampled_from(["next", "next", "next", "next", "lost", "resend", "snapshot", "old_snapshot",
+                                     "cross"]))
+        if step == "snapshot" or step == "old_snapshot":
+            last = position if step == "snapshot" else position - draw(st.integers(1, 5))
+            events.append(Snapshot(SYMBOL, last, draw(levels("bids", 6)), draw(levels("asks", 6)), recv))
+            continue
+        if step == "resend" and sent:
+            old = draw(st.sampled_from(sent))
+            events.append(DepthUpdate(SYMBOL, time_ms, old.first_update_id, old.final_update_id, old.bids, old.asks,
+                                      recv))
+            continue
+        time_ms += draw(st.sampled_from([0, 100, 100, 5_000, 59_900, 60_000, 61_000, 180_000]))
+        if step == "lost":
+            position += draw(st.integers(1, 4))  # these ids never arrive
+        first, final = position + 1, position + 1 + draw(st.integers(0, 3))
+        bids = (("250.00", "1.00"),) if step == "cross" else draw(levels("bids"))
+        diff = DepthUpdate(SYMBOL, time_ms, first, final, bids, draw(levels("asks")), recv)
+        events.append(diff)
+        sent.append(diff)
+        position = final
+    return events

@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 
 from features.sinks import SqliteSink
+from replayer.replay import replay
+from replayer.store import SegmentStore
 from replayer.verify import verify
 from tests.live import LiveRun, run_live
+from tests.reference import ReferenceRows
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 FAST = {"stale_after_s": 1.0, "reconnect_delay_s": 0.2, "rest_timeout_s": 1.0, "backoff_max_s": 1.0}
@@ -29,8 +32,24 @@ def _gaps(run: LiveRun) -> int:
     return sum(h.gaps for h in verify(run.data_dir, SYMBOLS).hours)
 
 
+def _check_against_the_reference(run: LiveRun) -> None:
+    """Every replayed row's validity (and mid) is what a naive reference of the rule says, from the raw events."""
+    from features.builtin import default_registry
+
+    store = SegmentStore(run.data_dir)
+    mid = default_registry().resolve(["mid"])
+    for symbol in SYMBOLS:
+        reference = ReferenceRows()
+        for path in store.paths(symbol):
+            for event in store.events(path, symbol):
+                reference.feed(event)
+        rows = replay(store, [symbol], mid, 0)
+        assert [(r.minute_ms, r.valid, r.last_book_update_ms, r.values[0]) for r in rows] == reference.rows
+
+
 def _check_invariants(run: LiveRun) -> None:
     assert run.live == run.replayed(SYMBOLS)
+    _check_against_the_reference(run)
     for entry in run.live:
         if not entry["valid"]:
             assert all(entry[k] is None for k in ("mid_price", "best_bid", "bias10")), entry
@@ -54,6 +73,10 @@ def test_stall_without_close_fires_the_stale_timeout(tmp_path: Path) -> None:
     run = _run(tmp_path, faults=("stall:2.5",), seconds=8)
     _check_invariants(run)
     assert run.report.reconnects >= 1 and _gaps(run) >= 1
+    for symbol in SYMBOLS:  # the silent minutes are invalid, live and replayed alike (not valid with a frozen mid)
+        valid = [e["valid"] for e in run.live if e["symbol"] == symbol]
+        first_valid = valid.index(True)
+        assert not all(valid[first_valid:]), f"{symbol}: the outage left no invalid minute"
 
 
 def test_skipped_update_ids_become_gap_markers(tmp_path: Path) -> None:
@@ -111,6 +134,7 @@ def test_queue_overflow_reconnects_instead_of_spinning(tmp_path: Path, caplog: p
     assert run.report.reconnects >= 1
     assert any("QueueOverflow" in r.getMessage() for r in caplog.records)  # python-binance saw it overflow
     assert run.live == run.replayed(SYMBOLS)
+    _check_against_the_reference(run)
 
 
 def test_disk_full_stops_with_a_clear_error_and_damages_nothing(tmp_path: Path,

@@ -60,3 +60,56 @@ def test_repeated_sigkill_loses_at_most_a_second_each_time(tmp_path: Path) -> No
             assert before, "the recorder had recorded something before each kill"
             lost_s = (killed_at - before[-1]) / 1e9
             assert lost_s <= FLUSH_S + 0.35, f"{lost_s:.2f}s of events lost at a kill"
+
+
+def _published(data_dir: Path) -> int:
+    from features.sinks import SqliteSink
+
+    path = data_dir / "entries.sqlite"
+    if not path.exists():
+        return 0
+    sink = SqliteSink(path)
+    try:
+        return sink.count()
+    finally:
+        sink.close()
+
+
+@pytest.mark.slow
+def test_live_entries_equal_the_replay_across_kills_and_restarts(tmp_path: Path) -> None:
+    from features.builtin import default_registry
+    from features.entries import default_feature_names, to_entry
+    from features.sinks import SqliteSink
+    from replayer.replay import replay
+
+    feed = GeneratorFeed(["BTCUSDT", "ETHUSDT"], seed=3, start_ms=time.time_ns() // 1_000_000)
+    with ExchangeThread(feed, speed=20.0) as ex:  # a minute closes every 3 s
+        for _ in range(3):
+            before = _published(tmp_path)
+            proc = _recorder(tmp_path, ex.rest_url, ex.stream_url)
+            # Kill once this process has published an entry of its own (bounded wait, polled).
+            deadline = time.monotonic() + 60
+            while _published(tmp_path) <= before and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            # Stay down until the exchange's own clock has left the next minute too: a whole minute of downtime.
+            resume_ms = (feed.generator.now_ms // 60_000 + 2) * 60_000
+            while feed.generator.now_ms < resume_ms and time.monotonic() < deadline + 60:
+                time.sleep(0.05)
+        final = _recorder(tmp_path, ex.rest_url, ex.stream_url, "--duration", "4")
+        assert final.wait(timeout=60) == 0
+
+    sink = SqliteSink(tmp_path / "entries.sqlite")
+    live = sink.read()
+    sink.close()
+    names = default_feature_names()
+    rows = replay(SegmentStore(tmp_path), ["BTCUSDT", "ETHUSDT"], default_registry().resolve(names), 0)
+    replayed = {(e["symbol"], e["minute"]): e for e in (to_entry(row, names) for row in rows)}
+    assert len(live) >= 3
+    for entry in live:  # every minute live wrote, field for field, across three kill -9s
+        assert replayed[(entry["symbol"], entry["minute"])] == entry
+    # The minutes while no recorder ran are in the replay, and invalid: nothing is invented for them.
+    written = {(x["symbol"], x["minute"]) for x in live}
+    downtime = [e for key, e in replayed.items() if key not in written and e["minute"] < live[-1]["minute"]]
+    assert len(downtime) >= 2 * 3 and not any(e["valid"] for e in downtime)  # 3 outages x 2 symbols, at least

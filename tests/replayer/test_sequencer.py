@@ -11,6 +11,7 @@ from replayer.sequencer import (
     Applied,
     Buffered,
     Checkpoint,
+    Crossed,
     Gap,
     Ignored,
     Loaded,
@@ -54,7 +55,12 @@ CASES = [
     ("live: gap", LIVE_AT_10, diff(13, 14), Gap(11, 13), State.NO_BOOK),
     ("live: overlap that is not u + 1 is a break", LIVE_AT_10, diff(9, 12), Gap(11, 9), State.NO_BOOK),
     ("live: snapshot is a checkpoint", LIVE_AT_10, snap(50), Checkpoint(50), State.LIVE),
-    ("live: crossed book reported", LIVE_AT_10, diff(11, 11, bid="9.50"), Applied(crossed=True), State.LIVE),
+    ("live: a crossed book is corrupt", LIVE_AT_10, diff(11, 11, bid="9.50"), Crossed(11), State.NO_BOOK),
+    ("syncing: a crossed book is corrupt", [snap(9)], diff(10, 10, bid="10.00"), Crossed(10), State.NO_BOOK),
+    ("a crossed snapshot is corrupt", [], Snapshot(S, 9, (("11.00", "1"),), (("10.00", "1"),), 0), Crossed(9),
+     State.NO_BOOK),
+    ("buffered diffs that cross the book", [diff(10, 10), diff(11, 11, bid="9.50"), diff(12, 12)], snap(9),
+     Crossed(11), State.NO_BOOK),
     ("live: marker", LIVE_AT_10, Marker(EventKind.GAP, S, 0, '{"expected":1}'), Noted(), State.LIVE),
 ]
 
@@ -65,7 +71,8 @@ def test_rule(name: str, before: list, event: object, outcome: object, state: St
     for earlier in before:
         seq.apply(earlier)
     assert seq.apply(event) == outcome  # type: ignore[arg-type]
-    assert seq.state is state and seq.valid == (state is State.LIVE)
+    # A snapshot makes the book valid at once (SYNCING); the next diff must bridge it.
+    assert seq.state is state and seq.valid == (state is not State.NO_BOOK)
 
 
 def test_every_transition_row_is_exercised() -> None:
@@ -97,3 +104,23 @@ def test_the_buffer_is_bounded() -> None:
     # The oldest 49 diffs fell out: a snapshot older than what is left is stale, a recent one syncs.
     assert seq.apply(snap(10)) == StaleSnapshot(10, 50)
     assert isinstance(seq.apply(snap(MAX_BUFFERED + 40)), Synced)
+
+
+def test_the_last_diff_time_survives_gaps_and_snapshots() -> None:
+    seq = Sequencer()
+    for event in LIVE_AT_10:
+        seq.apply(event)
+    assert seq.last_event_time_ms == 10_000
+    seq.apply(diff(13, 14))  # gap: the book is invalid, but the last diff applied is still the one at u=10
+    assert not seq.valid and seq.last_event_time_ms == 10_000
+    seq.apply(snap(20))
+    assert seq.valid and seq.last_event_time_ms == 10_000
+
+
+def test_after_a_crossed_book_only_a_snapshot_revives_it() -> None:
+    seq = Sequencer()
+    for event in LIVE_AT_10:
+        seq.apply(event)
+    assert seq.apply(diff(11, 11, bid="9.50")) == Crossed(11)
+    assert seq.apply(diff(12, 12)) == Buffered()
+    assert seq.apply(snap(12)) == Loaded(12) and seq.valid
