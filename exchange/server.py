@@ -736,11 +736,11 @@ def run_exchange(symbols: Sequence[str], seed: int, host: str = "127.0.0.1", por
                       GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=now_ms))
         async with LocalExchange(feed, host=host, port=port, speed=speed, schedule=schedule) as ex:
             print(f"REST   {ex.rest_url}\nSTREAM {ex.stream_url}\nsymbols {', '.join(feed.symbols)}", flush=True)
-            if speed > 1:
-                print(f"speed  {speed:g}x until the market is {MAX_LEAD_S / 60:g} min ahead of the clock "
-                      f"({MAX_LEAD_S / (speed - 1):.1f} s), then real time", flush=True)
             if schedule:
                 print(f"faults {', '.join(f.spec for f in schedule)}", flush=True)
+            if speed > 1:  # last: scripts read the lines above by position
+                print(f"speed  {speed:g}x until the market is {MAX_LEAD_S / 60:g} min ahead of the clock "
+                      f"({MAX_LEAD_S / (speed - 1):.1f} s), then real time", flush=True)
             await stop.wait()
 
     asyncio.run(main())
