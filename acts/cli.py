@@ -96,14 +96,22 @@ def import_cmd(
     files: Annotated[list[Path], typer.Argument(help="JSONL capture files.")],
     data_dir: DataDir = Path("data"),
     fmt: Annotated[str, typer.Option("--format", help="Input format.")] = "binance-jsonl",
-    symbol: Annotated[str | None, typer.Option(help="Symbol for snapshot lines that do not name one.")] = None,
+    symbol: Annotated[str | None, typer.Option(
+        help="Symbol for snapshot lines that do not name one: taken verbatim (ADARUB, ETHBTC); BTC means BTCUSDT.")]
+    = None,
 ) -> int:
-    """Turn raw Binance captures into segments; malformed lines go to a quarantine file."""
+    """Turn raw Binance captures (plain, .gz, .zst, .bz2, .xz) into segments; malformed lines go to a quarantine
+    file, lines of other streams (trade, kline, ...) are counted and skipped."""
     from recorder.importer import import_jsonl
 
     if fmt != "binance-jsonl":
         raise InputError(f"--format {fmt!r} is not supported; use binance-jsonl")
-    default = parse_symbols(symbol)[0] if symbol else None
+    default = None
+    if symbol is not None:
+        named = parse_symbols(symbol)
+        if len(named) != 1:
+            raise InputError(f"--symbol {symbol!r} must name exactly one symbol, like BTCUSDT or ADARUB")
+        default = named[0]
     report = import_jsonl(files, data_dir, default)
     out = _out()
     total = sum(report.events.values())
@@ -112,8 +120,14 @@ def import_cmd(
         out.print(f"  {sym}: {count} events")
     if report.clamped:
         out.print(f"  {report.clamped} receive times went backwards and were clamped")
+    if report.other_streams:
+        other = ", ".join(f"{name} {count}" for name, count in sorted(report.other_streams.items()))
+        out.print(f"  {sum(report.other_streams.values())} lines of other streams skipped ({other})")
+    for duplicate in report.duplicate_files:
+        out.print(f"  {duplicate}: the same file was given before; read once")
     if report.malformed:
-        _err().print(f"{report.malformed} malformed lines kept aside in {report.quarantine}:")
+        kept = f" kept aside in {report.quarantine}" if report.quarantine else ""
+        _err().print(f"{report.malformed} malformed lines{kept}:")
         for line in report.malformed_lines:
             _err().print(f"  {line}")
     return 1 if report.malformed and not total else 0

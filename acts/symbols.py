@@ -6,21 +6,55 @@ from datetime import UTC, datetime
 
 from acts.errors import BadDateError, InputError
 
-__all__ = ["normalize_symbol", "parse_symbols", "parse_time_ms", "iso_minute", "iso_ms", "iso_us"]
+__all__ = [
+    "QUOTES",
+    "DEFAULT_QUOTE",
+    "normalize_symbol",
+    "split_symbol",
+    "parse_symbols",
+    "parse_time_ms",
+    "iso_minute",
+    "iso_ms",
+    "iso_us",
+]
 
-#: Quote assets recognised at the end of a symbol; a bare base asset gets ``DEFAULT_QUOTE``.
-QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY")
+#: Every quote asset Binance spot (and Binance.US: ``USD``) lists or has listed, longest first so that
+#: ``split_symbol`` prefers ``FDUSD`` over ``USD``. The one list: symbol parsing and the local exchange's
+#: ``exchangeInfo`` both use it.
+QUOTES = tuple(sorted(
+    {
+        # stablecoins and dollar-likes
+        "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USDP", "USDS", "PAX", "DAI", "UST", "VAI", "AEUR", "EURI",
+        "IDRT", "BIDR", "BVND", "BKRW", "GYEN", "USD",
+        # crypto quotes
+        "BTC", "ETH", "BNB", "XRP", "TRX", "DOGE", "DOT",
+        # fiat
+        "EUR", "GBP", "AUD", "TRY", "BRL", "RUB", "UAH", "NGN", "ZAR", "JPY", "ARS", "PLN", "RON", "MXN",
+        "COP", "CZK",
+    },
+    key=lambda q: (-len(q), q),
+))
+#: The quote a bare base asset gets: ``BTC`` means ``BTCUSDT``.
 DEFAULT_QUOTE = "USDT"
 
 
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``"ADARUB"`` -> ``("ADA", "RUB")``; ``("BTC", "")`` for a bare asset (no base before a known quote)."""
+    for quote in QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    return symbol, ""
+
+
 def normalize_symbol(text: str) -> str:
-    """``"btc"`` -> ``"BTCUSDT"``; ``"ethbtc"`` -> ``"ETHBTC"``; ``"BTCUSDT"`` unchanged."""
+    """A full symbol is taken verbatim (``"ethbtc"`` -> ``"ETHBTC"``, ``"ADARUB"``, ``"BTCUSDT"``); only a bare
+    base asset gets ``DEFAULT_QUOTE`` (``"btc"`` -> ``"BTCUSDT"``; a quote asset alone, ``"BNB"``, is a base)."""
     symbol = text.strip().upper()
     if not symbol.isalnum():
         raise InputError(f"symbol {text!r} must be letters and digits, like BTC or BTCUSDT")
-    if any(symbol.endswith(q) and len(symbol) > len(q) for q in QUOTES):
-        return symbol
-    return symbol + DEFAULT_QUOTE
+    if symbol in QUOTES or not split_symbol(symbol)[1]:
+        return symbol + DEFAULT_QUOTE
+    return symbol
 
 
 def parse_symbols(parts: list[str] | str | None) -> list[str]:

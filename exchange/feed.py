@@ -66,9 +66,14 @@ class SegmentFeed:
     Snapshots are answered from a book rebuilt by the same sequencer (prices and quantities with
     8 decimals, ``lastUpdateId`` = its position); while that book is invalid (a recorded gap), the
     most recent recorded snapshot is served, which a client then sees as stale and retries.
+
+    ``rebase_to_ms``: send every ``E`` shifted by whole minutes so that the first diff's lies within the
+    minute before that time (``acts exchange --history`` serves old recordings "now": the recorder refuses
+    event times far from its receive times). Minute boundaries, and so minute rows, are kept.
     """
 
-    def __init__(self, data_dir: Any, symbols: Sequence[str] | None = None, start_ms: int | None = None) -> None:
+    def __init__(self, data_dir: Any, symbols: Sequence[str] | None = None, start_ms: int | None = None,
+                 rebase_to_ms: int | None = None) -> None:
         from replayer.store import SegmentStore
 
         store = SegmentStore(data_dir) if not isinstance(data_dir, SegmentStore) else data_dir
@@ -83,6 +88,8 @@ class SegmentFeed:
                 self._take(symbol)
         firsts = [e.event_time_ms for e in self._pending.values() if isinstance(e, DepthUpdate)]
         self.now_ms = start_ms if start_ms is not None else (min(firsts) - STEP_MS if firsts else 0)
+        #: Added to every ``E`` sent (a multiple of a minute; 0 without ``rebase_to_ms``).
+        self.shift_ms = (rebase_to_ms - min(firsts)) // 60_000 * 60_000 if rebase_to_ms is not None and firsts else 0
 
     @staticmethod
     def _iter(store: Any, symbol: str) -> Iterator[Event]:
@@ -116,7 +123,9 @@ class SegmentFeed:
             return None
         if not isinstance(event, DepthUpdate):
             return None
-        return to_wire(event)
+        wire = to_wire(event)
+        wire["E"] += self.shift_ms
+        return wire
 
     def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         book = self._books[symbol]

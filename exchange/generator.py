@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from acts.symbols import split_symbol
 from recorder.decimals import format_decimal
 
 __all__ = ["SymbolSpec", "spec_for", "SymbolStream", "MarketGenerator", "STEP_MS", "DEFAULT_START_MS"]
@@ -38,7 +39,7 @@ class SymbolSpec:
 
     @property
     def base_asset(self) -> str:
-        return self.symbol.removesuffix("USDT")
+        return split_symbol(self.symbol)[0]
 
 
 _KNOWN = {

@@ -16,7 +16,12 @@ unanswered for ``pong_timeout_s`` (60 s); at ``max_connection_s`` (24 h) it send
 same error with the request's ``id`` and the connection stays open. A client that reads too slowly
 for ``send_queue`` frames is closed (1008).
 
-Pacing: one feed step per ``100 ms / speed`` of the event loop's clock, subscribers or not; each
+Pacing: one feed step per ``100 ms / speed`` of the event loop's clock, subscribers or not, but the
+market never runs more than ``max_lead_s`` (9 minutes) ahead of real time since the exchange started.
+Strategy: a feed starts at the wall clock (``acts exchange``, ``acts demo``, the live tests), and the
+recorder refuses an ``E`` more than 10 minutes from its receive time (``recorder.events.MAX_EVENT_SKEW_MS``);
+so a sped-up market runs fast until its clock is 9 minutes ahead (18.6 s at 30x, 13.8 s at 40x), then at
+real time, and ``E`` stays believable however long the session. Each
 message is serialized once and fanned out to the connections subscribed to its symbol, each drained
 by its own writer so a slow client never holds up the others. The injected ``clock`` gives wall time
 (rate-limit windows, bans, ``serverTime``, ``serverShutdown.E``) and connection ages, so tests can
@@ -47,6 +52,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from acts.clock import Clock, SystemClock
 from exchange.faults import Fault, Faults, StepPlan, parse_fault
 from exchange.feed import Feed, GeneratorFeed, SegmentFeed
+from exchange.generator import STEP_MS
 from exchange.ratelimit import DEFAULT_WEIGHT_LIMIT, Verdict, Weight, WeightLimiter, depth_weight
 from exchange.wire import (
     SERVER_SHUTDOWN,
@@ -59,6 +65,7 @@ from exchange.wire import (
     exchange_info,
     parse_stream,
 )
+from recorder.events import MAX_EVENT_SKEW_MS
 
 __all__ = ["LocalExchange", "ExchangeThread", "run_exchange", "DEFAULT_PORT"]
 
@@ -77,6 +84,10 @@ _MALFORMED_FRAME = '{"e":"depthUpdate","E":'
 _RAW_TO_ALL = "*raw"
 _WRAPPED_TO_ALL = "*wrapped"
 _T = TypeVar("_T")
+#: Exchange time per feed step (``exchange.feed``), in seconds.
+_STEP_S = STEP_MS / 1000
+#: How far the market may run ahead of real time (see "Pacing"): one minute inside the recorder's limit.
+MAX_LEAD_S = MAX_EVENT_SKEW_MS / 1000 - 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +165,8 @@ class LocalExchange:
                  max_connection_s: float = 86_400.0, shutdown_notice_s: float = 0.0,
                  ping_interval_s: float = 20.0, pong_timeout_s: float = 60.0,
                  schedule: Sequence[str | Fault] = (), send_queue: int = 10_000,
-                 rest_hang_s: float = 3600.0, limiter: WeightLimiter | None = None) -> None:
+                 rest_hang_s: float = 3600.0, limiter: WeightLimiter | None = None,
+                 max_lead_s: float | None = MAX_LEAD_S) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0 (1 = real time), got {speed}")
         self.feed = feed
@@ -162,6 +174,7 @@ class LocalExchange:
         self.host = host
         self.port = port
         self.speed = speed
+        self.max_lead_s = max_lead_s  # None: no limit (a market far ahead of the clock is refused by the recorder)
         self.clock: Clock = clock or SystemClock()
         self.limiter = limiter or WeightLimiter(weight_limit)
         self.max_connection_s = max_connection_s
@@ -490,9 +503,11 @@ class LocalExchange:
     async def _pace(self) -> None:
         loop = asyncio.get_running_loop()
         interval = 0.1 / self.speed
-        next_at = loop.time()
+        started = next_at = loop.time()
         while True:
             next_at += interval
+            if self.max_lead_s is not None:  # step n may not come before n * 100 ms - the lead, in real time
+                next_at = max(next_at, started + (self.steps + 1) * _STEP_S - self.max_lead_s)
             now = loop.time()
             if next_at - now > 0:
                 await asyncio.sleep(next_at - now)
@@ -715,12 +730,17 @@ def run_exchange(symbols: Sequence[str], seed: int, host: str = "127.0.0.1", por
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         # Exchange time starts now, so E and local receive times agree as on the real exchange (speed 1).
-        feed: Feed = (SegmentFeed(history, symbols) if history else
-                      GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=time.time_ns() // 1_000_000))
+        # Recorded history is moved to now (whole minutes), so the recorder believes its event times.
+        now_ms = time.time_ns() // 1_000_000
+        feed: Feed = (SegmentFeed(history, symbols, rebase_to_ms=now_ms) if history else
+                      GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=now_ms))
         async with LocalExchange(feed, host=host, port=port, speed=speed, schedule=schedule) as ex:
             print(f"REST   {ex.rest_url}\nSTREAM {ex.stream_url}\nsymbols {', '.join(feed.symbols)}", flush=True)
             if schedule:
                 print(f"faults {', '.join(f.spec for f in schedule)}", flush=True)
+            if speed > 1:  # last: scripts read the lines above by position
+                print(f"speed  {speed:g}x until the market is {MAX_LEAD_S / 60:g} min ahead of the clock "
+                      f"({MAX_LEAD_S / (speed - 1):.1f} s), then real time", flush=True)
             await stop.wait()
 
     asyncio.run(main())

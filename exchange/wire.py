@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from acts.symbols import split_symbol
 from exchange.generator import SymbolSpec
 from recorder.decimals import format_decimal
 
@@ -32,8 +33,6 @@ __all__ = [
 SERVER_SHUTDOWN = "serverShutdown"
 #: Event type of the ``unknown`` fault: no Binance stream sends it.
 UNKNOWN_EVENT = "unknownEvent"
-#: Quote assets recognised when splitting a symbol into base and quote (longest first).
-_QUOTES = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "EUR", "TRY", "BTC", "ETH", "BNB")
 _STREAM = re.compile(r"([a-z0-9]+)@depth(@100ms)?")
 _PRICE_DECIMALS = 8
 
@@ -59,16 +58,9 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def _split_symbol(symbol: str) -> tuple[str, str]:
-    for quote in _QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    return symbol, ""
-
-
 def symbol_info(spec: SymbolSpec) -> dict[str, Any]:
     """One entry of ``exchangeInfo.symbols``: status, assets, PRICE_FILTER and LOT_SIZE at 8 decimals."""
-    base, quote = _split_symbol(spec.symbol)
+    base, quote = split_symbol(spec.symbol)
     step = spec.qty_step * 10 ** (_PRICE_DECIMALS - spec.qty_exp)
     return {
         "symbol": spec.symbol,

@@ -13,7 +13,7 @@ import re
 
 from acts.errors import PrecisionError
 
-__all__ = ["BOOK_SCALE", "MAX_DIGITS", "parse_decimal", "format_decimal", "to_book", "is_canonical"]
+__all__ = ["BOOK_SCALE", "MAX_DIGITS", "parse_decimal", "format_decimal", "to_book", "is_canonical", "check_storable"]
 
 #: Decimals of the book's integer prices and quantities: Binance spot never sends more than 8.
 BOOK_SCALE = 8
@@ -27,6 +27,21 @@ _POW10 = [10**k for k in range(MAX_DIGITS + 1)]
 def is_canonical(text: str) -> bool:
     """True when ``text`` is a plain decimal that ``format_decimal`` rebuilds exactly."""
     return _CANONICAL.fullmatch(text) is not None
+
+
+def check_storable(text: str) -> None:
+    """``PrecisionError`` unless ``text`` is a plain decimal the segments and the book hold exactly: at most
+    ``MAX_DIGITS`` significant digits and at most ``BOOK_SCALE`` decimals (checked where messages enter)."""
+    if not is_canonical(text):
+        raise PrecisionError(f"{text[:40]!r} is not a plain decimal string like '65000.01000000'")
+    whole, _, frac = text.partition(".")
+    if len(frac) > BOOK_SCALE:
+        raise PrecisionError(f"{text[:40]!r} has {len(frac)} decimals; the book holds at most {BOOK_SCALE}")
+    if len(whole) + len(frac) > MAX_DIGITS:  # cheap test first: most values are short
+        digits = len((whole + frac).lstrip("0"))
+        if digits > MAX_DIGITS:
+            raise PrecisionError(f"{text[:40]!r} has {digits} significant digits; at most {MAX_DIGITS} fit an "
+                                 "int64 mantissa")
 
 
 def parse_decimal(text: str) -> tuple[int, int]:

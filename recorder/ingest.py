@@ -37,12 +37,18 @@ def marker_record(kind: EventKind, symbol: str, recv_ns: int, **detail: object) 
 
 
 def record_to_event(record: JournalRecord) -> Event:
-    """The one decoder from journal records to events; ``MalformedMessageError`` if it is not one."""
+    """The one decoder from journal records to events; ``MalformedMessageError`` if it is not one, or if it
+    holds a value that cannot be stored exactly or an event time far from the record's receive time
+    (``decode_message``): live ingest, the roll and recovery skip and quarantine the very same records."""
     try:
         msg = json.loads(record.payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedMessageError(f"not JSON: {exc}") from None
     if record.channel is Channel.MARKER:
+        kinds = {int(k) for k in EventKind} - {EventKind.DEPTH, EventKind.SNAPSHOT}
+        kind = msg.get("kind") if isinstance(msg, dict) else None
+        if type(kind) is not int or kind not in kinds or not isinstance(msg.get("detail", {}), dict):
+            raise MalformedMessageError(f"marker record {record.payload[:60]!r} is not {{'kind': k, 'detail': {{}}}}")
         detail = json.dumps(msg.get("detail", {}), sort_keys=True, separators=(",", ":"))
         return Marker(EventKind(msg["kind"]), record.symbol, record.recv_ns, detail)
     event = decode_message(msg, record.recv_ns, record.symbol or None)

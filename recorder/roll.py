@@ -3,18 +3,17 @@
 Order of operations makes a crash at any point safe: segments are written first (idempotent:
 same events, same file names), and only then is the journal moved to ``journal/rolled/``. A
 crash in between rolls the same journal again on the next start and rewrites identical files.
-Messages that cannot be decoded are kept, raw, in ``quarantine/`` next to the segments.
+Messages that cannot be decoded or stored exactly (``recorder/events.py`` decides, as for live ingest)
+are kept, raw, in ``quarantine/journal-<name>.jsonl`` with their journal position (``recorder/quarantine.py``,
+the format import uses too); the roll goes on, so a bad value can never stop the recorder from starting.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ctypes
 import gc
-import json
 import logging
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,6 +22,7 @@ from acts.errors import DataError, MalformedMessageError
 from recorder.events import DepthUpdate, Event, Snapshot
 from recorder.ingest import record_to_event
 from recorder.journal import JournalScan, JournalWriter, iter_journal, list_journals, mark_rolled
+from recorder.quarantine import Quarantine
 from recorder.segments import ROW_GROUP_ROWS, TEMP_PREFIX, SegmentWriter
 
 __all__ = ["Roller"]
@@ -75,22 +75,27 @@ class Roller:
         """Write the journal's events as segments, then retire it. Streams: one journal frame and at
         most ``ROLL_BUDGET_ROWS`` rows of decoded events in memory, whatever the journal's length."""
         writers: dict[str, SegmentWriter] = {}
+        quarantine = Quarantine(self.data_dir, f"journal-{journal.stem}", append=False)
         try:
-            paths = self._write(journal, writers)
+            paths = self._write(journal, writers, quarantine)
+            kept = quarantine.close()
         except BaseException:
             for writer in writers.values():
                 writer.abort()
+            quarantine.abort()
             raise
+        if kept is not None:
+            log.warning("%s: %d malformed messages kept in %s, first: %s", journal.name, quarantine.count, kept,
+                        quarantine.examples[0])
         mark_rolled(journal, self.rolled_dir if self.keep_rolled else None)
         return paths
 
-    def _write(self, journal: Path, writers: dict[str, SegmentWriter]) -> list[Path]:
+    def _write(self, journal: Path, writers: dict[str, SegmentWriter], quarantine: Quarantine) -> list[Path]:
         scan = JournalScan()
         buffers: dict[str, list[Event]] = {}
         rows: dict[str, int] = {}
         held = 0
         paths: list[Path] = []
-        bad: list[dict[str, object]] = []
 
         def flush(symbol: str) -> list[Path]:
             nonlocal held
@@ -101,12 +106,12 @@ class Roller:
             buffers[symbol], rows[symbol] = [], 0
             return done
 
-        for record in iter_journal(journal, scan):
+        for number, record in enumerate(iter_journal(journal, scan), start=1):
             try:
                 event = record_to_event(record)
-            except (MalformedMessageError, DataError, KeyError, ValueError) as exc:
-                bad.append({"recv_ns": record.recv_ns, "channel": record.channel.name, "symbol": record.symbol,
-                            "error": str(exc), "payload_b64": base64.b64encode(record.payload).decode()})
+            except (MalformedMessageError, DataError, KeyError, ValueError, TypeError) as exc:
+                quarantine.add(f"{journal.name} record {number}", str(exc), record.payload, recv_ns=record.recv_ns,
+                               channel=record.channel.name, symbol=record.symbol)
                 continue
             buffers.setdefault(event.symbol, []).append(event)
             size = max(1, len(event.bids) + len(event.asks)) if isinstance(event, (DepthUpdate, Snapshot)) else 1
@@ -122,19 +127,7 @@ class Roller:
                         scan.corrupt_frames, tail)
         for symbol in sorted(buffers):
             paths += flush(symbol) + writers[symbol].close()
-        if bad:
-            self._quarantine(journal, bad)
         return paths
-
-    def _quarantine(self, journal: Path, bad: list[dict[str, object]]) -> None:
-        directory = self.data_dir / "quarantine"
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"journal-{journal.stem}.jsonl"
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(b, sort_keys=True) + "\n" for b in bad))
-        os.replace(tmp, target)
-        log.warning("%s: %d malformed messages kept in %s", journal.name, len(bad), target)
-
 
 
 def _largest(rows: dict[str, int]) -> str:

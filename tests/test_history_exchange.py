@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def test_recorded_history_replays_through_the_exchange(tmp_path: Path) -> None:
     again = tmp_path / "again"
 
     async def main() -> None:
-        async with LocalExchange(SegmentFeed(source), speed=40) as ex:
+        # Served "now" (E moved by whole minutes): the recorder refuses event times far from its clock.
+        feed = SegmentFeed(source, rebase_to_ms=time.time_ns() // 1_000_000)
+        assert feed.shift_ms % 60_000 == 0 and feed.shift_ms > 0
+        async with LocalExchange(feed, speed=40) as ex:
             ex.keep_sent = True
             config = replace(RecorderConfig(("BTCUSDT", "ETHUSDT"), again, tuple(NAMES), rest_url=ex.rest_url,
                                             stream_url=ex.stream_url, duration_s=6, health_every_s=3600))
@@ -38,8 +42,9 @@ def test_recorded_history_replays_through_the_exchange(tmp_path: Path) -> None:
             await Recorder(config, default_registry().resolve(NAMES), sink, SystemClock(), Roller(again)).run()
             sink.close()
             sent = [json.loads(t) for t in ex.sent]
-            original = {s: [to_wire(e) for p in SegmentStore(source).paths(s) for e in SegmentStore(source).events(p, s)
-                            if isinstance(e, DepthUpdate)] for s in ("BTCUSDT", "ETHUSDT")}
+            original = {s: [{**to_wire(e), "E": e.event_time_ms + feed.shift_ms} for p in SegmentStore(source).paths(s)
+                            for e in SegmentStore(source).events(p, s) if isinstance(e, DepthUpdate)]
+                        for s in ("BTCUSDT", "ETHUSDT")}
             for symbol, wires in original.items():
                 mine = [m for m in sent if m["s"] == symbol]
                 assert mine and mine == wires[: len(mine)]  # served exactly as recorded, in order

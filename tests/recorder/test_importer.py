@@ -57,7 +57,7 @@ def test_malformed_lines_are_quarantined_with_line_numbers(tmp_path: Path) -> No
     _, diffs = _capture(20)
     good = [json.dumps(m) for m in diffs]
     bad = ['{"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 5, "u": 4, "b": [], "a": []}',
-           "not json at all", '{"e": "trade", "p": "1"}', '{"lastUpdateId": 5, "bids": [], "asks": []}',
+           "not json at all", '{"e": "frobnicate", "p": "1"}', '{"lastUpdateId": 5, "bids": [], "asks": []}',
            '{"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1, "u": 2, "b": [["1e5", "1"]], "a": []}']
     src = tmp_path / "cap.jsonl"
     src.write_text("\n".join(good[:4] + bad + good[4:]) + "\n")
@@ -65,7 +65,7 @@ def test_malformed_lines_are_quarantined_with_line_numbers(tmp_path: Path) -> No
     assert report.malformed == len(bad)
     assert [line.split(":")[1] for line in report.malformed_lines] == [str(n) for n in range(5, 10)]
     assert "U=5 > u=4" in report.malformed_lines[0]
-    assert "unknown message type 'trade'" in report.malformed_lines[2]
+    assert "unknown message type 'frobnicate'" in report.malformed_lines[2]
     assert "without a symbol" in report.malformed_lines[3]
     quarantined = [json.loads(x) for x in report.quarantine.read_text().splitlines()]  # type: ignore[union-attr]
     assert [q["text"] for q in quarantined] == bad

@@ -24,7 +24,7 @@ def test_round_trip_is_lossless_and_typed(tmp_path: Path, recording_events: list
 def test_reserialized_events_equal_the_exchange_messages(tmp_path: Path) -> None:
     gen = MarketGenerator(["SHIBUSDT"], seed=5)
     sent = [gen.snapshot("SHIBUSDT", 50)] + list(gen.run(200))
-    events = [decode_message(m, 10**18 + i, "SHIBUSDT") for i, m in enumerate(sent)]
+    events = [decode_message(m, 1_714_521_600 * 10**9 + i, "SHIBUSDT") for i, m in enumerate(sent)]
     paths = write_segments(tmp_path, "SHIBUSDT", events)
     back = [to_wire(e) for p in paths for e in read_events(p)]
     assert back == sent

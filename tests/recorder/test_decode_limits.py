@@ -1,0 +1,171 @@
+"""Values the book cannot hold and times that cannot be true are malformed where they enter (issue 13, §2-§3).
+
+One decoder judges them, so import, live ingest, the journal roll and crash recovery all quarantine
+the same messages and keep everything else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acts.errors import MalformedMessageError
+from exchange.synthetic import synthetic_events
+from features.builtin import default_registry
+from recorder.events import (
+    MAX_EVENT_SKEW_MS,
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    DepthUpdate,
+    Snapshot,
+    decode_message,
+    to_wire,
+)
+from recorder.ingest import Ingestor, record_to_event
+from recorder.journal import Channel, JournalRecord, JournalWriter
+from recorder.roll import Roller
+from recorder.segments import read_events
+from replayer.replay import replay
+from replayer.store import SegmentStore
+
+E = 1_714_521_600_000  # 2024-05-01T00:00:00Z
+RECV = E * 1_000_000
+
+
+def diff(**changes: Any) -> dict[str, Any]:
+    msg: dict[str, Any] = {"e": "depthUpdate", "E": E, "s": "BTCUSDT", "U": 10, "u": 12,
+                           "b": [["65000.01000000", "0.50000000"]], "a": [["65000.02000000", "1.00000000"]]}
+    msg.update(changes)
+    return msg
+
+
+BAD = [
+    ("22-digit price", diff(b=[["1234567890123456789012", "1"]]), "significant digits"),
+    ("19-digit quantity", diff(a=[["1.0", "1234567890123456789"]]), "significant digits"),
+    ("9-decimal price", diff(b=[["65000.010000001", "1"]]), "9 decimals"),
+    ("9 decimals, trailing zero", diff(b=[["1.000000000", "1"]]), "9 decimals"),
+    ("U = 2**63", diff(U=2**63, u=2**63 + 5), "int64"),
+    ("u = 2**63", diff(u=2**63), "int64"),
+    ("a 40-digit id", diff(u=10**40), "int64"),
+    ("E in microseconds", diff(E=E * 1000), "2017..2100"),
+    ("E in seconds", diff(E=E // 1000), "2017..2100"),
+    ("E a year ahead", diff(E=E + 365 * 86_400_000), "ahead of its receive time"),
+    ("E 11 minutes behind", diff(E=E - 11 * 60_000), "behind its receive time"),
+    ("E beyond int64", diff(E=2**64), "int64"),
+    ("negative E", diff(E=-1), "non-negative"),
+]
+
+
+@pytest.mark.parametrize(("msg", "words"), [(m, w) for _, m, w in BAD], ids=[name for name, _, _ in BAD])
+def test_unstorable_values_and_impossible_times_are_malformed(msg: dict[str, Any], words: str) -> None:
+    with pytest.raises(MalformedMessageError, match=words):
+        decode_message(msg, RECV)
+    with pytest.raises(MalformedMessageError, match=words):  # the combined-stream wrapper too
+        decode_message({"stream": "btcusdt@depth@100ms", "data": msg}, RECV)
+
+
+def test_snapshot_ids_and_values_are_checked_too() -> None:
+    with pytest.raises(MalformedMessageError, match="int64"):
+        decode_message({"lastUpdateId": 2**63, "bids": [], "asks": []}, RECV, "BTCUSDT")
+    with pytest.raises(MalformedMessageError, match="significant digits"):
+        decode_message({"lastUpdateId": 5, "bids": [["1" * 20, "1"]], "asks": []}, RECV, "BTCUSDT")
+
+
+@pytest.mark.parametrize("msg", [
+    diff(b=[["123456789012.123456", "0.00000001"]]),  # 18 significant digits
+    diff(b=[["0.00000001", "1"]]),  # 8 decimals
+    diff(U=2**63 - 10, u=2**63 - 1),
+    diff(E=E + MAX_EVENT_SKEW_MS),  # exactly at the limit
+    diff(E=E - MAX_EVENT_SKEW_MS),
+])
+def test_the_limits_themselves_are_fine(msg: dict[str, Any]) -> None:
+    assert isinstance(decode_message(msg, RECV), DepthUpdate)
+
+
+def test_without_a_receive_time_only_the_calendar_applies() -> None:
+    assert decode_message(diff(E=E + 365 * 86_400_000), -1).event_time_ms == E + 365 * 86_400_000
+    assert decode_message(diff(E=MIN_TIME_MS), -1).event_time_ms == MIN_TIME_MS
+    with pytest.raises(MalformedMessageError):
+        decode_message(diff(E=MAX_TIME_MS), -1)
+
+
+def test_live_ingest_skips_what_the_roll_quarantines() -> None:
+    """The live path and the roll share ``record_to_event``: the same record is malformed in both."""
+    bad = JournalRecord(RECV, Channel.STREAM, "", json.dumps(diff(b=[["1" * 20, "1"]])).encode())
+    with pytest.raises(MalformedMessageError):
+        record_to_event(bad)
+    seen: list[str] = []
+
+    class Journal:
+        def append(self, record: JournalRecord) -> None:
+            pass
+
+    ingestor = Ingestor(["BTCUSDT"], default_registry().resolve(["mid"]), Journal(),
+                        on_malformed=lambda record, error: seen.append(error))
+    result = ingestor.ingest(bad)
+    assert result.error is not None and "significant digits" in result.error and seen == [result.error]
+    ahead = JournalRecord(RECV, Channel.STREAM, "", json.dumps(diff(E=E + 3_600_000)).encode())
+    assert ingestor.ingest(ahead).error is not None
+
+
+@pytest.mark.parametrize("payload", [b'{"kind": 99}', b"[1, 2]", b'{"kind": 4, "detail": [1]}', b'{"kind": [4]}'])
+def test_a_damaged_marker_record_is_malformed_not_a_crash(payload: bytes) -> None:
+    with pytest.raises(MalformedMessageError):
+        record_to_event(JournalRecord(RECV, Channel.MARKER, "BTCUSDT", payload))
+
+
+def _journal_with_bad_frames(data_dir: Path) -> tuple[Path, list[bytes], int]:
+    """A journal of good synthetic frames with three bad ones in the middle; (path, bad payloads, good count)."""
+    events = list(synthetic_events(["BTCUSDT"], 3, seed=4, snapshot_every_s=60, depth=20))
+    bad = [json.dumps(diff(b=[["12345678901234567890", "1"]])).encode(),  # 20 digits
+           json.dumps(diff(E=E + 365 * 86_400_000)).encode(),  # a year ahead
+           json.dumps(diff(u=2**63)).encode()]
+    writer = Roller(data_dir).open_journal(1)
+    good = 0
+    with writer:
+        for i, event in enumerate(events):
+            if i == len(events) // 2:
+                first_recv = event.recv_ns
+                for payload in bad:
+                    writer.append(JournalRecord(first_recv, Channel.STREAM, "", payload))
+            if isinstance(event, DepthUpdate):
+                writer.append(JournalRecord(event.recv_ns, Channel.STREAM, "", json.dumps(to_wire(event)).encode()))
+                good += 1
+            elif isinstance(event, Snapshot):
+                writer.append(JournalRecord(event.recv_ns, Channel.SNAPSHOT, "BTCUSDT",
+                                            json.dumps(to_wire(event)).encode()))
+                good += 1
+    assert isinstance(writer, JournalWriter)
+    return writer.path, bad, good
+
+
+def _check_rolled(data_dir: Path, journal: Path, bad: list[bytes], good: int) -> None:
+    stored = [e for p in sorted((data_dir / "segments").rglob("*.parquet")) for e in read_events(p)]
+    assert len(stored) == good  # every good message kept
+    quarantined = [json.loads(line) for line in (data_dir / "quarantine" / f"journal-{journal.stem}.jsonl")
+                   .read_text().splitlines()]
+    assert [q["text"].encode() for q in quarantined] == bad
+    assert all(q["where"].startswith(f"{journal.name} record ") for q in quarantined)
+    assert [q["error"] for q in quarantined][0].count("significant digits") == 1
+    assert "ahead of its receive time" in quarantined[1]["error"] and "int64" in quarantined[2]["error"]
+    # ... and the result replays (today a 9-decimal or 20-digit value made every replay fail).
+    rows = list(replay(SegmentStore(data_dir), ["BTCUSDT"], default_registry().resolve(["mid"]), 0))
+    assert rows and any(row.valid for row in rows)
+
+
+def test_a_roll_quarantines_unstorable_frames_with_their_journal_position(tmp_path: Path) -> None:
+    journal, bad, good = _journal_with_bad_frames(tmp_path)
+    Roller(tmp_path).roll(journal)
+    _check_rolled(tmp_path, journal, bad, good)
+
+
+def test_recovery_after_a_crash_always_starts(tmp_path: Path) -> None:
+    """A journal left by a crash with a 20-digit value in it: recovery quarantines it and goes on."""
+    journal, bad, good = _journal_with_bad_frames(tmp_path)
+    paths = Roller(tmp_path).recover()
+    assert paths and not journal.exists()
+    _check_rolled(tmp_path, journal, bad, good)
+    assert Roller(tmp_path).recover() == []  # nothing left: the next start is clean
