@@ -8,6 +8,7 @@ tests call it directly. Errors print one line ``acts: error: ...`` and exit 2.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from acts.errors import ActsError, BadDateError, InputError
+from acts.errors import ActsError, BadDateError, InputError, NoDataError
 from acts.symbols import iso_minute, parse_symbols, parse_time_ms
 from features.pipeline import MinuteRow, NullAndReportOnce, raise_feature_error
 
@@ -38,8 +39,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
 
 def command(name: str) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
     """Register a command whose ``int`` return value becomes the exit code."""
@@ -67,6 +66,32 @@ DataLocation = Annotated[
                  help="A folder, or a URI such as s3://bucket/prefix (env ACTS_DATA_DIR)."),
 ]
 DEFAULT_FEATURES = "mid,best_bid,best_ask,bias10,bias50"
+
+
+def _number(low: float | None = None, high: float | None = None, *, above: bool = False,
+            hint: str = "") -> Callable[[float | None], float | None]:
+    """An option callback: the value must be finite and in ``[low, high]`` (``(low, high]`` when ``above``).
+
+    Click's own ``min``/``max`` let ``nan`` through (every comparison with it is false), so floats are
+    checked here; the error is click's, which ``main`` prints on one line with exit code 2.
+    """
+    if low is None:
+        wanted = f"a number of at most {high:g}"
+    elif high is None:
+        wanted = f"a number {'above' if above else 'of at least'} {low:g}"
+    else:
+        wanted = f"a number {'above' if above else 'from'} {low:g} {'and at most' if above else 'to'} {high:g}"
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return None
+        fits = math.isfinite(value) and (low is None or (value > low if above else value >= low)) and (
+            high is None or value <= high)
+        if not fits:
+            raise typer.BadParameter(f"{value:g} is out of range; use {wanted}{hint}")
+        return value
+
+    return check
 
 
 def _out() -> Console:
@@ -144,8 +169,9 @@ def replay_cmd(
     = DEFAULT_FEATURES,
     out: Annotated[Path | None, typer.Option(help="Write FILE.parquet or FILE.csv instead of printing.")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Replay (symbol, day) partitions on N local Dask processes.")]
-    = None,
+    workers: Annotated[int | None, typer.Option(callback=_number(1, hint=" (local worker processes)"),
+                       help="Replay (symbol, day) partitions on N local Dask processes (needs the dask "
+                       "extra).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")]
     = None,
     engine: Annotated[str, typer.Option(help="auto | fast (compiled array book) | python (reference).")] = "auto",
@@ -207,18 +233,22 @@ def _summary(report: object, rows: int) -> None:
 
     assert isinstance(report, ReplayReport)
     err = _err()
-    err.print(f"{rows} rows from {report.events} events; {report.gaps} gaps, {report.stale_snapshots} stale snapshots")
+    skipped = len(report.problems)
+    note = f"; skipped {skipped} corrupt segment{'s' if skipped > 1 else ''}, listed below" if skipped else ""
+    err.print(f"{rows} rows from {report.events} events; {report.gaps} gaps, {report.stale_snapshots} stale "
+              f"snapshots{note}", markup=False)
     for problem in report.problems:
-        err.print(f"skipped: {problem}")
+        err.print(f"skipped: {problem}", markup=False)
 
 
 @command("generate")
 def generate_cmd(
     out: Annotated[Path, typer.Option(help="JSONL file to write (local-time-prefixed lines).")],
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")] = "BTC,ETH",
-    minutes: Annotated[float, typer.Option(help="Minutes of exchange time.")] = 10,
+    minutes: Annotated[float, typer.Option(callback=_number(0, above=True), help="Minutes of exchange time.")] = 10,
     seed: Annotated[int, typer.Option(help="Generator seed: same seed, same bytes.")] = 7,
-    gap_rate: Annotated[float, typer.Option(help="Probability that a diff skips update ids.")] = 0.0,
+    gap_rate: Annotated[float, typer.Option(callback=_number(0, 1, hint=" (a probability)"),
+                                            help="Probability that a diff skips update ids (0 to 1).")] = 0.0,
 ) -> int:
     """Write a seeded synthetic capture (as a recorder would see it) to a JSONL file."""
     import json
@@ -226,10 +256,11 @@ def generate_cmd(
     from exchange.synthetic import synthetic_events
     from recorder.events import DepthUpdate, Snapshot, to_wire
 
+    chosen = parse_symbols(symbols)  # before the file is created
     out.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with open(out, "w") as fh:
-        for event in synthetic_events(parse_symbols(symbols), minutes, seed, gap_rate=gap_rate):
+        for event in synthetic_events(chosen, minutes, seed, gap_rate=gap_rate):
             if isinstance(event, (DepthUpdate, Snapshot)):
                 wire = to_wire(event)
                 if isinstance(event, Snapshot):
@@ -264,13 +295,13 @@ def record_cmd(
                      "(env MONGODB_URI); default: the embedded store DATA/entries.sqlite.")] = None,
     levels: Annotated[str, typer.Option(help="Levels for bias/bid_amount/ask_amount.")] = "5,10,20,50",
     features: Annotated[str | None, typer.Option(help="Extra features by name, as in replay.")] = None,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until "
-                        "SIGINT/SIGTERM).")] = None,
+    duration: Annotated[float | None, typer.Option(callback=_number(0, above=True), help="Stop after this many "
+                        "seconds (default: run until SIGINT/SIGTERM).")] = None,
     snapshot_limit: Annotated[int, typer.Option(help="Levels per REST snapshot.")] = 1000,
-    snapshot_every: Annotated[float, typer.Option(min=1.0, help="Seconds between checkpoint snapshots of "
-                              "every symbol.")] = 3600.0,
-    roll_every: Annotated[float, typer.Option(min=1.0, help="Seconds between journal rotations (each rolled into "
-                          "segments).")] = 3600.0,
+    snapshot_every: Annotated[float, typer.Option(callback=_number(1), help="Seconds between checkpoint "
+                              "snapshots of every symbol.")] = 3600.0,
+    roll_every: Annotated[float, typer.Option(callback=_number(1), help="Seconds between journal rotations "
+                          "(each rolled into segments).")] = 3600.0,
     max_retries: Annotated[int | None, typer.Option(help="Give up after N failed reconnects (default: never).")]
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log INFO to stderr too.")] = False,
@@ -284,7 +315,7 @@ def record_cmd(
     from recorder.live import Recorder, RecorderConfig
     from recorder.roll import Roller
 
-    chosen = parse_symbols(symbols)
+    chosen = parse_symbols(symbols, "SYMBOLS")
     names = _live_feature_names(levels, features)
     resolved = default_registry().resolve(names)
     setup_logging(data_dir, chosen, verbose)
@@ -311,10 +342,13 @@ def exchange_cmd(
     symbols: Annotated[str | None, typer.Option(help="Symbols to serve (default: BTC,ETH,SOL,SHIB generated, or "
                        "every symbol of --history).")] = None,
     host: Annotated[str, typer.Option(help="Bind address (loopback unless you mean it).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 9443,
-    speed: Annotated[float, typer.Option(help="Market speed: 1 = real time, 20 = 20x faster.")] = 1.0,
+    port: Annotated[int, typer.Option(callback=_number(0, 65535, hint=" (0: any free port)"),
+                                      help="Port (0: any free one).")] = 9443,
+    speed: Annotated[float, typer.Option(callback=_number(0, above=True, hint=" (1 = real time)"),
+                                         help="Market speed: 1 = real time, 20 = 20x faster.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
-    gap_rate: Annotated[float, typer.Option(help="Probability that a diff skips update ids.")] = 0.0,
+    gap_rate: Annotated[float, typer.Option(callback=_number(0, 1, hint=" (a probability)"),
+                                            help="Probability that a diff skips update ids (0 to 1).")] = 0.0,
     fault: Annotated[list[str] | None, typer.Option(help="Scheduled fault, e.g. drop@30 or rest@5:500:2 "
                      "(see exchange/faults.py); repeatable.")] = None,
     history: Annotated[str | None, typer.Option(help="Serve recorded history from this data dir instead of "
@@ -323,9 +357,11 @@ def exchange_cmd(
     """Serve a Binance-compatible market-data exchange (REST + websocket): generated or recorded history."""
     from exchange.server import run_exchange
 
-    if symbols is None:
-        symbols = "" if history else "BTC,ETH,SOL,SHIB"
-    run_exchange(parse_symbols(symbols), seed, host, port, speed, fault or [], gap_rate, history)
+    if symbols is not None:
+        chosen = parse_symbols(symbols)
+    else:  # every symbol of the history, or the generator's defaults
+        chosen = [] if history else parse_symbols("BTC,ETH,SOL,SHIB")
+    run_exchange(chosen, seed, host, port, speed, fault or [], gap_rate, history)
     return 0
 
 
@@ -374,8 +410,9 @@ def backfill_cmd(
 def demo_cmd(
     data_dir: DataDir = Path("data"),
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols.")] = "BTC,ETH,SHIB",
-    seconds: Annotated[float, typer.Option(help="How long to record.")] = 20,
-    speed: Annotated[float, typer.Option(help="Market speed of the local exchange.")] = 30,
+    seconds: Annotated[float, typer.Option(callback=_number(0, above=True), help="How long to record.")] = 20,
+    speed: Annotated[float, typer.Option(callback=_number(0, above=True), help="Market speed of the local "
+                                         "exchange.")] = 30,
     features: Annotated[str, typer.Option(help="Features shown from the replay.")] = "mid,bias10,bias50",
 ) -> int:
     """Offline demo: local exchange -> acts record -> live entries (embedded store) -> replay, compared."""
@@ -434,10 +471,21 @@ def verify_cmd(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
 ) -> int:
     """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
+    from replayer.store import SegmentStore
     from replayer.verify import verify
 
-    report = verify(data_dir, parse_symbols(symbols), parse_time_ms(start, "--from") if start else None,
-                    parse_time_ms(end, "--to") if end else None)
+    start_ms = parse_time_ms(start, "--from") if start else None
+    end_ms = parse_time_ms(end, "--to") if end else None
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise BadDateError(f"--to {end} is not after --from {start}")
+    chosen = parse_symbols(symbols)
+    report = verify(data_dir, chosen, start_ms, end_ms)
+    if not report.hours and not report.corrupt:
+        store = SegmentStore.open(data_dir)
+        days = sorted({day for symbol in store.check_symbols(chosen) for day in store.days(symbol)})
+        span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+        raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "
+                          f"{', '.join(chosen) or 'any symbol'}; recorded dates: {span}")
     table = Table("hour", "symbol", "coverage", "events", "snapshots", "gaps", "missing ids", "invalid s",
                   "resyncs", "disconnects", "crossed", box=None)
     for h in report.hours:
@@ -454,20 +502,40 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting (tests call this)."""
     command_ = typer.main.get_command(app)
     try:
-        command_.main(args=argv, prog_name="acts", standalone_mode=True)
+        # Not standalone: the parser's own errors come here, to be printed as one line like ours.
+        code = command_.main(args=argv, prog_name="acts", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ActsError as exc:
-        _err().print(f"acts: error: {exc}")
-        return 2
+        return _fail(str(exc))
     except OSError as exc:  # a path that cannot be read or written, a full disk
         where = f" ({exc.filename})" if exc.filename else ""
-        _err().print(f"acts: error: {exc.strerror or exc}{where}; check the path, its permissions and free space")
-        return 2
+        return _fail(f"{exc.strerror or exc}{where}; check the path, its permissions and free space")
     except KeyboardInterrupt:
         _err().print("acts: interrupted")
         return 130
-    return 0
+    except typer.TyperException as exc:  # the parser's own: a bad option value, an unknown command
+        return _parser_error(exc)
+    return code if isinstance(code, int) else 0
+
+
+def _fail(message: str, code: int = 2) -> int:
+    """Print ``acts: error: message`` as one line (never markup, never wrapped) and return ``code``."""
+    _err().print(f"acts: error: {' '.join(message.split())}", markup=False)
+    return code
+
+
+def _parser_error(exc: typer.TyperException) -> int:
+    """A bad option value, an unknown command, a missing option: one line, naming the command's --help.
+
+    (Typer >= 0.26 vendors click; its errors share the root ``typer.TyperException``.)
+    """
+    if type(exc).__name__ == "NoArgsIsHelpError":  # ``acts`` alone: the help, as before
+        _err().print(exc.format_message(), markup=False)
+        return 2
+    ctx = getattr(exc, "ctx", None)
+    hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+    return _fail(f"{exc.format_message().rstrip('.')}{hint}", exc.exit_code)
 
 
 def app_main() -> None:

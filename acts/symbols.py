@@ -57,8 +57,12 @@ def normalize_symbol(text: str) -> str:
     return symbol
 
 
-def parse_symbols(parts: list[str] | str | None) -> list[str]:
-    """Comma- or space-separated symbols, normalised, de-duplicated, order kept."""
+def parse_symbols(parts: list[str] | str | None, what: str = "--symbols") -> list[str]:
+    """Comma- or space-separated symbols, normalised, de-duplicated, order kept.
+
+    ``None`` (the option left out) is ``[]``, which callers read as "all"; text that names no symbol
+    at all (``","``, ``""``) is an ``InputError``: it must not silently mean "all" too.
+    """
     if parts is None:
         return []
     items = parts.split(",") if isinstance(parts, str) else [p for part in parts for p in part.split(",")]
@@ -66,7 +70,16 @@ def parse_symbols(parts: list[str] | str | None) -> list[str]:
     for item in items:
         if item.strip() and normalize_symbol(item) not in out:
             out.append(normalize_symbol(item))
+    if not out:
+        given = parts if isinstance(parts, str) else " ".join(parts)
+        raise InputError(f"{what} {given!r} names no symbol; give symbols like BTC,ETH")
     return out
+
+
+#: ``--from``/``--to`` must lie in ``[EARLIEST, LATEST)``: every day in between can be named and
+#: formatted (``9999-12-31T23:59:59-05:00`` is in year 10000 once in UTC, which cannot).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def parse_time_ms(text: str, what: str = "--from") -> int:
@@ -79,6 +92,9 @@ def parse_time_ms(text: str, what: str = "--from") -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise BadDateError(f"{what} {text!r} is out of range; use a time from {EARLIEST:%Y-%m-%d} up to "
+                           f"(not including) {LATEST:%Y-%m-%d}")
     return int(moment.timestamp() * 1000)
 
 

@@ -74,6 +74,9 @@ class Registry:
             levels = int(match.group(2))
             if not 1 <= levels <= MAX_LEVELS:
                 raise UnknownFeatureError(f"feature {name!r}: N must be between 1 and {MAX_LEVELS}")
+            if match.group(2) != str(levels):  # bias010 and bias10: one feature under two column names
+                raise UnknownFeatureError(f"feature {name!r}: write N without leading zeros, as "
+                                          f"{match.group(1) + str(levels)!r}")
             return Feature(name, self._families[match.group(1)](levels))
         raise UnknownFeatureError(_unknown_message(name, self._plain, self._families))
 
@@ -89,12 +92,22 @@ def _unknown_message(name: str, plain: Mapping[str, FeatureFn], families: Mappin
     )
 
 
+#: ``package.module:function``: dotted identifiers, one colon.
+_USER_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
 def _import_feature(spec: str) -> FeatureFn:
+    if not _USER_SPEC.fullmatch(spec):
+        raise UnknownFeatureError(f"feature {spec!r} is not a name; write your own feature as "
+                                  "'package.module:function'")
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UnknownFeatureError(f"feature {spec!r}: cannot import module {module_name!r} ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 -- user code: a syntax error, or anything its import runs
+        raise UnknownFeatureError(f"feature {spec!r}: importing {module_name} failed: {type(exc).__name__}: "
+                                  f"{exc}; fix the module") from exc
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise UnknownFeatureError(f"feature {spec!r}: {module_name} has no function {attr!r}")

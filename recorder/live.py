@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from binance import AsyncClient, BinanceSocketManager
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -298,11 +299,19 @@ class Recorder:
 
     async def _validate_symbols(self) -> None:
         assert self._client is not None
+        url = self._client.API_URL
         try:
             info = await asyncio.wait_for(self._client.get_exchange_info(), 30)
-        except (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, OSError) as exc:
-            raise ExchangeError(f"cannot read exchangeInfo from {self._client.API_URL}: {exc}") from None
-        listed = {s["symbol"]: s.get("status", "TRADING") for s in info.get("symbols", [])}
+        except (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, OSError,
+                aiohttp.ClientError) as exc:  # ClientError: e.g. an HTML page where JSON was due
+            raise ExchangeError(f"cannot read exchangeInfo from {url}: {str(exc)[:200]}; check that --rest-url is a "
+                                "Binance REST API base such as http://127.0.0.1:9443/api") from None
+        symbols = info.get("symbols") if isinstance(info, dict) else None
+        if not isinstance(symbols, list) or not all(isinstance(s, dict) and isinstance(s.get("symbol"), str)
+                                                    for s in symbols):
+            raise ExchangeError(f"{url} answered exchangeInfo with {str(info)[:80]!r}, not Binance's exchangeInfo; "
+                                "check that --rest-url is a Binance REST API base such as http://127.0.0.1:9443/api")
+        listed = {s["symbol"]: s.get("status", "TRADING") for s in symbols}
         for symbol in self.config.symbols:
             if symbol not in listed:
                 close = difflib.get_close_matches(symbol, list(listed), n=1, cutoff=0.6)

@@ -416,17 +416,79 @@ def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> Segm
     # The file's key-value metadata (written at close), not the Arrow schema's copy taken at open.
     raw = (footer.metadata or {}).get(_META_KEY)
     if raw is None:
-        raise CorruptSegmentError(f"{path}: Parquet file without ACTS segment metadata")
-    meta = json.loads(raw)
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CorruptSegmentError(f"{path}: Parquet file without ACTS segment metadata; move it aside")
+    info = _footer_info(path if filesystem is not None else Path(path), raw)
+    _check_placement(path, info)
+    return info
+
+
+#: Footer fields and their types (``None`` allowed where noted): anything else is a corrupt footer.
+_FOOTER_FIELDS: dict[str, tuple[type, ...]] = {
+    "symbol": (str,), "events": (int,), "levels": (int,), "first_recv_ns": (int,), "last_recv_ns": (int,),
+    "first_event_ms": (int, type(None)), "last_event_ms": (int, type(None)), "snapshot_recv_ns": (list,),
+}
+
+
+def _footer_info(path: PurePath, raw: bytes) -> SegmentInfo:
+    """``SegmentInfo`` from the footer's JSON; ``CorruptSegmentError`` for anything that is not one."""
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise CorruptSegmentError(f"{path}: its footer is not JSON ({exc}); the file is damaged, move it "
+                                  "aside") from None
+    if not isinstance(meta, dict):
+        raise CorruptSegmentError(f"{path}: its footer is not a JSON object; the file is damaged, move it aside")
+    version = meta.get("format_version")
+    if type(version) is not int or version < 1:
+        raise CorruptSegmentError(f"{path}: its footer has no valid format version ({version!r}); the file is "
+                                  "damaged, move it aside")
+    if version > FORMAT_VERSION:
         raise CorruptSegmentError(
-            f"{path}: segment format {meta['format_version']} is newer than this ACTS ({FORMAT_VERSION}); upgrade"
+            f"{path}: segment format {version} is newer than this ACTS ({FORMAT_VERSION}); upgrade"
         )
+    for key, types in _FOOTER_FIELDS.items():
+        # bool is an int to Python, never to a footer.
+        if not isinstance(meta.get(key), types) or isinstance(meta.get(key), bool):
+            raise CorruptSegmentError(f"{path}: footer field {key!r} is {meta.get(key)!r}; the file is damaged, "
+                                      "move it aside")
+    snapshots = meta["snapshot_recv_ns"]
+    powers = (meta.get("price_pow10", 0), meta.get("qty_pow10", 0))
+    if not all(type(t) is int for t in snapshots) or not all(type(k) is int and 0 <= k <= MAX_DIGITS
+                                                               for k in powers):
+        raise CorruptSegmentError(f"{path}: footer snapshot times or scales are not what a segment holds; the "
+                                  "file is damaged, move it aside")
     return SegmentInfo(
-        Path(path) if filesystem is None else path, meta["symbol"], meta["events"], meta["levels"],
-        meta["first_recv_ns"], meta["last_recv_ns"], meta["first_event_ms"], meta["last_event_ms"],
-        tuple(meta["snapshot_recv_ns"]), meta.get("price_pow10", 0), meta.get("qty_pow10", 0),
+        path, meta["symbol"], meta["events"], meta["levels"], meta["first_recv_ns"], meta["last_recv_ns"],
+        meta["first_event_ms"], meta["last_event_ms"], tuple(snapshots), powers[0], powers[1],
     )
+
+
+def _check_placement(path: PurePath, info: SegmentInfo) -> None:
+    """``CorruptSegmentError`` if the folders or the file name say another symbol or hour than the footer.
+
+    Strategy: readers find a segment by its path (``symbol=S/date=D/S-YYYYMMDDTHH-<first_recv_ns>-...``)
+    and replay it *as* that symbol, so a file whose path lies -- a BTC segment copied into
+    ``symbol=ETHUSDT/`` -- would replay as ETH at BTC's prices. Each part of the path that makes a
+    claim must agree with the footer; a path outside the layout claims nothing.
+    """
+    hour = datetime.fromtimestamp(info.first_recv_ns / 1e9, UTC)  # as the writer names it
+    claims: list[tuple[str, str, str]] = []  # (what, path says, footer says)
+    folder, parent = path.parent.name, path.parent.parent.name
+    if folder.startswith("date="):
+        claims.append(("date folder", folder.removeprefix("date="), f"{hour:%Y-%m-%d}"))
+    if parent.startswith("symbol="):
+        claims.append(("symbol folder", parent.removeprefix("symbol="), info.symbol))
+    parts = path.name.removesuffix(".parquet").split("-")
+    if len(parts) == 4 and path.name.endswith(".parquet"):
+        claims += [("file name's symbol", parts[0], info.symbol), ("file name's hour", parts[1], f"{hour:%Y%m%dT%H}"),
+                   ("file name's first receive time", str(int(parts[2])) if parts[2].isdigit() else parts[2],
+                    str(info.first_recv_ns))]
+    for what, said, footer in claims:
+        if said != footer:
+            raise CorruptSegmentError(
+                f"{path}: its {what} says {said} but its footer says {footer}; a segment filed in the wrong "
+                f"place is not replayed -- move it back under symbol={info.symbol}/date={hour:%Y-%m-%d}/ or aside"
+            )
 
 
 def read_events(path: PurePath, symbol: str | None = None,

@@ -12,6 +12,7 @@ at ``BOOK_SCALE`` (see ``replayer.columnar``).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,14 +26,49 @@ if TYPE_CHECKING:
 __all__ = ["ArrayBook", "ArrayBookView", "HAVE_NUMBA"]
 
 try:
-    from numba import njit
+    import numba
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised where numba is absent
     HAVE_NUMBA = False
 
-    def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
-        return lambda fn: fn
+
+def _numba_njit(**kwargs: Any) -> Any:
+    """``numba.njit(**kwargs)``; without numba, the identity (the kernels run as plain Python)."""
+    return numba.njit(**kwargs) if HAVE_NUMBA else (lambda fn: fn)
+
+
+def _probe() -> int:  # pragma: no cover - compiled
+    return 0
+
+
+def _cache_usable() -> bool:
+    """Whether numba can cache this file's kernels; if not, says so once (a warning) and compiles without.
+
+    Numba refuses ``cache=True`` outright (a RuntimeError at decoration, i.e. at import) when no
+    cache folder it knows is writable -- a read-only install, a locked-down home. A cache only
+    saves compile time, so its absence must not stop a replay. Probed once, with a function of
+    this file: numba picks the cache folder per source file.
+    """
+    if not HAVE_NUMBA:
+        return False
+    try:
+        _numba_njit(cache=True)(_probe)
+    except (RuntimeError, OSError) as exc:
+        logging.getLogger("acts").warning(
+            "numba cannot write its cache (%s); compiling without a cache, so each run compiles again. "
+            "Set NUMBA_CACHE_DIR to a writable folder to keep one.", exc)
+        return False
+    return True
+
+
+#: Whether the kernels below are cached on disk (see ``_cache_usable``).
+CACHE = _cache_usable()
+
+
+def njit(*, cache: bool = False, nogil: bool = False) -> Any:
+    """numba's ``njit``, with ``cache`` only where numba can write one; the identity without numba."""
+    return _numba_njit(cache=cache and CACHE, nogil=nogil)
 
 
 @njit(cache=True, nogil=True)

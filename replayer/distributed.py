@@ -12,16 +12,18 @@ there).
 from __future__ import annotations
 
 import heapq
+import importlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from acts.errors import InputError, ServiceError
 from features.builtin import default_registry
 from features.pipeline import MinuteRow
 from replayer.replay import ReplayReport, replay_symbol
 from replayer.store import SegmentStore
 
-__all__ = ["partitions", "replay_partition", "replay_distributed"]
+__all__ = ["partitions", "replay_partition", "replay_distributed", "check_options"]
 
 DAY_MS = 86_400_000
 
@@ -61,10 +63,35 @@ def replay_partition(data_dir: str, symbol: str, feature_names: Sequence[str], s
     return rows, report
 
 
+def check_options(workers: int | None, scheduler: str | None) -> None:
+    """``InputError`` unless Dask is installed, ``workers`` is at least 1 and ``scheduler`` is an address.
+
+    Checked before any work: a missing extra, ``--workers 0`` (once silently 2) or ``-1`` (once a
+    hang) and ``--scheduler bogus`` (once a traceback) are the user's to fix.
+    """
+    try:
+        importlib.import_module("distributed")
+    except ImportError:
+        raise InputError("--workers/--scheduler need Dask, which is not installed: pip install 'acts[dask]', "
+                         "or replay without them") from None
+    from distributed.comm.addressing import get_address_host_port, parse_address
+
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers {workers}: use 1 or more local worker processes")
+    if scheduler is not None:
+        try:
+            parse_address(scheduler, strict=True)
+            get_address_host_port(scheduler)
+        except ValueError as exc:
+            raise InputError(f"--scheduler {scheduler!r} is not a scheduler address ({exc}); give one like "
+                             "tcp://10.0.0.5:8786") from None
+
+
 def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_names: Sequence[str], start_ms: int,
                        end_ms: int | None, workers: int | None = None, scheduler: str | None = None,
                        report: ReplayReport | None = None) -> list[MinuteRow]:
     """Replay on a local process cluster (``workers``) or an existing scheduler (``tcp://host:port``)."""
+    check_options(workers, scheduler)
     from distributed import Client, LocalCluster
 
     report = report if report is not None else ReplayReport()
@@ -75,7 +102,13 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
-    client = Client(cluster if cluster is not None else scheduler)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler)
+        except OSError as exc:  # nobody answers there (dask gives up after its connect timeout)
+            raise ServiceError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; check that it runs and "
+                               "that the address is right") from None
     try:
         futures = [client.submit(replay_partition, location, symbol, list(feature_names), s, e,
                                  pure=False) for symbol, s, e in parts]
@@ -90,6 +123,7 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
         report.events += part_report.events
         report.gaps += part_report.gaps
         report.stale_snapshots += part_report.stale_snapshots
-        report.problems += part_report.problems
+        # A segment read by two partitions (a day's replay starts one file early) is reported once.
+        report.problems += [p for p in part_report.problems if p not in report.problems]
     # A (symbol, day) part's rows are sorted by minute; parts of one symbol do not overlap.
     return list(heapq.merge(*per_part, key=lambda row: (row.minute_ms, row.symbol)))
