@@ -1,7 +1,7 @@
 """Journal -> segments: at each rotation, at shutdown, and for journals a crash left behind.
 
 Order of operations makes a crash at any point safe: segments are written first (idempotent:
-same events, same file names), and only then is the journal moved to ``journal/rolled/``. A
+same events, same file names), and only then is the journal retired (deleted or moved). A
 crash in between rolls the same journal again on the next start and rewrites identical files.
 Messages that cannot be decoded are kept, raw, in ``quarantine/`` next to the segments.
 
