@@ -305,11 +305,18 @@ def record_cmd(
     max_retries: Annotated[int | None, typer.Option(help="Give up after N failed reconnects (default: never).")]
     = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log INFO to stderr too.")] = False,
+    log_max_mb: Annotated[float, typer.Option(min=0.01, help="Rotate each log file under DATA/logs past this "
+                          "size (MB).")] = 50.0,
+    log_keep: Annotated[int, typer.Option(min=1, help="Rotated files kept per log file.")] = 5,
+    journal_keep_days: Annotated[float | None, typer.Option(min=0.0, help="Keep rolled journals in "
+                                 "DATA/journal/rolled for N days (default: delete each once its segments are "
+                                 "verified).")] = None,
 ) -> int:
     """Record depth events 24/7 into segments; write one entry per symbol per minute."""
     import asyncio
 
     from acts.clock import SystemClock
+    from acts.secrets import Scrubber
     from acts.wiring import build_sink, setup_logging
     from features.builtin import default_registry
     from recorder.live import Recorder, RecorderConfig
@@ -318,12 +325,13 @@ def record_cmd(
     chosen = parse_symbols(symbols, "SYMBOLS")
     names = _live_feature_names(levels, features)
     resolved = default_registry().resolve(names)
-    setup_logging(data_dir, chosen, verbose)
+    setup_logging(data_dir, chosen, verbose, int(log_max_mb * 2**20), log_keep, Scrubber.for_uri(mongo))
     sink = build_sink(data_dir, mongo)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
                             snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
                             snapshot_every_s=snapshot_every, roll_every_s=roll_every)
-    recorder = Recorder(config, resolved, sink, SystemClock(), Roller(data_dir))
+    clock = SystemClock()
+    recorder = Recorder(config, resolved, sink, clock, Roller(data_dir, keep_days=journal_keep_days, clock=clock))
     try:
         report = asyncio.run(recorder.run())
     finally:
@@ -498,19 +506,32 @@ def verify_cmd(
     return 0 if report.ok() else 1
 
 
+def _scrubber(argv: list[str]) -> Callable[[str], str]:
+    """Masks the secrets of the Mongo URI (``--mongo`` or ``MONGODB_URI``) in an error message."""
+    import os
+
+    from acts.secrets import Scrubber, secrets_of
+
+    uris = [os.environ.get("MONGODB_URI", "")] + [arg.removeprefix("--mongo=") for arg in argv
+                                                   if arg.startswith("--mongo=")]
+    uris += [value for flag, value in zip(argv, argv[1:], strict=False) if flag == "--mongo"]
+    return Scrubber([secret for uri in uris if uri for secret in secrets_of(uri)])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting (tests call this)."""
     command_ = typer.main.get_command(app)
+    hide = _scrubber(sys.argv[1:] if argv is None else argv)
     try:
         # Not standalone: the parser's own errors come here, to be printed as one line like ours.
         code = command_.main(args=argv, prog_name="acts", standalone_mode=False)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ActsError as exc:
-        return _fail(str(exc))
+        return _fail(hide(str(exc)))
     except OSError as exc:  # a path that cannot be read or written, a full disk
         where = f" ({exc.filename})" if exc.filename else ""
-        return _fail(f"{exc.strerror or exc}{where}; check the path, its permissions and free space")
+        return _fail(f"{hide(str(exc.strerror or exc))}{where}; check the path, its permissions and free space")
     except KeyboardInterrupt:
         _err().print("acts: interrupted")
         return 130

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import queue
 import sys
 import threading
 from pathlib import Path
 from typing import TextIO
 
-from acts.secrets import redact_uri
+from acts.secrets import Scrubber, ScrubbingFormatter, redact_uri
 from features.sinks import MongoSink, SpoolingSink, SqliteSink
 
-__all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole"]
+__all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole", "LOG_MAX_BYTES", "LOG_KEEP"]
+
+#: A log file is rotated past this size (``acts record --log-max-mb``) ...
+LOG_MAX_BYTES = 50 * 2**20
+#: ... and this many rotated files are kept (``--log-keep``): at most (1 + keep) x size per log file.
+LOG_KEEP = 5
 
 
 def build_sink(data_dir: Path, mongo_uri: str | None) -> SqliteSink | SpoolingSink:
@@ -65,12 +71,22 @@ class NonBlockingConsole(logging.Handler):
         super().close()
 
 
-def setup_logging(data_dir: Path, symbols: list[str], verbose: bool = False) -> None:
+def _log_file(path: Path, max_bytes: int, keep: int) -> logging.Handler:
+    """A log file that rotates by size (``acts.log`` -> ``acts.log.1`` ...), keeping ``keep`` old ones."""
+    return logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=keep, encoding="utf-8")
+
+
+def setup_logging(data_dir: Path, symbols: list[str], verbose: bool = False, max_bytes: int = LOG_MAX_BYTES,
+                  keep: int = LOG_KEEP, scrub: Scrubber | None = None) -> None:
     """``DATA/logs/acts.log`` for the process, ``DATA/logs/data-{asset}.log`` per symbol, warnings to
-    stderr (never blocking). Libraries' warnings (python-binance's) go to the same two places."""
+    stderr (never blocking). Libraries' warnings (python-binance's) go to the same two places. Each
+    file rotates at ``max_bytes`` and keeps ``keep`` rotated files; every line, on every handler,
+    goes through ``scrub`` (the secrets of the Mongo URI), tracebacks included."""
+    if max_bytes < 1 or keep < 1:
+        raise ValueError(f"log rotation needs a size and a count of at least 1, got {max_bytes} and {keep}")
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", scrub or Scrubber())
     root = logging.getLogger("acts")
     root.setLevel(logging.INFO)
     root.propagate = False
@@ -80,7 +96,7 @@ def setup_logging(data_dir: Path, symbols: list[str], verbose: bool = False) -> 
             if logger is root or getattr(handler, "acts_owned", False):
                 logger.removeHandler(handler)
                 handler.close()
-    process = logging.FileHandler(logs / "acts.log")
+    process = _log_file(logs / "acts.log", max_bytes, keep)
     process.setFormatter(fmt)
     console = NonBlockingConsole(sys.stderr)
     console.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -95,6 +111,6 @@ def setup_logging(data_dir: Path, symbols: list[str], verbose: bool = False) -> 
         for handler in list(per_symbol.handlers):
             per_symbol.removeHandler(handler)
             handler.close()
-        handler = logging.FileHandler(logs / f"data-{asset_of(symbol)}.log")
+        handler = _log_file(logs / f"data-{asset_of(symbol)}.log", max_bytes, keep)
         handler.setFormatter(fmt)
         per_symbol.addHandler(handler)

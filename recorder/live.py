@@ -78,6 +78,9 @@ class RecorderConfig:
     journal_flush_s: float = 1.0
     weight_per_minute: int = 3000  # half of Binance's 6000: room for other clients
     health_every_s: float = 60.0
+    #: The most one minute-entry write may wait for a remote store (MongoDB) before the entries stay
+    #: spooled; it also bounds how long a stop waits for a write in progress.
+    sink_timeout_s: float = 2.0
     duration_s: float | None = None  # stop by itself (demos, tests)
 
 
@@ -155,6 +158,16 @@ class _WeightBudget:
         self.banned_until = max(self.banned_until, self.clock.monotonic() + seconds)
 
 
+class _Demoted(logging.LoggerAdapter[logging.Logger]):
+    """python-binance's socket logger once we close that socket on purpose: its read loop reports the
+    connection we abort as an ERROR (``ConnectionClosedError``), which at a stop, a stale-feed
+    reconnect or a handover is expected. Those lines go out at DEBUG; a close we did not ask for
+    happens before this is installed and is still logged as the error it is."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(min(level, logging.DEBUG), msg, *args, **kwargs)
+
+
 async def _close_quietly(socket: Any) -> None:
     """Close a python-binance socket for good, without ever hanging the recorder on it.
 
@@ -163,6 +176,7 @@ async def _close_quietly(socket: Any) -> None:
     """
     from binance.ws.constants import WSListenerState
 
+    socket._log = _Demoted(socket._log, {})  # the abort below is ours: not an error to report
     socket.ws_state = WSListenerState.EXITING
     transport = getattr(getattr(socket, "ws", None), "transport", None)
     if transport is not None:
@@ -501,15 +515,19 @@ class Recorder:
         journal = self._journal
         if journal is not None:  # a journal closed by a rotation meanwhile was flushed then: flush() is a no-op
             journal.flush()
-        self.sink.write(batch)
+        self.sink.write(batch, self.config.sink_timeout_s)
 
     async def _drain_entries(self) -> None:
+        """At a stop: the write in progress ends within ``sink_timeout_s``; what is still queued goes
+        out as one write, bounded the same way (a spooling sink keeps what its primary refuses, and
+        only spools while its primary rests after a failure). The sink's owner closes it."""
         if self._writing is not None:
             await self._writing
+        rest: list[dict[str, Any]] = []
         while not self._entries.empty():
-            await self._write_entries(self._entries.get_nowait())
-        if self.sink is not None and hasattr(self.sink, "flush"):
-            await asyncio.to_thread(self.sink.flush)
+            rest += self._entries.get_nowait()
+        if rest:
+            await self._write_entries(rest)
 
     async def _write_entries(self, batch: list[dict[str, Any]]) -> None:
         if self.sink is None:

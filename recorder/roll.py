@@ -1,11 +1,16 @@
 """Journal -> segments: at each rotation, at shutdown, and for journals a crash left behind.
 
 Order of operations makes a crash at any point safe: segments are written first (idempotent:
-same events, same file names), and only then is the journal moved to ``journal/rolled/``. A
+same events, same file names), and only then is the journal retired (deleted or moved). A
 crash in between rolls the same journal again on the next start and rewrites identical files.
 Messages that cannot be decoded or stored exactly (``recorder/events.py`` decides, as for live ingest)
 are kept, raw, in ``quarantine/journal-<name>.jsonl`` with their journal position (``recorder/quarantine.py``,
 the format import uses too); the roll goes on, so a bad value can never stop the recorder from starting.
+
+Retention of rolled journals (``_retire``): the segments a roll wrote are read back; if they hold
+every event the roll gave them, the journal is deleted (the default) or kept in ``journal/rolled/``
+for ``keep_days`` (by the injected clock, against the open time in the journal's name). Segments
+that do not read back as written leave the journal in ``journal/unverified/``, never deleted.
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ import logging
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from acts.errors import DataError, MalformedMessageError
+from acts.clock import Clock, SystemClock
+from acts.errors import CorruptSegmentError, DataError, MalformedMessageError
 from recorder.events import DepthUpdate, Event, Snapshot
 from recorder.ingest import record_to_event
 from recorder.journal import JournalScan, JournalWriter, iter_journal, list_journals, mark_rolled
 from recorder.quarantine import Quarantine
-from recorder.segments import ROW_GROUP_ROWS, TEMP_PREFIX, SegmentWriter
+from recorder.segments import ROW_GROUP_ROWS, TEMP_PREFIX, SegmentWriter, read_info
 
-__all__ = ["Roller"]
+__all__ = ["Roller", "prune_rolled"]
 
 log = logging.getLogger("acts.recorder.roll")
 
@@ -40,12 +47,18 @@ ROLL_BUDGET_ROWS = 1_000_000
 class Roller:
     """Owns ``DATA/journal``: opens journals and rolls finished ones into ``DATA/segments``."""
 
-    def __init__(self, data_dir: Path, flush_interval_s: float = 1.0, keep_rolled: bool = True) -> None:
+    def __init__(self, data_dir: Path, flush_interval_s: float = 1.0, keep_rolled: bool = True,
+                 keep_days: float | None = None, clock: Clock | None = None) -> None:
+        """``keep_days``: None deletes a rolled journal once its segments are verified; a number keeps
+        it that long in ``journal/rolled/``. ``keep_rolled=False`` deletes it at once, unverified."""
         self.data_dir = data_dir
         self.journal_dir = data_dir / "journal"
         self.rolled_dir = self.journal_dir / "rolled"
+        self.unverified_dir = self.journal_dir / "unverified"
         self.flush_interval_s = flush_interval_s
         self.keep_rolled = keep_rolled
+        self.keep_days = keep_days
+        self.clock: Clock = clock or SystemClock()
 
     def open_journal(self, now_ns: int) -> JournalWriter:
         self.journal_dir.mkdir(parents=True, exist_ok=True)
@@ -87,8 +100,23 @@ class Roller:
         if kept is not None:
             log.warning("%s: %d malformed messages kept in %s, first: %s", journal.name, quarantine.count, kept,
                         quarantine.examples[0])
-        mark_rolled(journal, self.rolled_dir if self.keep_rolled else None)
+        self._retire(journal, paths, {symbol: writer.events for symbol, writer in writers.items()})
         return paths
+
+    def _retire(self, journal: Path, paths: list[Path], expected: dict[str, int]) -> None:
+        """Delete, keep or set aside a journal whose events are in ``paths`` (see the module docstring)."""
+        if not self.keep_rolled:
+            mark_rolled(journal, None)
+            return
+        problem = _unverified(paths, expected)
+        if problem is not None:
+            log.error("%s: its segments do not read back as written (%s); journal kept in %s", journal.name,
+                      problem, self.unverified_dir)
+            mark_rolled(journal, self.unverified_dir)
+        else:
+            mark_rolled(journal, None if self.keep_days is None else self.rolled_dir)
+        if self.keep_days is not None:
+            prune_rolled(self.rolled_dir, self.keep_days, self.clock.time_ns())
 
     def _write(self, journal: Path, writers: dict[str, SegmentWriter], quarantine: Quarantine) -> list[Path]:
         scan = JournalScan()
@@ -128,6 +156,34 @@ class Roller:
         for symbol in sorted(buffers):
             paths += flush(symbol) + writers[symbol].close()
         return paths
+
+
+def _unverified(paths: list[Path], expected: dict[str, int]) -> str | None:
+    """Why ``paths`` do not hold ``expected`` events per symbol, or None when they do. Each segment is
+    read back: its footer, and its events counted from the data (event-start rows of ``kind``)."""
+    found: dict[str, int] = {}
+    for path in paths:
+        try:
+            info = read_info(path)
+            kinds = pq.read_table(path, columns=["kind"]).column("kind")
+        except (CorruptSegmentError, OSError, pa.ArrowException) as exc:
+            return f"{path.name} is not readable: {exc}"
+        counted = len(kinds) - kinds.null_count
+        if counted != info.events:
+            return f"{path.name}: its footer says {info.events} events, its data holds {counted}"
+        found[info.symbol] = found.get(info.symbol, 0) + counted
+    wanted = {symbol: count for symbol, count in expected.items() if count}
+    return None if found == wanted else f"events per symbol written {wanted}, read back {found}"
+
+
+def prune_rolled(rolled_dir: Path, keep_days: float, now_ns: int) -> list[Path]:
+    """Delete the journals in ``rolled_dir`` opened ``keep_days`` or more before ``now_ns`` (the open
+    time, ns, is the journal's name); returns them."""
+    cutoff = now_ns - int(keep_days * 86_400 * 10**9)
+    gone = [j for j in list_journals(rolled_dir) if j.stem.isdigit() and int(j.stem) <= cutoff]
+    for journal in gone:
+        journal.unlink(missing_ok=True)
+    return gone
 
 
 def _largest(rows: dict[str, int]) -> str:

@@ -265,9 +265,11 @@ class SegmentWriter:
     def __init__(self, data_dir: Path, symbol: str, compression_level: int = 9) -> None:
         self.data_dir, self.symbol, self.compression_level = data_dir, symbol, compression_level
         self._open: _OpenSegment | None = None
+        self.events = 0  # handed to ``write`` so far: what the finished files must hold together
 
     def write(self, events: Sequence[Event]) -> list[Path]:
         """Append ``events`` (in recorded order); returns the segments this completed."""
+        self.events += len(events)
         done: list[Path] = []
         piece_start = 0
         for i, event in enumerate(events):

@@ -36,6 +36,7 @@ def test_the_local_exchange_uses_the_same_list() -> None:
 
 def test_parse_symbols_keeps_non_usdt_pairs() -> None:
     assert parse_symbols("btc,ETHBTC, adarub") == ["BTCUSDT", "ETHBTC", "ADARUB"]
-    assert parse_symbols(",") == []
+    with pytest.raises(InputError, match="names no symbol"):
+        parse_symbols(",")
     with pytest.raises(InputError, match="letters and digits"):
         normalize_symbol("BTC-USDT")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from pathlib import Path
 
 from acts.wiring import NonBlockingConsole
 
@@ -44,3 +45,24 @@ def test_a_stuck_stderr_neither_blocks_logging_nor_loses_the_order() -> None:
     finally:
         stream.release.set()
         logger.removeHandler(console)
+
+
+def test_log_files_rotate_by_size_and_keep_n(tmp_path: Path) -> None:
+    from acts.wiring import setup_logging
+
+    setup_logging(tmp_path, ["BTCUSDT"], max_bytes=2_000, keep=3)
+    try:
+        for i in range(500):
+            logging.getLogger("acts.test.rotation").warning("line %d %s", i, "x" * 40)
+            logging.getLogger("acts.symbol.BTCUSDT").warning("health %d %s", i, "y" * 40)
+    finally:
+        for name in ("acts", "acts.symbol.BTCUSDT", ""):
+            for handler in list(logging.getLogger(name).handlers):
+                if name == "acts.symbol.BTCUSDT" or getattr(handler, "acts_owned", False):
+                    logging.getLogger(name).removeHandler(handler)
+                    handler.close()
+    for stem in ("acts.log", "data-BTC.log"):
+        files = sorted(p.name for p in (tmp_path / "logs").glob(f"{stem}*"))
+        assert files == [stem, f"{stem}.1", f"{stem}.2", f"{stem}.3"]  # the live file and 3 rotated ones
+        assert all((tmp_path / "logs" / name).stat().st_size <= 2_000 for name in files)
+    assert "line 499" in (tmp_path / "logs" / "acts.log").read_text()

@@ -9,8 +9,9 @@ __all__ = ["Sink"]
 
 
 class Sink(Protocol):
-    def write(self, entries: Sequence[dict[str, Any]]) -> int:
-        """Upsert by ``(symbol, minute)``: a second write of a key replaces the first. Returns the count."""
+    def write(self, entries: Sequence[dict[str, Any]], timeout_s: float | None = None) -> int:
+        """Upsert by ``(symbol, minute)``: a second write of a key replaces the first. Returns the count.
+        A remote store gives up (``SinkError``) after ``timeout_s`` at most; a local one ignores it."""
         ...
 
     def read(self, symbols: Sequence[str] | None = None, start: str | None = None,

@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from acts.errors import SinkError
-from acts.secrets import redact_uri
+from acts.secrets import Scrubber, redact_uri, uri_problem
 
 __all__ = ["MongoSink"]
 
 
 class MongoSink:
+    """``timeout_ms`` bounds each operation (server selection included); ``write(..., timeout_s)``
+    may bound one write tighter (a shutdown must not wait out an outage)."""
+
     def __init__(self, uri: str, database: str = "acts", collection: str = "minute_entries",
                  timeout_ms: int = 5000) -> None:
         import pymongo
@@ -21,11 +24,16 @@ class MongoSink:
         self._errors = PyMongoError
         self._pymongo = pymongo
         self.where = redact_uri(uri)
+        self.timeout_s = timeout_ms / 1000
+        self._scrub = Scrubber.for_uri(uri)
+        problem = uri_problem(uri)
+        if problem is not None:  # before the driver parses it: its messages may quote pieces of the password
+            raise SinkError(f"MongoDB URI {self.where} is not valid: {problem}")
         try:
             # pymongo connects lazily: an unreachable server at start-up fails the first write, not this.
             self._client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
                                                     connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms * 4)
-        except (PyMongoError, ValueError) as exc:
+        except (PyMongoError, ValueError, TypeError) as exc:
             raise SinkError(f"MongoDB URI {self.where} is not valid: {self._safe(exc)}") from None
         self._coll = self._client[database][collection]
         self._indexed = False
@@ -44,16 +52,20 @@ class MongoSink:
             raise SinkError(f"MongoDB at {self.where} is not usable: {self._safe(exc)}") from None
 
     def _safe(self, exc: Exception) -> str:
-        return redact_uri(str(exc))[:300]
+        return self._scrub(str(exc))[:300]  # scrubbed before it is cut: a cut could split a secret
 
-    def write(self, entries: Sequence[dict[str, Any]]) -> int:
+    def write(self, entries: Sequence[dict[str, Any]], timeout_s: float | None = None) -> int:
+        """Upsert ``entries``; the whole write (server selection included) takes at most ``timeout_s``
+        (default: the sink's own bound) before it raises ``SinkError``."""
         if not entries:
             return 0
         ops = [self._pymongo.ReplaceOne({"symbol": e["symbol"], "minute": e["minute"]}, dict(e), upsert=True)
                for e in entries]
+        bound = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
         try:
-            self._ensure_index()
-            self._coll.bulk_write(ops, ordered=True)
+            with self._pymongo.timeout(bound):
+                self._ensure_index()
+                self._coll.bulk_write(ops, ordered=True)
         except self._errors as exc:
             raise SinkError(f"cannot write entries to MongoDB at {self.where}: {self._safe(exc)}") from None
         return len(ops)

@@ -32,7 +32,7 @@ class SqliteSink:
             raise SinkError(f"cannot open the entry store {path}: {exc}") from None
         self._lock = threading.Lock()  # the recorder writes from a worker thread
 
-    def write(self, entries: Sequence[dict[str, Any]]) -> int:
+    def write(self, entries: Sequence[dict[str, Any]], timeout_s: float | None = None) -> int:
         rows = [(e["symbol"], e["minute"], json.dumps(e, sort_keys=True, allow_nan=False)) for e in entries]
         try:
             with self._lock:

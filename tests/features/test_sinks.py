@@ -124,8 +124,10 @@ class Flaky:
         self.inner = inner
         self.down = True
         self.writes = 0
+        self.bounds: list[float | None] = []
 
-    def write(self, entries: Any) -> int:
+    def write(self, entries: Any, timeout_s: float | None = None) -> int:
+        self.bounds.append(timeout_s)
         if self.down:
             raise SinkError("MongoDB at mongodb://u:***@127.0.0.1:1 is not usable: connection refused")
         self.writes += 1
@@ -149,6 +151,35 @@ def test_spool_keeps_entries_through_an_outage(tmp_path: Path) -> None:
     primary.down = False
     assert spool.flush() == 0 and spool.pending == 0
     assert primary.inner.read() == first
+
+
+def test_after_a_failure_the_spool_rests_by_its_clock_and_close_stays_short(tmp_path: Path) -> None:
+    from tests.exchange.conftest import FakeClock
+
+    clock = FakeClock()
+    primary = Flaky(SqliteSink(tmp_path / "primary.sqlite"))
+    spool = SpoolingSink(primary, SqliteSink(tmp_path / "spool.sqlite"), retry_after_s=30,  # type: ignore[arg-type]
+                         close_timeout_s=0.5, clock=clock)
+    spool.write([entry("BTCUSDT", "2024-05-01T00:00:00Z")], timeout_s=2.0)
+    assert primary.bounds == [2.0] and spool.resting
+    clock.advance(29)
+    spool.write([entry("BTCUSDT", "2024-05-01T00:01:00Z")], timeout_s=2.0)  # resting: spooled only
+    assert primary.bounds == [2.0] and spool.pending == 2
+    clock.advance(1)
+    spool.write([entry("BTCUSDT", "2024-05-01T00:02:00Z")], timeout_s=2.0)  # rested: one more try
+    assert primary.bounds == [2.0, 2.0] and spool.pending == 3
+    spool.close()  # it just failed: close does not wait for it again
+    assert primary.bounds == [2.0, 2.0]
+    assert len(SqliteSink(tmp_path / "spool.sqlite").read()) == 3
+
+
+def test_close_gives_a_healthy_primary_one_short_try(tmp_path: Path) -> None:
+    primary = Flaky(SqliteSink(tmp_path / "primary.sqlite"))
+    spool = SpoolingSink(primary, SqliteSink(tmp_path / "spool.sqlite"), close_timeout_s=0.5)  # type: ignore[arg-type]
+    spool.spool.write([entry("BTCUSDT", "2024-05-01T00:00:00Z")])  # left by an earlier run
+    primary.down = False
+    spool.close()
+    assert primary.bounds == [0.5] and len(SqliteSink(tmp_path / "primary.sqlite").read()) == 1
 
 
 @pytest.mark.mongo
