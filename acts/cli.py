@@ -113,6 +113,8 @@ def features_cmd() -> int:
         table.add_row(name, doc)
     _out().print(table)
     _out().print("Your own: --features package.module:function (a function of the book view).")
+    _out().print("Every feature is computed on a valid book only: a row is valid when the book was valid at the end "
+                 "of its minute and the next diff continued the update-id chain; otherwise its features are empty.")
     return 0
 
 

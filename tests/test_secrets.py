@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote_plus, unquote
 
@@ -175,7 +176,8 @@ def test_acts_record_writes_no_secret_anywhere(tmp_path: Path, password: str, op
     uri = f"mongodb://acts:{password}@127.0.0.1:{_closed_port()}/" + (f"?{options}" if options else "")
     secrets = [password, unquote(password), "KEYPASS", "OPTPASS"]
     data_dir = tmp_path / "data"
-    with ExchangeThread(GeneratorFeed(["BTCUSDT"], seed=3), speed=60) as ex:
+    feed = GeneratorFeed(["BTCUSDT"], seed=3, start_ms=time.time_ns() // 1_000_000)  # E near the receive times
+    with ExchangeThread(feed, speed=60) as ex:
         args = [sys.executable, "-c", "from acts.cli import app_main; app_main()", "record", "BTC", "--data-dir",
                 str(data_dir), "--rest-url", ex.rest_url, "--stream-url", ex.stream_url, "--duration", "4", "-v"]
         env = dict(os.environ, MONGODB_URI=uri)
