@@ -19,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from acts.errors import ActsError, BadDateError, InputError, NoDataError
-from acts.symbols import iso_minute, parse_symbols, parse_time_ms
-from features.pipeline import MinuteRow, NullAndReportOnce, raise_feature_error
+from acts.core.errors import ActsError, BadDateError, InputError, NoDataError
+from acts.core.symbols import iso_minute, parse_symbols, parse_time_ms
+from acts.features.pipeline import MinuteRow, NullAndReportOnce, raise_feature_error
 
 __all__ = ["app", "main", "app_main"]
 
@@ -106,7 +106,7 @@ def _err() -> Console:
 @command("features")
 def features_cmd() -> int:
     """List the built-in features."""
-    from features.builtin import default_registry
+    from acts.features.builtin import default_registry
 
     table = Table("feature", "definition", box=None)
     for name, doc in default_registry().docs().items():
@@ -129,7 +129,7 @@ def import_cmd(
 ) -> int:
     """Turn raw Binance captures (plain, .gz, .zst, .bz2, .xz) into segments; malformed lines go to a quarantine
     file, lines of other streams (trade, kline, ...) are counted and skipped."""
-    from recorder.importer import import_jsonl
+    from acts.recorder.importer import import_jsonl
 
     if fmt != "binance-jsonl":
         raise InputError(f"--format {fmt!r} is not supported; use binance-jsonl")
@@ -187,11 +187,11 @@ def replay_cmd(
     A row is valid only when the update-id chain proves it: the book was valid at the end of the
     minute and the next diff continued the chain. Minutes of an outage are invalid, with empty features.
     """
-    from features.builtin import default_registry
-    from features.registry import names_from_csv
-    from replayer.output import columns, table_records, write_output
-    from replayer.replay import ReplayReport, replay
-    from replayer.store import SegmentStore
+    from acts.features.builtin import default_registry
+    from acts.features.registry import names_from_csv
+    from acts.replayer.output import columns, table_records, write_output
+    from acts.replayer.replay import ReplayReport, replay
+    from acts.storage.store import SegmentStore
 
     names = names_from_csv(features)
     resolved = default_registry().resolve(names)  # unknown names fail before any work
@@ -203,7 +203,7 @@ def replay_cmd(
     chosen = store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
     if workers is not None or scheduler is not None:
-        from replayer.distributed import replay_distributed
+        from acts.replayer.distributed import replay_distributed
 
         if strict:
             raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
@@ -231,7 +231,7 @@ def _null_and_warn() -> NullAndReportOnce:
 
 
 def _summary(report: object, rows: int) -> None:
-    from replayer.replay import ReplayReport
+    from acts.replayer.replay import ReplayReport
 
     assert isinstance(report, ReplayReport)
     err = _err()
@@ -255,8 +255,8 @@ def generate_cmd(
     """Write a seeded synthetic capture (as a recorder would see it) to a JSONL file."""
     import json
 
-    from exchange.synthetic import synthetic_events
-    from recorder.events import DepthUpdate, Snapshot, to_wire
+    from acts.core.events import DepthUpdate, Snapshot, to_wire
+    from acts.exchange.synthetic import synthetic_events
 
     chosen = parse_symbols(symbols)  # before the file is created
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -274,8 +274,8 @@ def generate_cmd(
 
 
 def _live_feature_names(levels: str, features: str | None) -> list[str]:
-    from features.entries import default_feature_names
-    from features.registry import names_from_csv
+    from acts.features.entries import default_feature_names
+    from acts.features.registry import names_from_csv
 
     try:
         level_list = [int(x) for x in names_from_csv(levels)]
@@ -317,12 +317,12 @@ def record_cmd(
     """Record depth events 24/7 into segments; write one entry per symbol per minute."""
     import asyncio
 
-    from acts.clock import SystemClock
-    from acts.secrets import Scrubber
+    from acts.core.clock import SystemClock
+    from acts.core.secrets import Scrubber
+    from acts.features.builtin import default_registry
+    from acts.recorder.live import Recorder, RecorderConfig
+    from acts.recorder.roll import Roller
     from acts.wiring import build_sink, setup_logging
-    from features.builtin import default_registry
-    from recorder.live import Recorder, RecorderConfig
-    from recorder.roll import Roller
 
     chosen = parse_symbols(symbols, "SYMBOLS")
     names = _live_feature_names(levels, features)
@@ -365,7 +365,7 @@ def exchange_cmd(
                        "the generator (all its symbols unless --symbols is given).")] = None,
 ) -> int:
     """Serve a Binance-compatible market-data exchange (REST + websocket): generated or recorded history."""
-    from exchange.server import run_exchange
+    from acts.exchange.server import run_exchange
 
     if symbols is not None:
         chosen = parse_symbols(symbols)
@@ -386,11 +386,11 @@ def backfill_cmd(
     features: Annotated[str | None, typer.Option(help="Extra features, as in record.")] = None,
 ) -> int:
     """Recompute minute entries from segments into the entry store (idempotent: upserts by key)."""
+    from acts.features.builtin import default_registry
+    from acts.features.entries import to_entry
+    from acts.replayer.replay import ReplayReport, replay
+    from acts.storage.store import SegmentStore
     from acts.wiring import build_sink
-    from features.builtin import default_registry
-    from features.entries import to_entry
-    from replayer.replay import ReplayReport, replay
-    from replayer.store import SegmentStore
 
     names = _live_feature_names(levels, features)
     resolved = default_registry().resolve(names)
@@ -429,16 +429,16 @@ def demo_cmd(
     import asyncio
     import time as _time
 
-    from acts.clock import SystemClock
+    from acts.core.clock import SystemClock
+    from acts.exchange.feed import GeneratorFeed
+    from acts.exchange.server import LocalExchange
+    from acts.features.builtin import default_registry
+    from acts.features.entries import default_feature_names, to_entry
+    from acts.recorder.live import Recorder, RecorderConfig
+    from acts.recorder.roll import Roller
+    from acts.replayer.replay import replay
+    from acts.storage.store import SegmentStore
     from acts.wiring import build_sink, setup_logging
-    from exchange.feed import GeneratorFeed
-    from exchange.server import LocalExchange
-    from features.builtin import default_registry
-    from features.entries import default_feature_names, to_entry
-    from recorder.live import Recorder, RecorderConfig
-    from recorder.roll import Roller
-    from replayer.replay import replay
-    from replayer.store import SegmentStore
 
     chosen = parse_symbols(symbols)
     names = default_feature_names()
@@ -481,8 +481,8 @@ def verify_cmd(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
 ) -> int:
     """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
-    from replayer.store import SegmentStore
-    from replayer.verify import verify
+    from acts.replayer.verify import verify
+    from acts.storage.store import SegmentStore
 
     start_ms = parse_time_ms(start, "--from") if start else None
     end_ms = parse_time_ms(end, "--to") if end else None
@@ -512,7 +512,7 @@ def _scrubber(argv: list[str]) -> Callable[[str], str]:
     """Masks the secrets of the Mongo URI (``--mongo`` or ``MONGODB_URI``) in an error message."""
     import os
 
-    from acts.secrets import Scrubber, secrets_of
+    from acts.core.secrets import Scrubber, secrets_of
 
     uris = [os.environ.get("MONGODB_URI", "")] + [arg.removeprefix("--mongo=") for arg in argv
                                                    if arg.startswith("--mongo=")]

@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from acts.secrets import Scrubber, ScrubbingFormatter, redact_uri
-from features.sinks import MongoSink, SpoolingSink, SqliteSink
+from acts.core.secrets import Scrubber, ScrubbingFormatter, redact_uri
+from acts.sinks import MongoSink, SpoolingSink, SqliteSink
 
 __all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole", "LOG_MAX_BYTES", "LOG_KEEP"]
 

@@ -27,15 +27,15 @@ from typing import Any
 import pyarrow.parquet as pq
 import zstandard
 
-from exchange.generator import DEFAULT_START_MS
-from exchange.synthetic import synthetic_events
-from features.builtin import default_registry
-from recorder.events import DepthUpdate, Event, Snapshot, to_wire
-from recorder.segments import write_segments
-from replayer.arraybook import ArrayBook
-from replayer.replay import ReplayReport, replay_symbol
-from replayer.sequencer import Sequencer
-from replayer.store import SegmentStore
+from acts.book.arraybook import ArrayBook
+from acts.book.sequencer import Sequencer
+from acts.core.events import DepthUpdate, Event, Snapshot, to_wire
+from acts.exchange.generator import DEFAULT_START_MS
+from acts.exchange.synthetic import synthetic_events
+from acts.features.builtin import default_registry
+from acts.replayer.replay import ReplayReport, replay_symbol
+from acts.storage.segments import write_segments
+from acts.storage.store import SegmentStore
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from replayer.verify import verify
+from acts.replayer.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 CYCLE = ["drop", "skip:{sym}:3", "stall:15", "restart:-2000", "duplicate:2", "malformed", "reorder"]

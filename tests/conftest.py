@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from exchange.generator import DEFAULT_START_MS
-from exchange.synthetic import synthetic_events
-from recorder.events import Event
-from recorder.segments import write_segments
+from acts.core.events import Event
+from acts.exchange.generator import DEFAULT_START_MS
+from acts.exchange.synthetic import synthetic_events
+from acts.storage.segments import write_segments
 
 #: 00:54 UTC: a 12-minute recording from here crosses an hour, so it spans two segments per symbol.
 NEAR_HOUR_MS = DEFAULT_START_MS + 54 * 60_000

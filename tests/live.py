@@ -9,18 +9,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from acts.clock import SystemClock
-from acts.errors import SinkError
-from exchange.feed import GeneratorFeed
-from exchange.server import LocalExchange
-from features.builtin import default_registry
-from features.entries import default_feature_names, to_entry
-from features.pipeline import NullAndReportOnce
-from features.registry import Feature
-from recorder.live import Recorder, RecorderConfig, RecorderReport
-from recorder.roll import Roller
-from replayer.replay import replay
-from replayer.store import SegmentStore
+from acts.core.clock import SystemClock
+from acts.core.errors import SinkError
+from acts.exchange.feed import GeneratorFeed
+from acts.exchange.server import LocalExchange
+from acts.features.builtin import default_registry
+from acts.features.entries import default_feature_names, to_entry
+from acts.features.pipeline import NullAndReportOnce
+from acts.features.registry import Feature
+from acts.recorder.live import Recorder, RecorderConfig, RecorderReport
+from acts.recorder.roll import Roller
+from acts.replayer.replay import replay
+from acts.storage.store import SegmentStore
 
 NAMES = default_feature_names((5, 10, 50))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from recorder.decimals import format_decimal
-from recorder.events import DepthUpdate, Snapshot
+from acts.core.decimals import format_decimal
+from acts.core.events import DepthUpdate, Snapshot
 
 SYMBOL = "TESTUSDT"
 ZEROS = st.sampled_from(["0", "0.00000000", "0.00", "0.0"])

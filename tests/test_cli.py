@@ -63,7 +63,7 @@ def test_empty_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_imported_capture_replays_like_the_recording_it_came_from(demo_dir: Path, tmp_path: Path) -> None:
-    from exchange.synthetic import synthetic_events
+    from acts.exchange.synthetic import synthetic_events
     from tests.conftest import record
 
     record(tmp_path / "d", list(synthetic_events(["BTCUSDT", "SHIBUSDT"], 3)))
@@ -89,8 +89,8 @@ def test_unknown_command_and_missing_option(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_record_unknown_symbol_suggests_the_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from exchange.feed import GeneratorFeed
-    from exchange.server import ExchangeThread
+    from acts.exchange.feed import GeneratorFeed
+    from acts.exchange.server import ExchangeThread
 
     with ExchangeThread(GeneratorFeed(["BTCUSDT", "ETHUSDT"]), speed=5) as ex:
         code = main(["record", "ETHH", "--data-dir", str(tmp_path), "--rest-url", ex.rest_url,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from features.sinks import SqliteSink
-from replayer.replay import replay
-from replayer.store import SegmentStore
-from replayer.verify import verify
+from acts.replayer.replay import replay
+from acts.replayer.verify import verify
+from acts.sinks import SqliteSink
+from acts.storage.store import SegmentStore
 from tests.live import LiveRun, run_live
 from tests.reference import ReferenceRows
 
@@ -34,7 +34,7 @@ def _gaps(run: LiveRun) -> int:
 
 def _check_against_the_reference(run: LiveRun) -> None:
     """Every replayed row's validity (and mid) is what a naive reference of the rule says, from the raw events."""
-    from features.builtin import default_registry
+    from acts.features.builtin import default_registry
 
     store = SegmentStore(run.data_dir)
     mid = default_registry().resolve(["mid"])
@@ -141,9 +141,9 @@ def test_disk_full_stops_with_a_clear_error_and_damages_nothing(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from acts.errors import StorageError
-    from recorder.journal import JournalWriter, list_journals
-    from recorder.roll import Roller
+    from acts.core.errors import StorageError
+    from acts.recorder.roll import Roller
+    from acts.storage.journal import JournalWriter, list_journals
 
     real_sync = JournalWriter._sync
     calls = {"n": 0}

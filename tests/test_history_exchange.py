@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from acts.clock import SystemClock
-from exchange.feed import SegmentFeed
-from exchange.server import LocalExchange
-from exchange.synthetic import synthetic_events
-from features.builtin import default_registry
-from features.sinks import SqliteSink
-from recorder.events import DepthUpdate, to_wire
-from recorder.live import Recorder, RecorderConfig
-from recorder.roll import Roller
-from replayer.store import SegmentStore
+from acts.core.clock import SystemClock
+from acts.core.events import DepthUpdate, to_wire
+from acts.exchange.feed import SegmentFeed
+from acts.exchange.server import LocalExchange
+from acts.exchange.synthetic import synthetic_events
+from acts.features.builtin import default_registry
+from acts.recorder.live import Recorder, RecorderConfig
+from acts.recorder.roll import Roller
+from acts.sinks import SqliteSink
+from acts.storage.store import SegmentStore
 from tests.conftest import record
 from tests.live import NAMES
 

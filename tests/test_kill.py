@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from exchange.feed import GeneratorFeed
-from exchange.server import ExchangeThread
-from recorder.events import DepthUpdate
-from recorder.journal import list_journals
-from replayer.store import SegmentStore
-from replayer.verify import verify
+from acts.core.events import DepthUpdate
+from acts.exchange.feed import GeneratorFeed
+from acts.exchange.server import ExchangeThread
+from acts.replayer.verify import verify
+from acts.storage.journal import list_journals
+from acts.storage.store import SegmentStore
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 20
@@ -63,7 +63,7 @@ def test_repeated_sigkill_loses_at_most_a_second_each_time(tmp_path: Path) -> No
 
 
 def _published(data_dir: Path) -> int:
-    from features.sinks import SqliteSink
+    from acts.sinks import SqliteSink
 
     path = data_dir / "entries.sqlite"
     if not path.exists():
@@ -77,10 +77,10 @@ def _published(data_dir: Path) -> int:
 
 @pytest.mark.slow
 def test_live_entries_equal_the_replay_across_kills_and_restarts(tmp_path: Path) -> None:
-    from features.builtin import default_registry
-    from features.entries import default_feature_names, to_entry
-    from features.sinks import SqliteSink
-    from replayer.replay import replay
+    from acts.features.builtin import default_registry
+    from acts.features.entries import default_feature_names, to_entry
+    from acts.replayer.replay import replay
+    from acts.sinks import SqliteSink
 
     feed = GeneratorFeed(["BTCUSDT", "ETHUSDT"], seed=3, start_ms=time.time_ns() // 1_000_000)
     with ExchangeThread(feed, speed=20.0) as ex:  # a minute closes every 3 s

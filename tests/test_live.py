@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from features.sinks import MongoSink, SpoolingSink, SqliteSink
-from recorder.events import DepthUpdate, to_wire
-from replayer.store import SegmentStore
+from acts.core.events import DepthUpdate, to_wire
+from acts.sinks import MongoSink, SpoolingSink, SqliteSink
+from acts.storage.store import SegmentStore
 from tests.live import run_live
 
 SYMBOLS = ["BTCUSDT", "SHIBUSDT"]

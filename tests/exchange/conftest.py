@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exchange.feed import GeneratorFeed
-from exchange.generator import DEFAULT_START_MS
-from exchange.server import LocalExchange
+from acts.exchange.feed import GeneratorFeed
+from acts.exchange.generator import DEFAULT_START_MS
+from acts.exchange.server import LocalExchange
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 SEED = 3

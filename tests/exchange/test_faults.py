@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from acts.errors import InputError
-from exchange.faults import Fault, FaultKind, Faults, parse_fault
-from exchange.server import LocalExchange
+from acts.core.errors import InputError
+from acts.exchange.faults import Fault, FaultKind, Faults, parse_fault
+from acts.exchange.server import LocalExchange
 from tests.exchange.conftest import SPEED, SYMBOLS, breaks, combined_url, make_feed, payloads, read_frames
 
 # --- syntax -------------------------------------------------------------------------------

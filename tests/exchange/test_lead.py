@@ -7,11 +7,11 @@ from pathlib import Path
 
 import aiohttp
 
-from exchange.feed import GeneratorFeed, SegmentFeed
-from exchange.generator import STEP_MS
-from exchange.server import MAX_LEAD_S, LocalExchange
-from exchange.synthetic import synthetic_events
-from recorder.events import MAX_EVENT_SKEW_MS
+from acts.core.events import MAX_EVENT_SKEW_MS
+from acts.exchange.feed import GeneratorFeed, SegmentFeed
+from acts.exchange.generator import STEP_MS
+from acts.exchange.server import MAX_LEAD_S, LocalExchange
+from acts.exchange.synthetic import synthetic_events
 from tests.conftest import record
 from tests.exchange.conftest import read_frames
 

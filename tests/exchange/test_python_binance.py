@@ -11,8 +11,8 @@ import pytest
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
-from exchange.client import local_client, local_socket_manager
-from exchange.server import LocalExchange
+from acts.exchange.client import local_client, local_socket_manager
+from acts.exchange.server import LocalExchange
 from tests.exchange.conftest import SYMBOLS, breaks
 
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from exchange.ratelimit import Verdict, WeightLimiter, depth_weight
-from exchange.server import LocalExchange
+from acts.exchange.ratelimit import Verdict, WeightLimiter, depth_weight
+from acts.exchange.server import LocalExchange
 from tests.exchange.conftest import FakeClock, make_feed
 
 MINUTE_MS = 60_000

@@ -9,9 +9,9 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from exchange.generator import spec_for
-from exchange.server import LocalExchange
-from exchange.wire import exchange_info, symbol_info
+from acts.exchange.generator import spec_for
+from acts.exchange.server import LocalExchange
+from acts.exchange.wire import exchange_info, symbol_info
 from tests.exchange.conftest import SYMBOLS, make_feed
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from acts.errors import InputError
-from exchange.server import ExchangeThread, run_exchange
+from acts.core.errors import InputError
+from acts.exchange.server import ExchangeThread, run_exchange
 from tests.exchange.conftest import make_feed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_run_exchange_rejects_bad_faults_before_binding() -> None:
 
 
 def test_run_exchange_prints_its_urls_and_stops_on_sigint() -> None:
-    code = ("from exchange.server import run_exchange; "
+    code = ("from acts.exchange.server import run_exchange; "
             "run_exchange(['BTCUSDT', 'ETHUSDT'], 7, '127.0.0.1', 0, 20.0, ['rest:500', 'drop@1m'])")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

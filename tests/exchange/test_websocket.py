@@ -10,8 +10,8 @@ import time
 import aiohttp
 import pytest
 
-from exchange.server import LocalExchange
-from exchange.wire import Stream, parse_stream
+from acts.exchange.server import LocalExchange
+from acts.exchange.wire import Stream, parse_stream
 from tests.exchange.conftest import SPEED, SYMBOLS, FakeClock, breaks, make_feed, payloads, read_frames
 
 

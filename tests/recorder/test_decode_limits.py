@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from acts.errors import MalformedMessageError
-from exchange.synthetic import synthetic_events
-from features.builtin import default_registry
-from recorder.events import (
+from acts.core.errors import MalformedMessageError
+from acts.core.events import (
     MAX_EVENT_SKEW_MS,
     MAX_TIME_MS,
     MIN_TIME_MS,
@@ -24,12 +22,15 @@ from recorder.events import (
     decode_message,
     to_wire,
 )
-from recorder.ingest import Ingestor, record_to_event
-from recorder.journal import Channel, JournalRecord, JournalWriter
-from recorder.roll import Roller
-from recorder.segments import read_events
-from replayer.replay import replay
-from replayer.store import SegmentStore
+from acts.exchange.synthetic import synthetic_events
+from acts.features.builtin import default_registry
+from acts.recorder.ingest import Ingestor
+from acts.recorder.roll import Roller
+from acts.replayer.replay import replay
+from acts.storage.journal import Channel, JournalRecord, JournalWriter
+from acts.storage.records import record_to_event
+from acts.storage.segments import read_events
+from acts.storage.store import SegmentStore
 
 E = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 RECV = E * 1_000_000

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recorder.handover import Handover, frame_key
+from acts.recorder.handover import Handover, frame_key
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ import pytest
 import zstandard
 
 from acts.cli import main
-from exchange.generator import MarketGenerator
-from features.builtin import default_registry
-from recorder.events import to_wire
-from recorder.importer import import_jsonl, other_stream
-from recorder.segments import read_events
-from replayer.replay import replay
-from replayer.store import SegmentStore
+from acts.core.events import to_wire
+from acts.exchange.generator import MarketGenerator
+from acts.features.builtin import default_registry
+from acts.recorder.importer import import_jsonl, other_stream
+from acts.replayer.replay import replay
+from acts.storage.segments import read_events
+from acts.storage.store import SegmentStore
 
 FEATURES = default_registry().resolve(["mid"])
 

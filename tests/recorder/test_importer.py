@@ -6,12 +6,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from exchange.generator import MarketGenerator
-from recorder import importer
-from recorder.events import to_wire
-from recorder.importer import import_jsonl, parse_line
-from recorder.segments import read_events
-from replayer.store import SegmentStore
+from acts.core.events import to_wire
+from acts.exchange.generator import MarketGenerator
+from acts.recorder import importer
+from acts.recorder.importer import import_jsonl, parse_line
+from acts.storage.segments import read_events
+from acts.storage.store import SegmentStore
 
 
 def _capture(steps: int = 300) -> tuple[dict, list[dict]]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from recorder import roll
-from recorder.roll import Roller, prune_rolled
-from recorder.segments import write_segments
+from acts.recorder import roll
+from acts.recorder.roll import Roller, prune_rolled
+from acts.storage.segments import write_segments
 from tests.exchange.conftest import FakeClock
 from tests.recorder.test_roll import _journal
 
@@ -69,7 +69,7 @@ def test_segments_that_do_not_read_back_keep_the_journal_aside(tmp_path: Path,
 
 
 def test_verification_reads_counts_from_the_data(tmp_path: Path) -> None:
-    from exchange.synthetic import synthetic_events
+    from acts.exchange.synthetic import synthetic_events
 
     events = list(synthetic_events(["BTCUSDT"], 1, seed=3))
     paths = write_segments(tmp_path, "BTCUSDT", events)

@@ -8,16 +8,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from exchange.synthetic import synthetic_events
-from features.builtin import default_registry
-from recorder import roll
-from recorder.events import DepthUpdate, Marker, Snapshot, to_wire
-from recorder.ingest import marker_record
-from recorder.journal import Channel, JournalRecord, JournalWriter, list_journals
-from recorder.roll import Roller
-from recorder.segments import TEMP_PREFIX, SegmentWriter, read_events
-from replayer.replay import replay
-from replayer.store import SegmentStore
+from acts.core.events import DepthUpdate, Marker, Snapshot, to_wire
+from acts.exchange.synthetic import synthetic_events
+from acts.features.builtin import default_registry
+from acts.recorder import roll
+from acts.recorder.roll import Roller
+from acts.replayer.replay import replay
+from acts.storage.journal import Channel, JournalRecord, JournalWriter, list_journals
+from acts.storage.records import marker_record
+from acts.storage.segments import TEMP_PREFIX, SegmentWriter, read_events
+from acts.storage.store import SegmentStore
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SHIBUSDT"]
 FEATURES = default_registry().resolve(["mid", "bias10", "ask_amount5"])

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from acts.clock import SystemClock
-from exchange.feed import GeneratorFeed
-from exchange.server import LocalExchange
-from features.builtin import default_registry
-from features.sinks import MongoSink, SpoolingSink, SqliteSink
-from recorder.live import Recorder, RecorderConfig
-from recorder.roll import Roller
+from acts.core.clock import SystemClock
+from acts.exchange.feed import GeneratorFeed
+from acts.exchange.server import LocalExchange
+from acts.features.builtin import default_registry
+from acts.recorder.live import Recorder, RecorderConfig
+from acts.recorder.roll import Roller
+from acts.sinks import MongoSink, SpoolingSink, SqliteSink
 from tests.live import NAMES
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]

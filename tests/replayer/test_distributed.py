@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from exchange.generator import DEFAULT_START_MS
-from exchange.synthetic import synthetic_events
-from features.builtin import default_registry
-from replayer.distributed import DAY_MS, partitions, replay_distributed, replay_partition
-from replayer.replay import replay
-from replayer.store import SegmentStore
+from acts.exchange.generator import DEFAULT_START_MS
+from acts.exchange.synthetic import synthetic_events
+from acts.features.builtin import default_registry
+from acts.replayer.distributed import DAY_MS, partitions, replay_distributed, replay_partition
+from acts.replayer.replay import replay
+from acts.storage.store import SegmentStore
 from tests.conftest import record
 
 NAMES = ["mid", "bias10", "ask_amount20"]

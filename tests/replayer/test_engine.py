@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acts.errors import InputError
-from exchange.synthetic import synthetic_events
-from features.builtin import default_registry
-from recorder.events import DepthUpdate, Snapshot
-from recorder.segments import write_segments
-from replayer.arraybook import ArrayBook
-from replayer.book import Book
-from replayer.replay import ReplayReport, replay
-from replayer.store import SegmentStore
+from acts.book.arraybook import ArrayBook
+from acts.book.book import Book
+from acts.core.errors import InputError
+from acts.core.events import DepthUpdate, Snapshot
+from acts.exchange.synthetic import synthetic_events
+from acts.features.builtin import default_registry
+from acts.replayer.replay import ReplayReport, replay
+from acts.storage.segments import write_segments
+from acts.storage.store import SegmentStore
 from tests.conftest import NEAR_HOUR_MS, record
 
 NAMES = ["mid", "best_bid", "best_ask", "spread", "microprice", "bias1", "bias10", "bias50", "bid_amount5",
@@ -52,7 +52,7 @@ def _disorder(events: list, seed: int) -> list:
     inside minutes: what the compiled lane must skip, stop at, or hand back to the sequencer."""
     import random
 
-    from recorder.events import EventKind, Marker
+    from acts.core.events import EventKind, Marker
 
     rng = random.Random(seed)
     out: list = []
@@ -102,7 +102,7 @@ def test_parity_with_a_corrupt_segment(tmp_path: Path, recording_events: list) -
 
 
 def _levels(pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
-    from recorder.decimals import to_book
+    from acts.core.decimals import to_book
 
     return (np.array([to_book(p) for p, _ in pairs], dtype=np.int64),
             np.array([to_book(q) for _, q in pairs], dtype=np.int64))

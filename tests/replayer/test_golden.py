@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from features.builtin import default_registry
-from replayer.output import csv_text
-from replayer.replay import ReplayReport, replay
-from replayer.store import SegmentStore
+from acts.features.builtin import default_registry
+from acts.replayer.output import csv_text
+from acts.replayer.replay import ReplayReport, replay
+from acts.storage.store import SegmentStore
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 NAMES = ["mid", "best_bid", "best_ask", "spread", "microprice", "bias5", "bias20", "bid_amount10", "ask_amount10",

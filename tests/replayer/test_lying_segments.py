@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from acts.cli import main
-from acts.errors import CorruptSegmentError
-from exchange.synthetic import synthetic_events
-from features.builtin import default_registry
-from recorder.segments import read_info
-from replayer.replay import ReplayReport, replay
-from replayer.store import SegmentStore
+from acts.core.errors import CorruptSegmentError
+from acts.exchange.synthetic import synthetic_events
+from acts.features.builtin import default_registry
+from acts.replayer.replay import ReplayReport, replay
+from acts.storage.segments import read_info
+from acts.storage.store import SegmentStore
 from tests.conftest import record
 
 FEATURES = default_registry().resolve(["mid"])

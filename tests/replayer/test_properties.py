@@ -8,15 +8,15 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.builtin import default_registry
-from features.pipeline import MinuteSampler
-from recorder.decimals import to_book
-from recorder.events import DepthUpdate, Snapshot
-from recorder.segments import write_segments
-from replayer.book import Book
-from replayer.replay import ReplayReport, replay
-from replayer.sequencer import Gap, Sequencer
-from replayer.store import SegmentStore
+from acts.book.book import Book
+from acts.book.sequencer import Gap, Sequencer
+from acts.core.decimals import to_book
+from acts.core.events import DepthUpdate, Snapshot
+from acts.features.builtin import default_registry
+from acts.features.pipeline import MinuteSampler
+from acts.replayer.replay import ReplayReport, replay
+from acts.storage.segments import write_segments
+from acts.storage.store import SegmentStore
 from tests.reference import ReferenceBook
 from tests.strategies import SYMBOL, levels, valid_stream
 

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from acts.errors import CorruptSegmentError, NoDataError
-from features.builtin import default_registry
-from features.pipeline import MinuteRow
-from replayer.output import csv_text
-from replayer.replay import ReplayReport, replay
-from replayer.store import SegmentStore
+from acts.core.errors import CorruptSegmentError, NoDataError
+from acts.features.builtin import default_registry
+from acts.features.pipeline import MinuteRow
+from acts.replayer.output import csv_text
+from acts.replayer.replay import ReplayReport, replay
+from acts.storage.store import SegmentStore
 from tests.conftest import NEAR_HOUR_MS, record
 
 NAMES = ["mid", "best_bid", "best_ask", "bias10", "bias50", "bid_amount5", "depth25", "microprice"]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from acts.cli import main
-from features.builtin import default_registry
-from replayer.replay import replay
-from replayer.store import SegmentStore
-from replayer.verify import verify
+from acts.features.builtin import default_registry
+from acts.replayer.replay import replay
+from acts.replayer.verify import verify
+from acts.storage.store import SegmentStore
 from tests.conftest import NEAR_HOUR_MS
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is in the test extras")

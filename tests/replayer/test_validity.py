@@ -8,15 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from acts.errors import FeatureError
-from features.builtin import default_registry
-from features.pipeline import FeatureFailure, MinuteRow, MinuteSampler, Rows
-from features.registry import Feature
-from recorder.events import DepthUpdate, Snapshot
-from recorder.segments import write_segments
-from replayer.replay import ReplayReport, replay
-from replayer.sequencer import Crossed
-from replayer.store import SegmentStore
+from acts.book.sequencer import Crossed
+from acts.core.errors import FeatureError
+from acts.core.events import DepthUpdate, Snapshot
+from acts.features.builtin import default_registry
+from acts.features.pipeline import FeatureFailure, MinuteRow, MinuteSampler, Rows
+from acts.features.registry import Feature
+from acts.replayer.replay import ReplayReport, replay
+from acts.storage.segments import write_segments
+from acts.storage.store import SegmentStore
 from tests.reference import ReferenceRows
 from tests.strategies import SYMBOL, messy_stream
 
@@ -162,7 +162,7 @@ def test_replay_equals_the_naive_reference(tmp_path_factory: pytest.TempPathFact
 
 
 def test_a_recorder_restart_cuts_the_open_minute_and_replay_starts_over_like_live() -> None:
-    from recorder.events import EventKind, Marker
+    from acts.core.events import EventKind, Marker
 
     before = [snap(10), diff(11, 11, 1_000)]
     # The new process: buffered diff, snapshot, the chain goes on (ids continued: nothing changed meanwhile).

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from acts.book.sequencer import Gap, Sequencer
 from acts.cli import main
-from recorder.events import EventKind, Marker
-from replayer.sequencer import Gap, Sequencer
-from replayer.verify import verify
+from acts.core.events import EventKind, Marker
+from acts.replayer.verify import verify
 from tests.conftest import record
 
 

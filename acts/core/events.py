@@ -1,0 +1,231 @@
+"""Typed events: what the exchange sent, plus when we received it.
+
+Every stored event carries both clocks: the exchange's event time ``E`` (ms, depth
+updates only) and the local receive time (ns). Markers (connect, disconnect, gap,
+resync) are events too, so a recording says what happened to the connection.
+
+``decode_message`` is the one decoder for Binance wire messages; ``to_wire`` is its
+inverse, so a stored event re-serializes to the exact strings the exchange sent. It is also
+where values enter: anything the segments or the book cannot hold exactly (a price with more
+than 18 significant digits or more than 8 decimals, an update id >= 2**63) and any event time
+that cannot be true (outside 2017..2100, or more than ``MAX_EVENT_SKEW_MS`` from the local
+receive time) is a ``MalformedMessageError`` here, so import, journal roll and recovery, and
+live ingest all quarantine the same messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, TypeAlias
+
+from acts.core.decimals import check_storable
+from acts.core.errors import MalformedMessageError, PrecisionError
+
+__all__ = [
+    "EventKind",
+    "Level",
+    "DepthUpdate",
+    "Snapshot",
+    "Marker",
+    "Event",
+    "decode_message",
+    "check_event_time",
+    "MAX_UPDATE_ID",
+    "MIN_TIME_MS",
+    "MAX_TIME_MS",
+    "MAX_EVENT_SKEW_MS",
+    "to_wire",
+    "marker",
+]
+
+
+#: Update ids are int64 columns in segments.
+MAX_UPDATE_ID = 2**63 - 1
+#: Plausible times, ms since the epoch: 2017-01-01 (before Binance opened) .. 2100-01-01 UTC. An ``E`` in
+#: microseconds or seconds falls outside, as does any receive time a capture's clock cannot have had.
+MIN_TIME_MS = 1_483_228_800_000
+MAX_TIME_MS = 4_102_444_800_000
+#: An event time further than this from its local receive time is malformed (10 minutes). A fixed rule,
+#: not a setting: live ingest, the journal roll, crash recovery and import must all judge a message alike
+#: (live == replay). The local exchange keeps its sped-up clock within it (``exchange/server.py``).
+MAX_EVENT_SKEW_MS = 600_000
+
+
+class EventKind(IntEnum):
+    """Stored in the ``kind`` column; values are part of the segment format."""
+
+    DEPTH = 0
+    SNAPSHOT = 1
+    CONNECT = 2
+    DISCONNECT = 3
+    GAP = 4
+    RESYNC = 5
+    RESTART = 6  #: the recorder process started: nothing it knew before carries over
+
+
+#: One price level as the exchange spelled it: ``("65000.01000000", "0.50000000")``.
+Level: TypeAlias = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DepthUpdate:
+    """A ``depthUpdate`` diff: absolute quantities for the levels that changed in ``[U, u]``."""
+
+    symbol: str
+    event_time_ms: int  # E
+    first_update_id: int  # U
+    final_update_id: int  # u
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    recv_ns: int
+
+    @property
+    def kind(self) -> EventKind:
+        return EventKind.DEPTH
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A REST ``/api/v3/depth`` answer for one symbol."""
+
+    symbol: str
+    last_update_id: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    recv_ns: int
+
+    @property
+    def kind(self) -> EventKind:
+        return EventKind.SNAPSHOT
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Something that happened to the feed: connect, disconnect, gap, resync or a recorder restart.
+
+    ``detail`` is a short JSON object (e.g. ``{"expected": 11, "got": 15}``), kept as text so
+    new details need no format change.
+    """
+
+    kind: EventKind
+    symbol: str
+    recv_ns: int
+    detail: str = "{}"
+
+
+Event: TypeAlias = DepthUpdate | Snapshot | Marker
+
+
+def marker(kind: EventKind, symbol: str, recv_ns: int, **detail: Any) -> Marker:
+    """Build a marker with its details serialized deterministically (sorted keys)."""
+    return Marker(kind, symbol, recv_ns, json.dumps(detail, sort_keys=True, separators=(",", ":")))
+
+
+def _levels(raw: Any, what: str) -> tuple[Level, ...]:
+    if not isinstance(raw, list):
+        raise MalformedMessageError(f"{what} must be a list of [price, qty] pairs, got {type(raw).__name__}")
+    out = []
+    for pair in raw:
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not isinstance(pair[0], str)
+            or not isinstance(pair[1], str)
+        ):
+            raise MalformedMessageError(f"{what} entry {pair!r} is not a [price, qty] pair of strings")
+        try:
+            check_storable(pair[0])
+            check_storable(pair[1])
+        except PrecisionError as exc:
+            raise MalformedMessageError(f"{what} entry {pair!r}: {exc}") from None
+        out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
+def _int_field(msg: dict[str, Any], key: str) -> int:
+    value = msg.get(key)
+    if type(value) is not int or value < 0:
+        raise MalformedMessageError(f"field {key!r} must be a non-negative integer, got {_short(value)}")
+    if value > MAX_UPDATE_ID:
+        raise MalformedMessageError(f"field {key!r} = {_short(value)} does not fit int64 (at most 2**63-1)")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
+
+
+def check_event_time(event_time_ms: int, recv_ns: int, max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> None:
+    """``MalformedMessageError`` unless ``E`` lies in 2017..2100 and, when the receive time is known
+    (``recv_ns >= 0``), within ``max_skew_ms`` of it (``None``: no skew check)."""
+    if not MIN_TIME_MS <= event_time_ms < MAX_TIME_MS:
+        raise MalformedMessageError(f"event time E={_short(event_time_ms)} is not a time in 2017..2100 "
+                                    "(ms since the epoch)")
+    if max_skew_ms is not None and recv_ns >= 0:
+        skew = event_time_ms - recv_ns // 1_000_000
+        if abs(skew) > max_skew_ms:
+            where = "ahead of" if skew > 0 else "behind"
+            raise MalformedMessageError(f"event time E={event_time_ms} is {abs(skew) / 1000:.0f} s {where} its "
+                                        f"receive time; at most {max_skew_ms / 1000:.0f} s is believable")
+
+
+def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
+                   max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> DepthUpdate | Snapshot:
+    """Decode one parsed Binance message into a typed event.
+
+    Accepts a raw ``depthUpdate``, a combined-stream wrapper ``{"stream", "data"}`` and a REST
+    depth snapshot (``symbol`` is then required, as the snapshot does not name it). ``recv_ns`` < 0
+    means the receive time is not known (no skew check).
+    Raises ``MalformedMessageError`` naming what is wrong, including values that cannot be stored
+    exactly and event times that cannot be true (see the module docstring).
+    """
+    if not isinstance(msg, dict):
+        raise MalformedMessageError(f"expected a JSON object, got {type(msg).__name__}")
+    if "stream" in msg and "data" in msg:
+        return decode_message(msg["data"], recv_ns, symbol, max_skew_ms)
+    if msg.get("e") == "depthUpdate":
+        sym = msg.get("s")
+        if not isinstance(sym, str) or not sym:
+            raise MalformedMessageError("depthUpdate without a symbol 's'")
+        first, final = _int_field(msg, "U"), _int_field(msg, "u")
+        if first > final:
+            raise MalformedMessageError(f"depthUpdate with U={first} > u={final}")
+        event_time = _int_field(msg, "E")
+        check_event_time(event_time, recv_ns, max_skew_ms)
+        return DepthUpdate(
+            sym, event_time, first, final, _levels(msg.get("b"), "b"), _levels(msg.get("a"), "a"), recv_ns
+        )
+    if "lastUpdateId" in msg:
+        sym = msg.get("symbol", symbol)
+        if not isinstance(sym, str) or not sym:
+            raise MalformedMessageError("depth snapshot without a symbol (pass --symbol)")
+        return Snapshot(
+            sym, _int_field(msg, "lastUpdateId"), _levels(msg.get("bids"), "bids"), _levels(msg.get("asks"), "asks"),
+            recv_ns,
+        )
+    event_type = msg.get("e")
+    raise MalformedMessageError(
+        f"unknown message type {event_type!r}" if event_type else f"unrecognised message with keys {sorted(msg)[:6]}"
+    )
+
+
+def to_wire(event: DepthUpdate | Snapshot) -> dict[str, Any]:
+    """The Binance JSON object for an event (inverse of ``decode_message``)."""
+    if isinstance(event, DepthUpdate):
+        return {
+            "e": "depthUpdate",
+            "E": event.event_time_ms,
+            "s": event.symbol,
+            "U": event.first_update_id,
+            "u": event.final_update_id,
+            "b": [list(level) for level in event.bids],
+            "a": [list(level) for level in event.asks],
+        }
+    return {
+        "lastUpdateId": event.last_update_id,
+        "bids": [list(level) for level in event.bids],
+        "asks": [list(level) for level in event.asks],
+    }

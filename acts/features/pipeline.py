@@ -1,0 +1,209 @@
+"""The one feature pipeline: fold a symbol's events, emit one row per closed interval.
+
+Interval rule (one minute by default): the row for interval I describes the book after the last
+event whose exchange time ``E`` lies in I. I closes when the first diff with ``E`` past I arrives.
+The row is sampled *before* that closing diff is applied, and its validity waits for the diff:
+
+* the row is **valid only if** the book was valid when sampled **and** the closing diff continues
+  the update-id chain (``U == previous u + 1``; right after a snapshot ``U <= L + 1 <= u``; a
+  stale diff, ``u <= previous u``, does not break it);
+* if the closing diff breaks the chain, updates were lost at an unknown moment since the last
+  good diff: I and every empty interval carried after it are invalid.
+
+Intervals with no diff carry I's row (same validity, same values). So a quiet market whose chain
+goes on after minutes of silence keeps those minutes valid, and a dead feed does not. Snapshots
+and markers carry no ``E``: they belong to the interval open when they arrive. A ``RESTART``
+marker (the recorder process started) cuts the open interval off, invalid, and the fold goes on
+from nothing, as the new process did. The last, still open interval is never emitted. Live
+recording and replay run this same fold, so live rows equal replayed rows across outages and
+restarts.
+
+A feature is user code: if it raises or returns something that is not a finite number, the value
+is null and ``on_feature_error`` hears of it (``raise_feature_error``, the default, stops with an
+``ActsError`` naming feature, symbol and time).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from acts.book.book import BookView
+from acts.book.sequencer import BREAKS_CHAIN, Outcome, Sequencer
+from acts.core.errors import FeatureError
+from acts.core.events import DepthUpdate, Event, EventKind, Marker
+from acts.core.symbols import iso_ms
+from acts.features.registry import Feature
+
+__all__ = [
+    "MINUTE_MS",
+    "MinuteRow",
+    "Rows",
+    "NO_ROWS",
+    "FeatureFailure",
+    "OnFeatureError",
+    "raise_feature_error",
+    "NullAndReportOnce",
+    "MinuteSampler",
+]
+
+#: The default sampling interval.
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteRow:
+    symbol: str
+    minute_ms: int  # start of the interval, UTC epoch ms
+    valid: bool
+    last_book_update_ms: int | None  # E of the last diff applied to the book (None before the first)
+    closing_recv_ns: int  # local receive time of the diff that closed the interval
+    values: tuple[float | None, ...]  # one per feature, None when the book is invalid
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The row of a closed interval and the empty intervals carried after it, up to ``stop_ms``.
+
+    Lazy: a closing diff hours after the last one yields every carried row without building a list.
+    """
+
+    first: MinuteRow
+    stop_ms: int
+    step_ms: int
+
+    def __iter__(self) -> Iterator[MinuteRow]:
+        yield self.first
+        for start in range(self.first.minute_ms + self.step_ms, self.stop_ms, self.step_ms):
+            yield replace(self.first, minute_ms=start)
+
+    def __len__(self) -> int:
+        return (self.stop_ms - self.first.minute_ms) // self.step_ms
+
+    def __bool__(self) -> bool:
+        return True
+
+
+#: What ``apply`` returns when no interval closed.
+NO_ROWS: tuple[MinuteRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureFailure:
+    """A feature raised, or returned something that is not a finite number."""
+
+    feature: str
+    symbol: str
+    interval_ms: int
+    error: str
+
+    def message(self) -> str:
+        return f"feature {self.feature!r} failed for {self.symbol} at {iso_ms(self.interval_ms)}: {self.error}"
+
+
+OnFeatureError = Callable[[FeatureFailure], None]
+
+
+def raise_feature_error(failure: FeatureFailure) -> None:
+    """The default policy: stop, naming the feature, the symbol and the time."""
+    raise FeatureError(f"{failure.message()}; fix the feature, or replay with --on-feature-error null")
+
+
+class NullAndReportOnce:
+    """The policy that keeps going: the value is null, and ``say`` hears the first failure of each
+    (feature, symbol) with symbol, interval and exception. Live recording and backfill use it."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.seen: set[tuple[str, str]] = set()
+
+    def __call__(self, failure: FeatureFailure) -> None:
+        key = (failure.feature, failure.symbol)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.say(f"{failure.message()}; its value is null whenever it fails (said once per feature and symbol)")
+
+
+class MinuteSampler:
+    """One symbol's sequencer plus the interval clock. ``apply(event) -> (rows, outcome)``."""
+
+    __slots__ = ("symbol", "features", "sequencer", "interval_ms", "on_feature_error", "_open_minute", "_cut")
+
+    def __init__(self, symbol: str, features: Sequence[Feature], sequencer: Sequencer | None = None,
+                 interval_ms: int = MINUTE_MS, on_feature_error: OnFeatureError = raise_feature_error) -> None:
+        self.symbol = symbol
+        self.features = tuple(features)
+        self.sequencer = sequencer or Sequencer()
+        self.interval_ms = interval_ms
+        self.on_feature_error = on_feature_error
+        self._open_minute: int | None = None
+        #: The open interval's row as a recorder restart cut it off (invalid: what came after is unknown).
+        self._cut: MinuteRow | None = None
+
+    @property
+    def open_minute(self) -> int | None:
+        """Start of the interval being filled (None before the first diff)."""
+        return self._open_minute
+
+    def apply(self, event: Event) -> tuple[Rows | tuple[MinuteRow, ...], Outcome]:
+        if isinstance(event, DepthUpdate):
+            start = event.event_time_ms - event.event_time_ms % self.interval_ms
+            if self._open_minute is None:
+                self._open_minute = start
+            elif start > self._open_minute:
+                # The closing diff: sample first, then let the diff prove (or not) what was sampled.
+                if self._cut is None:
+                    first = self.sample(self._open_minute, event.recv_ns)
+                else:
+                    first = replace(self._cut, closing_recv_ns=event.recv_ns)
+                outcome = self.sequencer.apply(event)
+                if first.valid and isinstance(outcome, BREAKS_CHAIN):
+                    first = self._invalid(first)
+                rows = Rows(first, start, self.interval_ms)
+                self._open_minute, self._cut = start, None
+                return rows, outcome
+            else:
+                # A restart inside this interval: the live process saw only what came after it.
+                self._cut = None
+        elif isinstance(event, Marker) and event.kind is EventKind.RESTART and self._open_minute is not None:
+            self._cut = MinuteRow(self.symbol, self._open_minute, False, self.sequencer.last_event_time_ms,
+                                  event.recv_ns, self._nulls())
+        return NO_ROWS, self.sequencer.apply(event)
+
+    def _nulls(self) -> tuple[None, ...]:
+        return (None,) * len(self.features)
+
+    def _invalid(self, row: MinuteRow) -> MinuteRow:
+        return replace(row, valid=False, values=self._nulls())
+
+    def sample(self, minute_ms: int, recv_ns: int) -> MinuteRow:
+        """The row for ``minute_ms`` from the book as it is now (valid until a closing diff says otherwise)."""
+        seq = self.sequencer
+        if seq.valid:
+            view = seq.view()
+            values = tuple(self._value(feature, view, minute_ms) for feature in self.features)
+        else:
+            values = self._nulls()
+        return MinuteRow(self.symbol, minute_ms, seq.valid, seq.last_event_time_ms, recv_ns, values)
+
+    def _value(self, feature: Feature, view: BookView, minute_ms: int) -> float | None:
+        try:
+            return _finite(feature.fn(view))
+        except Exception as exc:  # noqa: BLE001 - user code: any failure is reported, never fatal here
+            self.on_feature_error(FeatureFailure(feature.name, self.symbol, minute_ms, f"{type(exc).__name__}: {exc}"))
+            return None
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a float; ``None``, NaN and infinities mean "undefined" (null); anything that is
+    not a real number raises ``TypeError``, an int past float range ``OverflowError``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars are Real too
+        raise TypeError(f"returned {type(value).__name__} {value!r:.40}, not a number")
+    number = float(value)  # OverflowError for an int past float range
+    if not math.isfinite(number):
+        return None
+    return number

@@ -1,0 +1,109 @@
+"""The live path's pure core: raw records in, events, minute rows and resync needs out.
+
+Strategy: the recorder journals every raw message *first*, then turns that journal record into
+an event with ``acts.storage.records.record_to_event`` -- the very function that later rolls the
+journal into segments. Live rows and replayed rows therefore come from identical events in
+identical order, which is what makes "live entries == replay of the recording" hold by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from acts.book.sequencer import Gap, Outcome, StaleSnapshot, State
+from acts.core.errors import DataError, MalformedMessageError
+from acts.core.events import Event, EventKind
+from acts.features.pipeline import NO_ROWS, MinuteRow, MinuteSampler, NullAndReportOnce, Rows
+from acts.features.registry import Feature
+from acts.storage.journal import Channel, JournalRecord
+from acts.storage.records import marker_record, record_to_event
+
+__all__ = ["JournalSink", "Ingested", "Ingestor", "SymbolHealth"]
+
+log = logging.getLogger("acts.recorder")
+
+
+class JournalSink(Protocol):
+    def append(self, record: JournalRecord) -> None: ...
+
+
+@dataclass
+class SymbolHealth:
+    """Counters for the recorder's one-line health summary."""
+
+    events: int = 0
+    gaps: int = 0
+    stale_snapshots: int = 0
+    snapshots: int = 0
+    last_event_ms: int | None = None
+
+    def line(self, symbol: str, valid: bool) -> str:
+        state = "valid" if valid else "INVALID"
+        return (f"{symbol}: {state} book, {self.events} events, {self.snapshots} snapshots, "
+                f"{self.gaps} gaps, {self.stale_snapshots} stale snapshots, last E={self.last_event_ms}")
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What one record did."""
+
+    symbol: str
+    event: Event | None = None
+    outcome: Outcome | None = None
+    rows: Rows | tuple[MinuteRow, ...] = NO_ROWS
+    needs_snapshot: bool = False  # the symbol's book is invalid and waits for a snapshot
+    error: str | None = None  # a malformed message (kept in the journal, skipped here)
+
+
+class Ingestor:
+    """Journal, decode and fold every record, one symbol's sampler each."""
+
+    def __init__(self, symbols: Sequence[str], features: Sequence[Feature], journal: JournalSink,
+                 on_malformed: Callable[[JournalRecord, str], None] | None = None) -> None:
+        self.journal = journal
+        # User code never stops capture: a failing feature is null, logged once per (feature, symbol).
+        self.feature_failures = NullAndReportOnce(log.error)
+        self.samplers = {s: MinuteSampler(s, features, on_feature_error=self.feature_failures) for s in symbols}
+        self.health = {s: SymbolHealth() for s in symbols}
+        self._on_malformed = on_malformed
+
+    def ingest(self, record: JournalRecord) -> Ingested:
+        self.journal.append(record)
+        try:
+            event = record_to_event(record)
+        except (MalformedMessageError, DataError, KeyError, ValueError) as exc:
+            if self._on_malformed is not None:
+                self._on_malformed(record, str(exc))
+            return Ingested(record.symbol, error=str(exc))
+        sampler = self.samplers.get(event.symbol)
+        if sampler is None:
+            error = f"message for {event.symbol}, which is not being recorded"
+            if self._on_malformed is not None:
+                self._on_malformed(record, error)
+            return Ingested(event.symbol, event, error=error)
+        rows, outcome = sampler.apply(event)
+        self._count(event, outcome)
+        needs = sampler.sequencer.state is State.NO_BOOK and record.channel is not Channel.MARKER
+        return Ingested(event.symbol, event, outcome, rows, needs)
+
+    def marker(self, kind: EventKind, symbol: str, recv_ns: int, **detail: object) -> Ingested:
+        return self.ingest(marker_record(kind, symbol, recv_ns, **detail))
+
+    def _count(self, event: Event, outcome: Outcome) -> None:
+        health = self.health[event.symbol]
+        health.events += 1
+        if event.kind is EventKind.SNAPSHOT:
+            health.snapshots += 1
+        if isinstance(outcome, Gap):
+            health.gaps += 1
+        elif isinstance(outcome, StaleSnapshot):
+            health.stale_snapshots += 1
+        last = self.samplers[event.symbol].sequencer.last_event_time_ms
+        if last is not None:
+            health.last_event_ms = last
+
+    def valid(self, symbol: str) -> bool:
+        return self.samplers[symbol].sequencer.valid
