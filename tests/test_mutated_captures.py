@@ -346,7 +346,7 @@ def test_a_mutated_capture_never_breaks_import_or_replay_and_loses_no_fine_line(
         assert "malformed lines" in err and "imported 0 events" in out, (out, err)
 
     cut = "cut" in names
-    if cut:
+    if cut and code != 2:  # (an exit 2 -- misfiled snapshots -- is one line and prints no report)
         assert "cannot read on" in err, err  # a cut file is never taken as complete
 
     # 2. Fine lines are never lost.
