@@ -86,9 +86,7 @@ def open_capture(path: Path) -> IO[str]:
     ``InputError`` if the file cannot be opened.
     """
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
-        kind = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+        kind = _compression(path)
         raw: Any
         if kind == "gzip":
             raw = gzip.open(path, "rb")
@@ -103,6 +101,32 @@ def open_capture(path: Path) -> IO[str]:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
+
+
+def _compression(path: Path) -> str | None:
+    """``"gzip"``, ``"zstd"``, ``"bzip2"``, ``"xz"`` by the file's magic bytes, or None (plain text)."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
+def _zstd_cut(path: Path) -> bool:
+    """True when the file ends inside a zstd frame.
+
+    zstandard's reader stops quietly at a cut frame (gzip, bzip2 and xz raise), so a truncated ``.zst``
+    capture would look complete; this second pass asks each frame whether it ended.
+    """
+    inside = False
+    with open(path, "rb") as fh:
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            while block:
+                frame.decompress(block)  # the text was read already; only whether the frame ends matters
+                inside = not frame.eof
+                block = frame.unused_data if frame.eof else b""
+                if frame.eof:
+                    frame = zstandard.ZstdDecompressor().decompressobj()
+    return inside
 
 
 def _local_ns(token: str) -> int:
@@ -333,6 +357,9 @@ def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = Non
                     try:
                         line = next(lines)
                     except StopIteration:
+                        if _compression(path) == "zstd" and _zstd_cut(path):
+                            importer.unreadable(str(path), number, zstandard.ZstdError(
+                                "the file ends inside a zstd frame: it was cut short"))
                         break
                     except _READ_ERRORS as exc:
                         importer.unreadable(str(path), number, exc)

@@ -225,3 +225,24 @@ def test_symbol_must_name_exactly_one(value: str, tmp_path: Path, capsys: pytest
     src = write(tmp_path / "cap.jsonl", capture(steps=10))
     code, _, err = run_cli(["import", str(src), "--data-dir", str(tmp_path / "data"), "--symbol", value], capsys)
     assert code == 2 and err.startswith("acts: error: --symbol") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9])
+def test_a_truncated_zstd_file_is_reported_not_taken_as_complete(
+        keep: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # zstandard's reader ends quietly at a cut frame: without a check, a cut .zst read as a shorter, complete file.
+    packed = tmp_path / "cap.jsonl.zst"
+    data = zstandard.ZstdCompressor().compress("\n".join(capture(steps=400)).encode())
+    packed.write_bytes(data[: int(len(data) * keep)])
+    code, out, err = run_cli(["import", str(packed), "--data-dir", str(tmp_path / "data"), "--symbol", "BTC"], capsys)
+    assert code in (0, 1) and "the file ends inside a zstd frame" in err and "the lines before were imported" in err
+
+
+def test_a_complete_multi_frame_zstd_file_is_not_reported(tmp_path: Path) -> None:
+    lines = capture(steps=100)
+    cctx = zstandard.ZstdCompressor()
+    packed = tmp_path / "cap.jsonl.zst"
+    head, tail = "\n".join(lines[:50]) + "\n", "\n".join(lines[50:])
+    packed.write_bytes(cctx.compress(head.encode()) + cctx.compress(tail.encode()))
+    report = import_jsonl([packed], tmp_path / "data", "BTCUSDT")
+    assert report.malformed == 0 and report.events == {"BTCUSDT": len(lines)}
