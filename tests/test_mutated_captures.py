@@ -35,9 +35,9 @@ from hypothesis import event as note_event
 from hypothesis import strategies as st
 
 from acts.cli import main
-from exchange.generator import STEP_MS, MarketGenerator
-from recorder.events import DepthUpdate, Event, Snapshot
-from replayer.store import SegmentStore
+from acts.core.events import DepthUpdate, Event, Snapshot
+from acts.exchange.generator import STEP_MS, MarketGenerator
+from acts.storage.store import SegmentStore
 from tests.reference import ReferenceRows
 
 pytestmark = pytest.mark.slow
