@@ -92,7 +92,7 @@ def acts_minutes(data_dir: Path, engine: str = "fast") -> int:
 def acts_every_event(data_dir: Path) -> int:
     store = SegmentStore(data_dir)
     fns = [f.fn for f in default_registry().resolve(FEATURES)]
-    seq = Sequencer(book=ArrayBook())  # type: ignore[arg-type]
+    seq = Sequencer(book=ArrayBook())
     samples = 0
     for path in store.paths(SYMBOL):
         for event in store.columnar_events(path, SYMBOL):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import PurePath
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -22,10 +23,16 @@ import pyarrow.parquet as pq
 
 from acts.core.decimals import BOOK_SCALE
 from acts.core.errors import CorruptSegmentError, PrecisionError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
+from acts.core.events import DepthUpdate, EventKind, Marker, Snapshot
 from acts.storage.segments import SCHEMA, read_info
 
-__all__ = ["LevelOverflow", "RowGroup", "read_columnar_events", "read_row_groups"]
+__all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "RowGroup", "read_columnar_events", "read_row_groups"]
+
+#: One side's levels on the fast path: ``(prices, quantities)``, int64 arrays at ``BOOK_SCALE``. The same
+#: type as ``book.arraybook.ArrayLevels``, which takes them (``storage`` and ``book`` never import each other).
+ArrayLevels: TypeAlias = tuple[np.ndarray, np.ndarray]
+#: An event as the fast path reads it: levels as arrays, for ``Sequencer(book=ArrayBook())``.
+ArrayEvent: TypeAlias = DepthUpdate[ArrayLevels] | Snapshot[ArrayLevels] | Marker
 
 _INT64_MAX = np.iinfo(np.int64).max
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
@@ -113,7 +120,7 @@ class RowGroup:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def event(self, i: int) -> Event:
+    def event(self, i: int) -> ArrayEvent:
         start, end, kind = int(self.starts[i]), int(self.ends[i]), int(self.kinds[i])
         recv = int(self.recv[i])
         if kind == EventKind.DEPTH or kind == EventKind.SNAPSHOT:
@@ -121,14 +128,14 @@ class RowGroup:
                 mid = start + int(np.count_nonzero(self.side[start:end] == 0))  # bids come first
                 price = _scaled(self.price[start:end], self.price_factor)
                 qty = _scaled(self.qty[start:end], self.qty_factor)
-                bids = (price[: mid - start], qty[: mid - start])
-                asks = (price[mid - start :], qty[mid - start :])
+                bids: ArrayLevels = (price[: mid - start], qty[: mid - start])
+                asks: ArrayLevels = (price[mid - start :], qty[mid - start :])
             else:
                 bids = asks = (_EMPTY, _EMPTY)
             if kind == EventKind.DEPTH:
                 return DepthUpdate(self.symbol, int(self.times[i]), int(self.firsts[i]), int(self.finals[i]),
-                                   bids, asks, recv)  # type: ignore[arg-type]
-            return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)  # type: ignore[arg-type]
+                                   bids, asks, recv)
+            return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)
         return Marker(EventKind(kind), self.symbol, recv, self._details[start].as_py() or "{}")
 
 
@@ -145,7 +152,8 @@ def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | N
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from None
 
 
-def read_columnar_events(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[Event]:
+def read_columnar_events(path: PurePath, symbol: str,
+                         filesystem: pafs.FileSystem | None = None) -> Iterator[ArrayEvent]:
     """The events of a segment with levels as book-scale integer arrays (for ``ArrayBook``)."""
     for group in read_row_groups(path, symbol, filesystem):
         for i in range(len(group)):

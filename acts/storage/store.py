@@ -15,7 +15,7 @@ from acts.core.events import Event
 from acts.storage.segments import SegmentInfo, read_events, read_info
 
 if TYPE_CHECKING:
-    from acts.storage.columnar import RowGroup
+    from acts.storage.columnar import ArrayEvent, RowGroup
 
 __all__ = ["SegmentStore"]
 
@@ -35,7 +35,9 @@ class SegmentStore:
 
     def __init__(self, data_dir: PurePath, filesystem: pafs.FileSystem | None = None) -> None:
         self.filesystem = filesystem
-        self.root = (Path(data_dir) if filesystem is None else PurePosixPath(data_dir)) / "segments"
+        #: The local segments folder (``None`` on object storage, where ``root`` is a ``PurePosixPath``).
+        self._local: Path | None = Path(data_dir) / "segments" if filesystem is None else None
+        self.root: PurePath = self._local if self._local is not None else PurePosixPath(data_dir) / "segments"
         self._info: dict[PurePath, SegmentInfo] = {}
 
     @classmethod
@@ -59,11 +61,11 @@ class SegmentStore:
             raise InputError(f"cannot list {directory}: {exc}") from None
 
     def symbols(self) -> list[str]:
-        if self.filesystem is not None:
+        if self._local is None:
             entries = self._list(self.root, False)
             names = [PurePosixPath(i.path).name for i in entries if i.type == pafs.FileType.Directory]
-        elif self.root.is_dir():  # type: ignore[union-attr]
-            names = [p.name for p in self.root.glob("symbol=*") if p.is_dir()]  # type: ignore[union-attr]
+        elif self._local.is_dir():
+            names = [p.name for p in self._local.glob("symbol=*") if p.is_dir()]
         else:
             names = []
         return sorted(n.removeprefix("symbol=") for n in names if n.startswith("symbol="))
@@ -73,11 +75,11 @@ class SegmentStore:
 
     def paths(self, symbol: str) -> list[PurePath]:
         """Every segment of ``symbol`` in recording order (the file names sort by first receive time)."""
-        base = self.root / f"symbol={symbol}"
-        if self.filesystem is None:
-            found: list[PurePath] = list(base.glob("date=*/*.parquet"))  # type: ignore[union-attr]
+        found: list[PurePath]
+        if self._local is not None:
+            found = list((self._local / f"symbol={symbol}").glob("date=*/*.parquet"))
         else:
-            found = [PurePosixPath(i.path) for i in self._list(base, True)
+            found = [PurePosixPath(i.path) for i in self._list(self.root / f"symbol={symbol}", True)
                      if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
         found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith("date=")]
         return sorted(found, key=_recording_order)
@@ -97,7 +99,7 @@ class SegmentStore:
 
         return read_row_groups(path, symbol, self.filesystem)
 
-    def columnar_events(self, path: PurePath, symbol: str) -> Iterator[Event]:
+    def columnar_events(self, path: PurePath, symbol: str) -> Iterator[ArrayEvent]:
         """The same events with levels as book-scale integer arrays (the fast path)."""
         from acts.storage.columnar import read_columnar_events
 
