@@ -30,6 +30,7 @@ import zstandard
 from acts.book.arraybook import ArrayBook
 from acts.book.sequencer import Sequencer
 from acts.core.events import DepthUpdate, Event, Snapshot, to_wire
+from acts.core.timeunits import MINUTE_MS
 from acts.exchange.generator import DEFAULT_START_MS
 from acts.exchange.synthetic import synthetic_events
 from acts.features.builtin import default_registry
@@ -59,7 +60,7 @@ def prepare(levels_wanted: int, depth: int) -> tuple[Path, Path, int]:
     levels = 0
     with open(jsonl, "w") as fh:
         for event in synthetic_events([SYMBOL], minutes, seed=1, depth=depth, snapshot_limit=5000):
-            if levels >= levels_wanted and isinstance(event, DepthUpdate) and event.event_time_ms % 60_000 < 100:
+            if levels >= levels_wanted and isinstance(event, DepthUpdate) and event.event_time_ms % MINUTE_MS < 100:
                 break  # enough, at a minute boundary
             events.append(event)
             if isinstance(event, (DepthUpdate, Snapshot)):
@@ -135,7 +136,7 @@ def depthcache(jsonl: Path, every_event: bool, max_lines: int | None = None) -> 
             for ask in msg["a"]:
                 cache.add_ask(ask)
             levels += len(msg["b"]) + len(msg["a"])
-            this_minute = msg["E"] // 60_000
+            this_minute = msg["E"] // MINUTE_MS
             if every_event or this_minute != minute:
                 minute = this_minute
                 bids, asks = cache.get_bids(), cache.get_asks()

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeAlias
 import numpy as np
 
 from acts.book.book import SCALE
-from acts.core.events import EventKind
+from acts.core.events import EventKind, Side
 
 __all__ = ["ArrayBook", "ArrayBookView", "ArrayLevels", "EventColumns", "HAVE_NUMBA"]
 
@@ -31,7 +31,7 @@ ArrayLevels: TypeAlias = tuple[np.ndarray, np.ndarray]
 class EventColumns(Protocol):
     """What the compiled lane reads: decoded events as columns (``acts.storage.columnar.RowGroup``).
 
-    Event ``i`` owns level rows ``starts[i]:ends[i]``; a row's side is 0 (bid), 1 (ask) or -1 (none);
+    Event ``i`` owns level rows ``starts[i]:ends[i]``; a row's side is a ``Side`` (0 bid, 1 ask) or -1 (none);
     its price at the book scale is ``price[r] * price_factor`` (likewise ``qty``)."""
 
     starts: np.ndarray
@@ -45,6 +45,9 @@ class EventColumns(Protocol):
     qty: np.ndarray
     price_factor: int
     qty_factor: int
+
+#: ``Side`` values as plain ints: the compiled kernel reads them as constants.
+_BID, _ASK = int(Side.BID), int(Side.ASK)
 
 try:
     import numba
@@ -166,10 +169,10 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
             if firsts[i] != position + 1:
                 break
             for r in range(starts[i], ends[i]):
-                if side[r] == 0:
+                if side[r] == _BID:
                     bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor,
                                            qty[r] * qty_factor)
-                elif side[r] == 1:
+                elif side[r] == _ASK:
                     ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor,
                                            qty[r] * qty_factor)
             position = final

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from acts.core.decimals import check_storable
@@ -25,6 +25,9 @@ from acts.core.errors import MalformedMessageError, PrecisionError
 
 __all__ = [
     "EventKind",
+    "Side",
+    "ResyncReason",
+    "DisconnectReason",
     "Level",
     "Levels",
     "LevelsT",
@@ -65,6 +68,35 @@ class EventKind(IntEnum):
     GAP = 4
     RESYNC = 5
     RESTART = 6  #: the recorder process started: nothing it knew before carries over
+
+
+class Side(IntEnum):
+    """Which side a level is on. Stored in the ``side`` column (null: a row without a level); values are
+    part of the segment format, and the fast path's row arrays use them too (-1: no level)."""
+
+    BID = 0
+    ASK = 1
+
+
+class ResyncReason(StrEnum):
+    """Why a ``RESYNC`` marker asks for a snapshot (its ``reason`` detail)."""
+
+    #: The update-id chain broke (a ``Gap`` or a ``StaleSnapshot``).
+    GAP = "gap"
+    #: The book has no snapshot yet (after a connect or a restart).
+    SYNC = "sync"
+    #: A periodic snapshot of a live book: a checkpoint replay can start from.
+    CHECKPOINT = "checkpoint"
+
+
+class DisconnectReason(StrEnum):
+    """``reason`` details of ``DISCONNECT`` markers the recorder writes itself; any other reason is the
+    connection error's own text (``"ConnectionClosed: ..."``)."""
+
+    #: The recorder is stopping.
+    SHUTDOWN = "shutdown"
+    #: No frame for longer than the stall timeout.
+    STALE_FEED = "stale feed"
 
 
 #: One price level as the exchange spelled it: ``("65000.01000000", "0.50000000")``.

@@ -36,10 +36,10 @@ from acts.book.sequencer import BREAKS_CHAIN, Outcome, Sequencer
 from acts.core.errors import FeatureError
 from acts.core.events import DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot
 from acts.core.symbols import iso_ms
+from acts.core.timeunits import MINUTE_MS
 from acts.features.registry import Feature
 
 __all__ = [
-    "MINUTE_MS",
     "MinuteRow",
     "Rows",
     "NO_ROWS",
@@ -51,8 +51,6 @@ __all__ = [
     "MinuteSampler",
 ]
 
-#: The default sampling interval.
-MINUTE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from acts.book.arraybook import ArrayBook, ArrayLevels
 from acts.book.sequencer import Crossed, Gap, Sequencer, StaleSnapshot, State
 from acts.core.errors import CorruptSegmentError, InputError
 from acts.core.events import Event, Levels
+from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import (
-    MINUTE_MS,
     NO_ROWS,
     MinuteRow,
     MinuteSampler,

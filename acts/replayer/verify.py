@@ -17,11 +17,11 @@ from pathlib import Path
 from acts.book.sequencer import BREAKS_CHAIN, Crossed, Gap, Sequencer, StaleSnapshot
 from acts.core.errors import CorruptSegmentError
 from acts.core.events import DepthUpdate, Event, EventKind, Marker
+from acts.core.timeunits import HOUR_MS
 from acts.storage.store import SegmentStore
 
 __all__ = ["HourReport", "VerifyReport", "verify"]
 
-_HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -66,7 +66,7 @@ class _SymbolVerifier:
         self.last_ms: int | None = None  # exchange time of the previous diff
 
     def _hour(self, ms: int) -> HourReport:
-        key = ms - ms % _HOUR_MS
+        key = ms - ms % HOUR_MS
         if key not in self.hours:
             self.hours[key] = HourReport(self.symbol, key)
         return self.hours[key]

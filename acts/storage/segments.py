@@ -33,13 +33,13 @@ import pyarrow.parquet as pq
 
 from acts.core.decimals import MAX_DIGITS, format_decimal, parse_decimal
 from acts.core.errors import CorruptSegmentError, PrecisionError
-from acts.core.events import DepthUpdate, Event, EventKind, Level, Marker, Snapshot
+from acts.core.events import DepthUpdate, Event, EventKind, Level, Marker, Side, Snapshot
+from acts.core.timeunits import HOUR_NS
 
 __all__ = [
     "FORMAT_VERSION",
     "SCHEMA",
     "SegmentInfo",
-    "Side",
     "write_segments",
     "SegmentWriter",
     "TEMP_PREFIX",
@@ -53,17 +53,9 @@ __all__ = [
 #: Bumped on any incompatible change; readers refuse newer versions.
 FORMAT_VERSION = 1
 _META_KEY = b"acts.segment"
-_NS_PER_HOUR = 3_600 * 10**9
 ROW_GROUP_ROWS = 262_144
 #: Segments being written are hidden temp files with this prefix until renamed.
 TEMP_PREFIX = ".tmp-"
-
-
-class Side:
-    """Values of the ``side`` column."""
-
-    BID = 0
-    ASK = 1
 
 
 SCHEMA = pa.schema(
@@ -223,7 +215,7 @@ def _scale_down(table: pa.Table, price_pow10: int, qty_pow10: int) -> pa.Table:
 
 
 def _hour_of(recv_ns: int) -> int:
-    return recv_ns // _NS_PER_HOUR
+    return recv_ns // HOUR_NS
 
 
 def _digest_update(h: Any, event: Event) -> None:
