@@ -35,6 +35,7 @@ from acts.exchange.generator import DEFAULT_START_MS
 from acts.exchange.synthetic import synthetic_events
 from acts.features.builtin import default_registry
 from acts.replayer.replay import ReplayReport, replay_symbol
+from acts.storage.layout import DataLayout
 from acts.storage.segments import write_segments
 from acts.storage.store import SegmentStore
 
@@ -168,7 +169,7 @@ def bare_decode(data_dir: Path) -> int:
 
 
 def storage(data_dir: Path, jsonl: Path, levels: int) -> dict[str, float]:
-    segments = sum(p.stat().st_size for p in (data_dir / "segments").rglob("*.parquet"))
+    segments = sum(p.stat().st_size for p in DataLayout(data_dir).segments.rglob("*.parquet"))
     raw = jsonl.stat().st_size
     compressor = zstandard.ZstdCompressor(level=9)
     with open(jsonl, "rb") as fh:

@@ -12,6 +12,7 @@ import pyarrow.fs as pafs
 
 from acts.core.errors import CorruptSegmentError, InputError, NoDataError, UnknownSymbolError
 from acts.core.events import Event
+from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
 from acts.storage.segments import SegmentInfo, read_events, read_info
 
 if TYPE_CHECKING:
@@ -35,9 +36,11 @@ class SegmentStore:
 
     def __init__(self, data_dir: PurePath, filesystem: pafs.FileSystem | None = None) -> None:
         self.filesystem = filesystem
-        #: The local segments folder (``None`` on object storage, where ``root`` is a ``PurePosixPath``).
-        self._local: Path | None = Path(data_dir) / "segments" if filesystem is None else None
-        self.root: PurePath = self._local if self._local is not None else PurePosixPath(data_dir) / "segments"
+        #: The local layout (``None`` on object storage, where paths are ``PurePosixPath``).
+        self._local: DataLayout[Path] | None = DataLayout(Path(data_dir)) if filesystem is None else None
+        self._layout: DataLayout[Path] | DataLayout[PurePosixPath] = (
+            self._local if self._local is not None else DataLayout(PurePosixPath(data_dir)))
+        self.root: PurePath = self._layout.segments
         self._info: dict[PurePath, SegmentInfo] = {}
 
     @classmethod
@@ -64,24 +67,24 @@ class SegmentStore:
         if self._local is None:
             entries = self._list(self.root, False)
             names = [PurePosixPath(i.path).name for i in entries if i.type == pafs.FileType.Directory]
-        elif self._local.is_dir():
-            names = [p.name for p in self._local.glob("symbol=*") if p.is_dir()]
+        elif self._local.segments.is_dir():
+            names = [p.name for p in self._local.segments.glob(f"{SYMBOL_PREFIX}*") if p.is_dir()]
         else:
             names = []
-        return sorted(n.removeprefix("symbol=") for n in names if n.startswith("symbol="))
+        return sorted(n.removeprefix(SYMBOL_PREFIX) for n in names if n.startswith(SYMBOL_PREFIX))
 
     def days(self, symbol: str) -> list[str]:
-        return sorted({p.parent.name.removeprefix("date=") for p in self.paths(symbol)})
+        return sorted({p.parent.name.removeprefix(DATE_PREFIX) for p in self.paths(symbol)})
 
     def paths(self, symbol: str) -> list[PurePath]:
         """Every segment of ``symbol`` in recording order (the file names sort by first receive time)."""
         found: list[PurePath]
         if self._local is not None:
-            found = list((self._local / f"symbol={symbol}").glob("date=*/*.parquet"))
+            found = list(self._local.symbol_dir(symbol).glob(f"{DATE_PREFIX}*/*.parquet"))
         else:
-            found = [PurePosixPath(i.path) for i in self._list(self.root / f"symbol={symbol}", True)
+            found = [PurePosixPath(i.path) for i in self._list(self._layout.symbol_dir(symbol), True)
                      if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
-        found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith("date=")]
+        found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith(DATE_PREFIX)]
         return sorted(found, key=_recording_order)
 
     def info(self, path: PurePath) -> SegmentInfo:
@@ -123,8 +126,8 @@ class SegmentStore:
         previous file -- so the book is rebuilt without reading older history.
         """
         paths = self.paths(symbol)
-        start_key = f"date={_day(start_ms)}"
-        end_key = f"date={_day(end_ms - 1)}" if end_ms is not None else None
+        start_key = f"{DATE_PREFIX}{_day(start_ms)}"
+        end_key = f"{DATE_PREFIX}{_day(end_ms - 1)}" if end_ms is not None else None
         if not any(p.parent.name >= start_key and (end_key is None or p.parent.name <= end_key) for p in paths):
             span = _day(start_ms) + (f" to {_day(end_ms - 1)}" if end_ms is not None else " on")
             raise NoDataError(f"no {symbol} data from {span}; recorded dates: {_ranges(self.days(symbol))}")
