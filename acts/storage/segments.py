@@ -35,6 +35,7 @@ from acts.core.decimals import MAX_DIGITS, format_decimal, parse_decimal
 from acts.core.errors import CorruptSegmentError, PrecisionError
 from acts.core.events import DepthUpdate, Event, EventKind, Level, Marker, Side, Snapshot
 from acts.core.timeunits import HOUR_NS
+from acts.storage.fsync import fsync_dir
 from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
 
 __all__ = [
@@ -363,7 +364,7 @@ class _OpenSegment:
         with open(self.tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(self.tmp, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return final
 
     def discard(self) -> None:
@@ -383,14 +384,6 @@ def _row_groups(event_starts: Any) -> Iterator[tuple[int, int]]:
             stop += 1
         yield start, stop
         start = stop
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> SegmentInfo:
