@@ -75,11 +75,6 @@ class WeightLimiter:
         self.max_ban_s = max_ban_s
         self._clients: dict[str, _Client] = {}
 
-    def used(self, key: str, now_ms: int) -> int:
-        """Weight used by ``key`` in the current minute."""
-        client = self._clients.get(key)
-        return client.used if client is not None and client.minute == now_ms // MINUTE_MS else 0
-
     def admit(self, key: str, weight: int, now_ms: int) -> Verdict:
         """Count a request of ``weight`` from ``key`` at ``now_ms`` (wall clock, ms) and say how to answer."""
         client = self._clients.setdefault(key, _Client())

@@ -48,10 +48,6 @@ class Registry:
         self._families[prefix] = factory
         self._docs[prefix + "{N}"] = doc
 
-    def known(self) -> list[str]:
-        """Names for messages and ``--help``: plain names and ``family{N}`` patterns, sorted."""
-        return sorted(self._docs)
-
     def docs(self) -> dict[str, str]:
         return dict(sorted(self._docs.items()))
 
