@@ -17,8 +17,6 @@ import json
 import os
 import re
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +36,8 @@ from acts.replayer.replay import ReplayReport, replay_symbol
 from acts.storage.layout import DataLayout
 from acts.storage.segments import write_segments
 from acts.storage.store import SegmentStore
+from bench.procs import ROOT, exchange_process, start_recorder
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
 FEATURES = ["mid", "bias10", "bias50"]
 SYMBOL = "BTCUSDT"
@@ -195,21 +193,13 @@ def _proc_rss_mb(pid: int) -> float:
 def recorder_capacity(n_symbols: int, seconds: float) -> dict[str, Any]:
     """One exchange process and one recorder process on loopback; measures the recorder only."""
     symbols = [f"S{i:03d}USDT" for i in range(n_symbols)]
-    code = "from acts.cli import app_main; app_main()"
-    exchange = subprocess.Popen([sys.executable, "-c", code, "exchange", "--symbols", ",".join(symbols), "--port", "0"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert exchange.stdout is not None
-        rest = exchange.stdout.readline().split()[-1]
-        stream = exchange.stdout.readline().split()[-1]
+    with exchange_process(symbols) as exchange:
         data_dir = WORK / f"capacity-{n_symbols}"
         data_dir.mkdir(parents=True, exist_ok=True)
         stderr_path = data_dir / "recorder.stderr"  # a file: a pipe read only at the end could fill up
         with open(stderr_path, "w") as stderr_file:
-            recorder = subprocess.Popen(
-                [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(data_dir), "--rest-url", rest,
-                 "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr_file, text=True)
+            recorder = start_recorder(symbols, data_dir, exchange, "--snapshot-limit", "100", "--duration",
+                                      str(seconds), stderr=stderr_file)
         time.sleep(min(5.0, seconds / 3))  # start-up and snapshots excluded from the CPU window
         cpu0, t0 = _proc_cpu_s(recorder.pid), time.monotonic()
         time.sleep(max(1.0, seconds - min(5.0, seconds / 3) - 2.0))
@@ -217,9 +207,6 @@ def recorder_capacity(n_symbols: int, seconds: float) -> dict[str, Any]:
         rss = _proc_rss_mb(recorder.pid)
         recorder.wait(timeout=seconds + 120)
         err = stderr_path.read_text()
-    finally:
-        exchange.terminate()
-        exchange.wait(timeout=30)
     match = re.search(r"recorded (\d+) frames.*p99 ([0-9.]+) ms", err.replace("\n", " "))
     return {"symbols": n_symbols, "cores": (cpu1 - cpu0) / (t1 - t0), "rss_mb": rss,
             "frames": int(match.group(1)) if match else 0, "p99_lag_ms": float(match.group(2)) if match else None}
