@@ -32,6 +32,16 @@ def record(data_dir: Path, events: Sequence[Event], chunk: int | None = None) ->
     return paths
 
 
+def imported_capture(data_dir: Path, symbols: str, minutes: int = 3) -> Path:
+    """``acts generate`` a seeded capture of ``symbols`` into ``data_dir``, then ``acts import`` it there."""
+    from acts.cli import main
+
+    capture = data_dir / "cap.jsonl"
+    assert main(["generate", "--out", str(capture), "--symbols", symbols, "--minutes", str(minutes)]) == 0
+    assert main(["import", "--data-dir", str(data_dir), str(capture)]) == 0
+    return data_dir
+
+
 @pytest.fixture(scope="session")
 def recording_events() -> list[Event]:
     """12 minutes of BTC and SHIB across an hour boundary, with gaps and 2-minute checkpoints."""

@@ -6,16 +6,13 @@ from pathlib import Path
 import pytest
 
 from acts.cli import main
+from tests.conftest import imported_capture
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded capture imported into segments: the offline path, no network."""
-    data_dir = tmp_path_factory.mktemp("demo")
-    capture = data_dir / "cap.jsonl"
-    assert main(["generate", "--out", str(capture), "--symbols", "BTC,SHIB", "--minutes", "3"]) == 0
-    assert main(["import", "--data-dir", str(data_dir), str(capture)]) == 0
-    return data_dir
+    return imported_capture(tmp_path_factory.mktemp("demo"), "BTC,SHIB")
 
 
 def test_demo_prints_features(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

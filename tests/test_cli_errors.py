@@ -16,17 +16,13 @@ import pytest
 from aiohttp import web
 
 from acts.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, imported_capture
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three minutes of BTC and ETH, imported from a generated capture."""
-    data_dir = tmp_path_factory.mktemp("data")
-    capture = data_dir / "cap.jsonl"
-    assert main(["generate", "--out", str(capture), "--symbols", "BTC,ETH", "--minutes", "3"]) == 0
-    assert main(["import", "--data-dir", str(data_dir), str(capture)]) == 0
-    return data_dir
+    return imported_capture(tmp_path_factory.mktemp("data"), "BTC,ETH")
 
 
 def _one_line_error(code: int, capsys: pytest.CaptureFixture[str], *needles: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from acts.cli import main
 from acts.features.registry import Feature
 from acts.sinks import SqliteSink
+from tests.conftest import imported_capture
 from tests.live import run_live
 
 PLUGIN = textwrap.dedent("""
@@ -34,11 +35,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data_dir = tmp_path_factory.mktemp("ff")
-    capture = data_dir / "cap.jsonl"
-    assert main(["generate", "--out", str(capture), "--symbols", "BTC,SHIB", "--minutes", "3"]) == 0
-    assert main(["import", "--data-dir", str(data_dir), str(capture)]) == 0
-    return data_dir
+    return imported_capture(tmp_path_factory.mktemp("ff"), "BTC,SHIB")
 
 
 @pytest.mark.usefixtures("plugin")
