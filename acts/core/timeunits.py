@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SECOND_MS", "MINUTE_MS", "HOUR_MS", "DAY_MS", "DAY_S", "SECOND_NS", "HOUR_NS", "DAY_NS"]
+__all__ = ["SECOND_MS", "MINUTE_MS", "HOUR_MS", "DAY_MS", "HOUR_S", "DAY_S", "SECOND_NS", "HOUR_NS", "DAY_NS"]
 
 #: Milliseconds: exchange event times (``E``), sampling intervals, partitions.
 SECOND_MS = 1_000
@@ -10,6 +10,7 @@ MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 #: Seconds: durations in settings.
+HOUR_S = HOUR_MS // SECOND_MS
 DAY_S = DAY_MS // SECOND_MS
 #: Nanoseconds: local receive times (``recv_ns``), journal names.
 SECOND_NS = 10**9
