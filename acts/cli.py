@@ -437,6 +437,7 @@ def demo_cmd(
     from acts.recorder.live import Recorder, RecorderConfig
     from acts.recorder.roll import Roller
     from acts.replayer.replay import replay
+    from acts.storage.layout import DataLayout
     from acts.storage.store import SegmentStore
     from acts.wiring import build_sink, setup_logging
 
@@ -461,7 +462,7 @@ def demo_cmd(
     live = sink.read()
     sink.close()
     out.print(f"recorded {report.frames} frames, {report.snapshots} snapshots, {len(report.segments)} segments; "
-              f"{len(live)} live minute entries in {run_dir / 'entries.sqlite'}")
+              f"{len(live)} live minute entries in {DataLayout(run_dir).entries_db}")
     store = SegmentStore(run_dir)
     first = min(e["minute"] for e in live) if live else "2000-01-01"
     replayed = [to_entry(r, names) for r in replay(store, chosen, resolved, parse_time_ms(first))]

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from acts.core.secrets import Scrubber, ScrubbingFormatter, redact_uri
 from acts.sinks import MongoSink, SpoolingSink, SqliteSink
+from acts.storage.layout import DataLayout
 
 __all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole", "LOG_MAX_BYTES", "LOG_KEEP"]
 
@@ -26,8 +27,8 @@ def build_sink(data_dir: Path, mongo_uri: str | None) -> SqliteSink | SpoolingSi
     """MongoDB behind an on-disk spool when a URI is given, else the embedded store under ``data_dir``."""
     if mongo_uri:
         logging.getLogger("acts").info("minute entries -> MongoDB at %s", redact_uri(mongo_uri))
-        return SpoolingSink(MongoSink(mongo_uri), SqliteSink(data_dir / "spool" / "entries-spool.sqlite"))
-    return SqliteSink(data_dir / "entries.sqlite")
+        return SpoolingSink(MongoSink(mongo_uri), SqliteSink(DataLayout(data_dir).spool_db))
+    return SqliteSink(DataLayout(data_dir).entries_db)
 
 
 def asset_of(symbol: str) -> str:
@@ -84,7 +85,7 @@ def setup_logging(data_dir: Path, symbols: list[str], verbose: bool = False, max
     goes through ``scrub`` (the secrets of the Mongo URI), tracebacks included."""
     if max_bytes < 1 or keep < 1:
         raise ValueError(f"log rotation needs a size and a count of at least 1, got {max_bytes} and {keep}")
-    logs = data_dir / "logs"
+    logs = DataLayout(data_dir).logs
     logs.mkdir(parents=True, exist_ok=True)
     fmt = ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", scrub or Scrubber())
     root = logging.getLogger("acts")

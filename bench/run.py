@@ -17,8 +17,6 @@ import json
 import os
 import re
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,14 +28,16 @@ import zstandard
 from acts.book.arraybook import ArrayBook
 from acts.book.sequencer import Sequencer
 from acts.core.events import DepthUpdate, Event, Snapshot, to_wire
+from acts.core.timeunits import MINUTE_MS
 from acts.exchange.generator import DEFAULT_START_MS
 from acts.exchange.synthetic import synthetic_events
 from acts.features.builtin import default_registry
 from acts.replayer.replay import ReplayReport, replay_symbol
+from acts.storage.layout import DataLayout
 from acts.storage.segments import write_segments
 from acts.storage.store import SegmentStore
+from bench.procs import ROOT, exchange_process, start_recorder
 
-ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
 FEATURES = ["mid", "bias10", "bias50"]
 SYMBOL = "BTCUSDT"
@@ -59,7 +59,7 @@ def prepare(levels_wanted: int, depth: int) -> tuple[Path, Path, int]:
     levels = 0
     with open(jsonl, "w") as fh:
         for event in synthetic_events([SYMBOL], minutes, seed=1, depth=depth, snapshot_limit=5000):
-            if levels >= levels_wanted and isinstance(event, DepthUpdate) and event.event_time_ms % 60_000 < 100:
+            if levels >= levels_wanted and isinstance(event, DepthUpdate) and event.event_time_ms % MINUTE_MS < 100:
                 break  # enough, at a minute boundary
             events.append(event)
             if isinstance(event, (DepthUpdate, Snapshot)):
@@ -92,7 +92,7 @@ def acts_minutes(data_dir: Path, engine: str = "fast") -> int:
 def acts_every_event(data_dir: Path) -> int:
     store = SegmentStore(data_dir)
     fns = [f.fn for f in default_registry().resolve(FEATURES)]
-    seq = Sequencer(book=ArrayBook())  # type: ignore[arg-type]
+    seq = Sequencer(book=ArrayBook())
     samples = 0
     for path in store.paths(SYMBOL):
         for event in store.columnar_events(path, SYMBOL):
@@ -135,7 +135,7 @@ def depthcache(jsonl: Path, every_event: bool, max_lines: int | None = None) -> 
             for ask in msg["a"]:
                 cache.add_ask(ask)
             levels += len(msg["b"]) + len(msg["a"])
-            this_minute = msg["E"] // 60_000
+            this_minute = msg["E"] // MINUTE_MS
             if every_event or this_minute != minute:
                 minute = this_minute
                 bids, asks = cache.get_bids(), cache.get_asks()
@@ -167,7 +167,7 @@ def bare_decode(data_dir: Path) -> int:
 
 
 def storage(data_dir: Path, jsonl: Path, levels: int) -> dict[str, float]:
-    segments = sum(p.stat().st_size for p in (data_dir / "segments").rglob("*.parquet"))
+    segments = sum(p.stat().st_size for p in DataLayout(data_dir).segments.rglob("*.parquet"))
     raw = jsonl.stat().st_size
     compressor = zstandard.ZstdCompressor(level=9)
     with open(jsonl, "rb") as fh:
@@ -193,21 +193,13 @@ def _proc_rss_mb(pid: int) -> float:
 def recorder_capacity(n_symbols: int, seconds: float) -> dict[str, Any]:
     """One exchange process and one recorder process on loopback; measures the recorder only."""
     symbols = [f"S{i:03d}USDT" for i in range(n_symbols)]
-    code = "from acts.cli import app_main; app_main()"
-    exchange = subprocess.Popen([sys.executable, "-c", code, "exchange", "--symbols", ",".join(symbols), "--port", "0"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert exchange.stdout is not None
-        rest = exchange.stdout.readline().split()[-1]
-        stream = exchange.stdout.readline().split()[-1]
+    with exchange_process(symbols) as exchange:
         data_dir = WORK / f"capacity-{n_symbols}"
         data_dir.mkdir(parents=True, exist_ok=True)
         stderr_path = data_dir / "recorder.stderr"  # a file: a pipe read only at the end could fill up
         with open(stderr_path, "w") as stderr_file:
-            recorder = subprocess.Popen(
-                [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(data_dir), "--rest-url", rest,
-                 "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr_file, text=True)
+            recorder = start_recorder(symbols, data_dir, exchange, "--snapshot-limit", "100", "--duration",
+                                      str(seconds), stderr=stderr_file)
         time.sleep(min(5.0, seconds / 3))  # start-up and snapshots excluded from the CPU window
         cpu0, t0 = _proc_cpu_s(recorder.pid), time.monotonic()
         time.sleep(max(1.0, seconds - min(5.0, seconds / 3) - 2.0))
@@ -215,9 +207,6 @@ def recorder_capacity(n_symbols: int, seconds: float) -> dict[str, Any]:
         rss = _proc_rss_mb(recorder.pid)
         recorder.wait(timeout=seconds + 120)
         err = stderr_path.read_text()
-    finally:
-        exchange.terminate()
-        exchange.wait(timeout=30)
     match = re.search(r"recorded (\d+) frames.*p99 ([0-9.]+) ms", err.replace("\n", " "))
     return {"symbols": n_symbols, "cores": (cpu1 - cpu0) / (t1 - t0), "rss_mb": rss,
             "frames": int(match.group(1)) if match else 0, "p99_lag_ms": float(match.group(2)) if match else None}

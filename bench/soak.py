@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from acts.replayer.verify import verify
+from bench.procs import ROOT, exchange_process, start_recorder
 
-ROOT = Path(__file__).resolve().parents[1]
 CYCLE = ["drop", "skip:{sym}:3", "stall:15", "restart:-2000", "duplicate:2", "malformed", "reorder"]
 GAPPING = {"drop", "skip", "stall", "restart", "reorder"}  # faults that must show up as gaps
 
@@ -51,35 +50,20 @@ def main(argv: list[str] | None = None) -> int:
                       if ":" in CYCLE[i % len(CYCLE)] else f"{CYCLE[i % len(CYCLE)]}@{t:.0f}")
         t += args.fault_every
         i += 1
-    code = "from acts.cli import app_main; app_main()"
-    exchange = subprocess.Popen(
-        [sys.executable, "-c", code, "exchange", "--symbols", ",".join(symbols), "--port", "0",
-         *[a for f in faults for a in ("--fault", f)]],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert exchange.stdout is not None
-    rest = exchange.stdout.readline().split()[-1]
-    stream = exchange.stdout.readline().split()[-1]
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    started_ms = time.time_ns() // 1_000_000
-    # stderr to a file: a pipe read only at the end fills up and stalls whoever writes to it.
-    stderr_path = args.data_dir / "recorder.stderr"
-    with open(stderr_path, "w") as stderr_file:
-        recorder = subprocess.Popen(
-            [sys.executable, "-c", code, "record", *symbols, "--data-dir", str(args.data_dir), "--rest-url", rest,
-             "--stream-url", stream, "--snapshot-limit", "100", "--duration", str(seconds),
-             "--roll-every", str(args.roll_every)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr_file, text=True)
     samples: list[tuple[float, float]] = []
-    start = time.monotonic()
-    try:
+    with exchange_process(symbols, faults) as exchange:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        started_ms = time.time_ns() // 1_000_000
+        stderr_path = args.data_dir / "recorder.stderr"  # a file: a pipe read only at the end could fill up
+        with open(stderr_path, "w") as stderr_file:
+            recorder = start_recorder(symbols, args.data_dir, exchange, "--snapshot-limit", "100", "--duration",
+                                      str(seconds), "--roll-every", str(args.roll_every), stderr=stderr_file)
+        start = time.monotonic()
         while recorder.poll() is None and time.monotonic() - start < seconds + 120:
             samples.append((time.monotonic() - start, _rss_mb(recorder.pid)))
             time.sleep(10)
         recorder.wait(timeout=120)
         err = stderr_path.read_text()
-    finally:
-        exchange.terminate()
-        exchange.wait(timeout=30)
     report = verify(args.data_dir, symbols, started_ms)
     gaps = sum(h.gaps for h in report.hours)
     missing = sum(h.missing_ids for h in report.hours)

@@ -6,27 +6,32 @@ elements after it, and an insert far from the top is a binary search plus one ``
 dense price grid: memory is O(levels), whatever the tick size or a stray level's distance from
 mid (BTC at 0.01 ticks, SHIB at 1e-8). Capacity doubles as needed. Numba compiles the kernel
 when installed (extra ``fast``); without it the same code runs as plain Python, slower but
-identical. Same interface as ``Book``/``BookView``, but levels arrive as integer arrays already
-at ``BOOK_SCALE`` (see ``replayer.columnar``).
+identical. Same interface as ``Book`` (``book.protocol.BookLike``/``BookView``), but levels arrive
+as integer arrays already at ``BOOK_SCALE`` (``ArrayLevels``, from ``storage.columnar``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 
 from acts.book.book import SCALE
-from acts.core.events import EventKind
+from acts.core.events import EventKind, Side
 
-__all__ = ["ArrayBook", "ArrayBookView", "EventColumns", "HAVE_NUMBA"]
+__all__ = ["ArrayBook", "ArrayBookView", "ArrayLevels", "EventColumns", "HAVE_NUMBA"]
+
+#: One side's levels for ``ArrayBook``: ``(prices, quantities)``, int64 arrays at ``BOOK_SCALE``.
+#: ``storage.columnar`` spells the same type (``storage`` and ``book`` share a floor and never import
+#: each other).
+ArrayLevels: TypeAlias = tuple[np.ndarray, np.ndarray]
 
 
 class EventColumns(Protocol):
     """What the compiled lane reads: decoded events as columns (``acts.storage.columnar.RowGroup``).
 
-    Event ``i`` owns level rows ``starts[i]:ends[i]``; a row's side is 0 (bid), 1 (ask) or -1 (none);
+    Event ``i`` owns level rows ``starts[i]:ends[i]``; a row's side is a ``Side`` (0 bid, 1 ask) or -1 (none);
     its price at the book scale is ``price[r] * price_factor`` (likewise ``qty``)."""
 
     starts: np.ndarray
@@ -40,6 +45,9 @@ class EventColumns(Protocol):
     qty: np.ndarray
     price_factor: int
     qty_factor: int
+
+#: ``Side`` values as plain ints: the compiled kernel reads them as constants.
+_BID, _ASK = int(Side.BID), int(Side.ASK)
 
 try:
     import numba
@@ -161,10 +169,10 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
             if firsts[i] != position + 1:
                 break
             for r in range(starts[i], ends[i]):
-                if side[r] == 0:
+                if side[r] == _BID:
                     bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor,
                                            qty[r] * qty_factor)
-                elif side[r] == 1:
+                elif side[r] == _ASK:
                     ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor,
                                            qty[r] * qty_factor)
             position = final
@@ -207,7 +215,8 @@ class _Side:
 
 
 class ArrayBook:
-    """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``."""
+    """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``.
+    A ``BookLike[ArrayLevels]``."""
 
     __slots__ = ("_bids", "_asks")
 
@@ -219,7 +228,7 @@ class ArrayBook:
         self._bids.count = 0
         self._asks.count = 0
 
-    def apply(self, bids: tuple[np.ndarray, np.ndarray], asks: tuple[np.ndarray, np.ndarray]) -> None:
+    def apply(self, bids: ArrayLevels, asks: ArrayLevels) -> None:
         b, a = self._bids, self._asks
         b.reserve(len(bids[0]))
         a.reserve(len(asks[0]))
@@ -243,7 +252,7 @@ class ArrayBook:
         b, a = self._bids, self._asks
         return bool(b.count and a.count and b.keys[b.count - 1] >= -a.keys[a.count - 1])
 
-    def load(self, bids: tuple[np.ndarray, np.ndarray], asks: tuple[np.ndarray, np.ndarray]) -> None:
+    def load(self, bids: ArrayLevels, asks: ArrayLevels) -> None:
         self.clear()
         self.apply(bids, asks)
 

@@ -1,7 +1,7 @@
 """The L2 order book: price -> quantity per side, as exact integers at ``BOOK_SCALE``.
 
 Pure data structure; it knows nothing of update ids (that is the sequencer's job).
-``BookView`` is the read-only face that features see.
+``SortedBookView`` is the read-only face that features see (a ``book.protocol.BookView``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from sortedcontainers import SortedDict
 from acts.core.decimals import BOOK_SCALE, to_book
 from acts.core.events import Level
 
-__all__ = ["Book", "BookView", "SCALE"]
+__all__ = ["Book", "SortedBookView", "SCALE"]
 
 #: Integer prices and quantities are real values times this.
 SCALE = 10**BOOK_SCALE
 
 
 class Book:
-    """Two sorted sides. Quantity zero (any spelling) removes a level."""
+    """Two sorted sides. Quantity zero (any spelling) removes a level. A ``BookLike[Levels]``."""
 
     __slots__ = ("_bids", "_asks")
 
@@ -40,8 +40,8 @@ class Book:
         self.clear()
         self.apply(bids, asks)
 
-    def view(self) -> BookView:
-        return BookView(self._bids, self._asks)
+    def view(self) -> SortedBookView:
+        return SortedBookView(self._bids, self._asks)
 
     def is_crossed(self) -> bool:
         return bool(self._bids and self._asks and self._bids.keys()[-1] >= self._asks.keys()[0])
@@ -56,8 +56,8 @@ def _apply_side(side: SortedDict, levels: Iterable[Level]) -> None:
             side.pop(to_book(price_text), None)
 
 
-class BookView:
-    """Read-only access for features: integer levels best-first, plus float helpers.
+class SortedBookView:
+    """``BookView`` over a ``Book``: integer levels best-first.
 
     Integers are exact (value * ``SCALE``); floats are computed from exact integer sums with a
     single correctly-rounded division, so results never depend on summation order.

@@ -22,8 +22,12 @@ exception is ``RESTART``: a recorder process started with nothing known, so repl
 everything there too (book, position, buffered diffs, last diff time), exactly as live did.
 
 The fast engine runs the two commonest transitions, (LIVE, OLD) and (LIVE, NEXT), in compiled
-code (``replayer.arraybook._follow_chain``) and reports back with ``followed``; it stops at
+code (``book.arraybook._follow_chain``) and reports back with ``followed``; it stops at
 anything else and hands that event to ``apply``.
+
+A sequencer is generic in how its book takes levels: ``Sequencer()`` drives the reference ``Book``
+with events as the exchange spelled them, ``Sequencer(book=ArrayBook())`` takes the fast path's
+array events; the rules are the same code.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum, IntEnum, auto
-from typing import TypeAlias
+from typing import Any, Generic, TypeAlias, overload
 
-from acts.book.book import Book, BookView
-from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
+from acts.book.book import Book
+from acts.book.protocol import BookLike, BookView
+from acts.core.events import DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot
 
 __all__ = [
     "State",
@@ -170,7 +175,7 @@ TRANSITIONS: dict[tuple[State, Relation | None], tuple[Action, State]] = {
 }
 
 
-def _relation(state: State, position: int, event: DepthUpdate) -> Relation | None:
+def _relation(state: State, position: int, event: DepthUpdate[LevelsT]) -> Relation | None:
     if state is State.NO_BOOK:
         return None
     if event.final_update_id <= position:
@@ -181,16 +186,27 @@ def _relation(state: State, position: int, event: DepthUpdate) -> Relation | Non
     return Relation.NEXT if event.first_update_id == position + 1 else Relation.AHEAD
 
 
-class Sequencer:
+def _reference_book() -> BookLike[Any]:
+    """The reference ``Book``: without a book, ``Sequencer``'s first overload makes it a ``Sequencer[Levels]``."""
+    return Book()
+
+
+class Sequencer(Generic[LevelsT]):
     """One symbol's book plus its position in the update-id chain. ``apply(event) -> Outcome``."""
 
     __slots__ = ("_book", "_state", "_position", "_buffer", "last_event_time_ms")
 
-    def __init__(self, max_buffered: int = MAX_BUFFERED, book: Book | None = None) -> None:
-        self._book = book if book is not None else Book()
+    @overload
+    def __init__(self: Sequencer[Levels], max_buffered: int = MAX_BUFFERED, book: None = None) -> None: ...
+
+    @overload
+    def __init__(self, max_buffered: int = MAX_BUFFERED, *, book: BookLike[LevelsT]) -> None: ...
+
+    def __init__(self, max_buffered: int = MAX_BUFFERED, book: BookLike[Any] | None = None) -> None:
+        self._book: BookLike[LevelsT] = book if book is not None else _reference_book()
         self._state = State.NO_BOOK
         self._position = 0  # last update id reflected in the book (L, then each u)
-        self._buffer: deque[DepthUpdate] = deque(maxlen=max_buffered)
+        self._buffer: deque[DepthUpdate[LevelsT]] = deque(maxlen=max_buffered)
         #: Exchange time of the last diff applied to the book (None before the first).
         self.last_event_time_ms: int | None = None
 
@@ -204,7 +220,7 @@ class Sequencer:
         return self._state is not State.NO_BOOK
 
     @property
-    def book(self) -> Book:
+    def book(self) -> BookLike[LevelsT]:
         return self._book
 
     @property
@@ -214,7 +230,7 @@ class Sequencer:
     def view(self) -> BookView:
         return self._book.view()
 
-    def apply(self, event: Event) -> Outcome:
+    def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Marker) -> Outcome:
         if isinstance(event, DepthUpdate):
             return self._on_diff(event)
         if isinstance(event, Snapshot):
@@ -227,7 +243,7 @@ class Sequencer:
             self.last_event_time_ms = None
         return Noted()
 
-    def _on_diff(self, event: DepthUpdate) -> Outcome:
+    def _on_diff(self, event: DepthUpdate[LevelsT]) -> Outcome:
         action, next_state = TRANSITIONS[(self._state, _relation(self._state, self._position, event))]
         expected = self._position + 1
         self._state = next_state
@@ -262,7 +278,7 @@ class Sequencer:
         self._invalidate()
         return Crossed(update_id)
 
-    def _on_snapshot(self, snapshot: Snapshot) -> Outcome:
+    def _on_snapshot(self, snapshot: Snapshot[LevelsT]) -> Outcome:
         if self._state is State.LIVE:
             return Checkpoint(snapshot.last_update_id)
         self._book.load(snapshot.bids, snapshot.asks)
@@ -284,7 +300,7 @@ class Sequencer:
             return Loaded(snapshot.last_update_id)
         return Synced(snapshot.last_update_id, applied)
 
-    def _apply(self, event: DepthUpdate) -> None:
+    def _apply(self, event: DepthUpdate[LevelsT]) -> None:
         self._book.apply(event.bids, event.asks)
         self._position = event.final_update_id
         self.last_event_time_ms = event.event_time_ms

@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import IntEnum
-from typing import Any, TypeAlias
+from enum import IntEnum, StrEnum
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from acts.core.decimals import check_storable
 from acts.core.errors import MalformedMessageError, PrecisionError
 
 __all__ = [
     "EventKind",
+    "Side",
+    "ResyncReason",
+    "DisconnectReason",
     "Level",
+    "Levels",
+    "LevelsT",
     "DepthUpdate",
     "Snapshot",
     "Marker",
@@ -65,20 +70,57 @@ class EventKind(IntEnum):
     RESTART = 6  #: the recorder process started: nothing it knew before carries over
 
 
+class Side(IntEnum):
+    """Which side a level is on. Stored in the ``side`` column (null: a row without a level); values are
+    part of the segment format, and the fast path's row arrays use them too (-1: no level)."""
+
+    BID = 0
+    ASK = 1
+
+
+class ResyncReason(StrEnum):
+    """Why a ``RESYNC`` marker asks for a snapshot (its ``reason`` detail)."""
+
+    #: The update-id chain broke (a ``Gap`` or a ``StaleSnapshot``).
+    GAP = "gap"
+    #: The book has no snapshot yet (after a connect or a restart).
+    SYNC = "sync"
+    #: A periodic snapshot of a live book: a checkpoint replay can start from.
+    CHECKPOINT = "checkpoint"
+
+
+class DisconnectReason(StrEnum):
+    """``reason`` details of ``DISCONNECT`` markers the recorder writes itself; any other reason is the
+    connection error's own text (``"ConnectionClosed: ..."``)."""
+
+    #: The recorder is stopping.
+    SHUTDOWN = "shutdown"
+    #: No frame for longer than the stall timeout.
+    STALE_FEED = "stale feed"
+
+
 #: One price level as the exchange spelled it: ``("65000.01000000", "0.50000000")``.
 Level: TypeAlias = tuple[str, str]
+#: One side's levels as the exchange spelled them: the reference representation, what every reader but
+#: the fast path's gives (``storage.segments``, the journal, import).
+Levels: TypeAlias = tuple[Level, ...]
+#: How an event holds one side's levels. ``Levels`` (strings) everywhere but the fast path, whose
+#: reader (``storage.columnar``) gives book-scale integer arrays ``(prices, quantities)`` instead,
+#: for ``book.arraybook.ArrayBook``; the book that applies an event takes the same type
+#: (``book.protocol.BookLike``).
+LevelsT = TypeVar("LevelsT")
 
 
 @dataclass(frozen=True, slots=True)
-class DepthUpdate:
+class DepthUpdate(Generic[LevelsT]):
     """A ``depthUpdate`` diff: absolute quantities for the levels that changed in ``[U, u]``."""
 
     symbol: str
     event_time_ms: int  # E
     first_update_id: int  # U
     final_update_id: int  # u
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: LevelsT
+    asks: LevelsT
     recv_ns: int
 
     @property
@@ -87,13 +129,13 @@ class DepthUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(Generic[LevelsT]):
     """A REST ``/api/v3/depth`` answer for one symbol."""
 
     symbol: str
     last_update_id: int
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: LevelsT
+    asks: LevelsT
     recv_ns: int
 
     @property
@@ -115,7 +157,8 @@ class Marker:
     detail: str = "{}"
 
 
-Event: TypeAlias = DepthUpdate | Snapshot | Marker
+#: A stored event with its levels as the exchange spelled them.
+Event: TypeAlias = DepthUpdate[Levels] | Snapshot[Levels] | Marker
 
 
 def marker(kind: EventKind, symbol: str, recv_ns: int, **detail: Any) -> Marker:
@@ -123,7 +166,7 @@ def marker(kind: EventKind, symbol: str, recv_ns: int, **detail: Any) -> Marker:
     return Marker(kind, symbol, recv_ns, json.dumps(detail, sort_keys=True, separators=(",", ":")))
 
 
-def _levels(raw: Any, what: str) -> tuple[Level, ...]:
+def _levels(raw: Any, what: str) -> Levels:
     if not isinstance(raw, list):
         raise MalformedMessageError(f"{what} must be a list of [price, qty] pairs, got {type(raw).__name__}")
     out = []
@@ -173,7 +216,7 @@ def check_event_time(event_time_ms: int, recv_ns: int, max_skew_ms: int | None =
 
 
 def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
-                   max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> DepthUpdate | Snapshot:
+                   max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> DepthUpdate[Levels] | Snapshot[Levels]:
     """Decode one parsed Binance message into a typed event.
 
     Accepts a raw ``depthUpdate``, a combined-stream wrapper ``{"stream", "data"}`` and a REST
@@ -212,7 +255,7 @@ def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
     )
 
 
-def to_wire(event: DepthUpdate | Snapshot) -> dict[str, Any]:
+def to_wire(event: DepthUpdate[Levels] | Snapshot[Levels]) -> dict[str, Any]:
     """The Binance JSON object for an event (inverse of ``decode_message``)."""
     if isinstance(event, DepthUpdate):
         return {

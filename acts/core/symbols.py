@@ -8,6 +8,7 @@ from acts.core.errors import BadDateError, InputError
 
 __all__ = [
     "QUOTES",
+    "depth_stream",
     "DEFAULT_QUOTE",
     "normalize_symbol",
     "split_symbol",
@@ -36,6 +37,11 @@ QUOTES = tuple(sorted(
 ))
 #: The quote a bare base asset gets: ``BTC`` means ``BTCUSDT``.
 DEFAULT_QUOTE = "USDT"
+
+
+def depth_stream(symbol: str) -> str:
+    """The diff-depth stream the recorder subscribes to: ``"BTCUSDT"`` -> ``"btcusdt@depth@100ms"``."""
+    return f"{symbol.lower()}@depth@100ms"
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:

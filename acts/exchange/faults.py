@@ -44,14 +44,30 @@ from typing import Any
 
 from acts.core.errors import InputError
 
-__all__ = ["FaultKind", "Fault", "StepPlan", "Faults", "parse_fault", "parse_duration", "ALL"]
+__all__ = ["FaultKind", "DropMode", "STALL_BURST", "REST_TIMEOUT", "REST_REFUSALS", "Fault", "StepPlan", "Faults",
+           "parse_fault", "parse_duration", "ALL"]
 
 #: ``Fault.symbol`` meaning every symbol (each on its own count).
 ALL = "*"
-#: How ``drop`` ends connections.
-DROP_MODES = ("close", "reset")
-#: How ``/api/v3/depth`` fails under ``rest``; any other ``5xx`` status works as well.
-REST_MODES = ("500", "502", "503", "504", "timeout", "429", "418")
+
+
+class DropMode(StrEnum):
+    """How ``drop`` ends connections."""
+
+    #: A close frame 1001 (going away).
+    CLOSE = "close"
+    #: A TCP reset, no close frame.
+    RESET = "reset"
+
+
+#: ``stall`` mode: the stall's diffs are held, then sent at once (without it, ``""``: they are lost).
+STALL_BURST = "burst"
+#: ``rest`` mode: the answer hangs until the client gives up or the exchange stops.
+REST_TIMEOUT = "timeout"
+#: ``rest`` modes answered as a rate-limit refusal with ``Retry-After``: too many requests, IP banned.
+REST_REFUSALS = ("429", "418")
+#: How ``/api/v3/depth`` fails under ``rest``: these, or any other ``5xx`` status.
+REST_MODES = ("500", "502", "503", "504", REST_TIMEOUT, *REST_REFUSALS)
 _DEFAULT_STALL_S = 5.0
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -82,7 +98,7 @@ class Fault:
     symbol: str = ALL
     count: int = 1
     seconds: float = _DEFAULT_STALL_S  # stall duration
-    mode: str = ""  # drop: close | reset; stall: "" | burst; rest: 500 | timeout | 429 | 418 ...
+    mode: str = ""  # drop: a DropMode; stall: "" | STALL_BURST; rest: one of REST_MODES or a 5xx status
     delta: int | None = None  # restart: id jump; None: ids restart at 1
     spec: str = ""
 
@@ -133,13 +149,13 @@ def _with_args(base: Fault, args: list[str]) -> Fault:
             raise InputError(f"fault {spec!r}: {kind.value} takes an optional count, like {kind.value}:2")
         return replace(base, count=_count(args[0], spec) if args else 1)
     if kind is FaultKind.DROP:
-        if len(args) > 1 or (args and args[0] not in DROP_MODES):
-            raise InputError(f"fault {spec!r}: drop takes one of {' | '.join(DROP_MODES)}, like drop:reset")
-        return replace(base, mode=args[0] if args else "close")
+        if len(args) > 1 or (args and args[0] not in tuple(DropMode)):
+            raise InputError(f"fault {spec!r}: drop takes one of {' | '.join(DropMode)}, like drop:reset")
+        return replace(base, mode=DropMode(args[0]) if args else DropMode.CLOSE)
     if kind is FaultKind.STALL:
         seconds, mode = _DEFAULT_STALL_S, ""
         for arg in args:
-            if arg == "burst":
+            if arg == STALL_BURST:
                 mode = arg
             else:
                 seconds = parse_duration(arg, f"fault {spec!r}: stall duration")
@@ -159,7 +175,7 @@ class StepPlan:
     """What the server does with one step: close everything, hold it back, or send ``messages`` (+ extras)."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
-    drop: str | None = None  # "close" | "reset": end every websocket; nothing of this step is sent
+    drop: DropMode | None = None  # end every websocket; nothing of this step is sent
     stalled: bool = False  # send nothing now
     burst: bool = False  # (stalled) keep this step's frames and send them when the stall ends
     malformed: bool = False  # add one frame that is not JSON
@@ -179,7 +195,7 @@ class Faults:
         self.fired: list[Fault] = []  # every fault armed so far, in order
         self._scheduled: list[tuple[float, int, Fault]] = []  # heap of (due, seq, fault)
         self._seq = 0
-        self._drop: str | None = None
+        self._drop: DropMode | None = None
         self._stall_s = 0.0
         self._stall_burst = False
         self._stall_until = float("-inf")
@@ -228,9 +244,9 @@ class Faults:
         targets = self.symbols if fault.symbol == ALL else [fault.symbol]
         kind = fault.kind
         if kind is FaultKind.DROP:
-            self._drop = fault.mode or "close"
+            self._drop = DropMode(fault.mode or DropMode.CLOSE)
         elif kind is FaultKind.STALL:
-            self._stall_s, self._stall_burst = fault.seconds, fault.mode == "burst"
+            self._stall_s, self._stall_burst = fault.seconds, fault.mode == STALL_BURST
         elif kind in _PER_SYMBOL:
             counters = {FaultKind.SKIP: self._skip, FaultKind.DUPLICATE: self._duplicate,
                         FaultKind.REORDER: self._reorder}[kind]

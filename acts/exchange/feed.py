@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from acts.book.sequencer import Sequencer
 from acts.core.decimals import BOOK_SCALE, format_decimal
 from acts.core.events import DepthUpdate, Event, Snapshot, to_wire
+from acts.core.timeunits import MINUTE_MS
 from acts.exchange.generator import DEFAULT_START_MS, STEP_MS, MarketGenerator, SymbolSpec, spec_for
 
 __all__ = ["Feed", "GeneratorFeed", "SegmentFeed"]
@@ -89,7 +90,8 @@ class SegmentFeed:
         firsts = [e.event_time_ms for e in self._pending.values() if isinstance(e, DepthUpdate)]
         self.now_ms = start_ms if start_ms is not None else (min(firsts) - STEP_MS if firsts else 0)
         #: Added to every ``E`` sent (a multiple of a minute; 0 without ``rebase_to_ms``).
-        self.shift_ms = (rebase_to_ms - min(firsts)) // 60_000 * 60_000 if rebase_to_ms is not None and firsts else 0
+        self.shift_ms = ((rebase_to_ms - min(firsts)) // MINUTE_MS * MINUTE_MS
+                         if rebase_to_ms is not None and firsts else 0)
 
     @staticmethod
     def _iter(store: Any, symbol: str) -> Iterator[Event]:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from acts.core.decimals import format_decimal
-from acts.core.symbols import split_symbol
 
 __all__ = ["SymbolSpec", "spec_for", "SymbolStream", "MarketGenerator", "STEP_MS", "DEFAULT_START_MS"]
 
@@ -36,10 +35,6 @@ class SymbolSpec:
     qty_min: int  # quantity mantissa range (at qty_exp decimals)
     qty_max: int
     qty_step: int = 1  # LOT_SIZE stepSize as a mantissa: quantities are multiples of it, as on Binance
-
-    @property
-    def base_asset(self) -> str:
-        return split_symbol(self.symbol)[0]
 
 
 _KNOWN = {

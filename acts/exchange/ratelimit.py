@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from acts.core.timeunits import DAY_S, MINUTE_MS
 from acts.core.weights import depth_weight
 
 __all__ = ["Weight", "depth_weight", "Verdict", "WeightLimiter", "DEFAULT_WEIGHT_LIMIT"]
 
 #: Binance spot's ``REQUEST_WEIGHT`` per minute.
 DEFAULT_WEIGHT_LIMIT = 6000
-_MINUTE_MS = 60_000
 
 
 class Weight(IntEnum):
@@ -66,7 +66,7 @@ class WeightLimiter:
     """Request-weight accounting for one exchange (state per client key, usually the IP)."""
 
     def __init__(self, limit: int = DEFAULT_WEIGHT_LIMIT, ban_after: int = 2, ban_s: int = 120,
-                 max_ban_s: int = 3 * 86_400) -> None:
+                 max_ban_s: int = 3 * DAY_S) -> None:
         if limit < 1 or ban_after < 1 or ban_s < 1:
             raise ValueError(f"limit ({limit}), ban_after ({ban_after}) and ban_s ({ban_s}) must be >= 1")
         self.limit = limit
@@ -75,15 +75,10 @@ class WeightLimiter:
         self.max_ban_s = max_ban_s
         self._clients: dict[str, _Client] = {}
 
-    def used(self, key: str, now_ms: int) -> int:
-        """Weight used by ``key`` in the current minute."""
-        client = self._clients.get(key)
-        return client.used if client is not None and client.minute == now_ms // _MINUTE_MS else 0
-
     def admit(self, key: str, weight: int, now_ms: int) -> Verdict:
         """Count a request of ``weight`` from ``key`` at ``now_ms`` (wall clock, ms) and say how to answer."""
         client = self._clients.setdefault(key, _Client())
-        minute = now_ms // _MINUTE_MS
+        minute = now_ms // MINUTE_MS
         if minute != client.minute:
             client.minute, client.used = minute, 0
         if now_ms < client.banned_until_ms:
@@ -99,7 +94,7 @@ class WeightLimiter:
             return Verdict(429, client.used, _ceil_s(client.backoff_until_ms - now_ms))
         client.early = 0
         if client.used + weight > self.limit:
-            client.backoff_until_ms = (minute + 1) * _MINUTE_MS
+            client.backoff_until_ms = (minute + 1) * MINUTE_MS
             return Verdict(429, client.used, _ceil_s(client.backoff_until_ms - now_ms))
         client.used += weight
         return Verdict(200, client.used)

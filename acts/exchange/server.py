@@ -51,7 +51,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from acts.core.clock import Clock, SystemClock
 from acts.core.events import MAX_EVENT_SKEW_MS
-from acts.exchange.faults import Fault, Faults, StepPlan, parse_fault
+from acts.core.symbols import depth_stream
+from acts.exchange.faults import REST_REFUSALS, REST_TIMEOUT, DropMode, Fault, Faults, StepPlan, parse_fault
 from acts.exchange.feed import Feed, GeneratorFeed, SegmentFeed
 from acts.exchange.generator import STEP_MS
 from acts.exchange.ratelimit import DEFAULT_WEIGHT_LIMIT, Verdict, Weight, WeightLimiter, depth_weight
@@ -361,13 +362,13 @@ class LocalExchange:
 
     async def _fail(self, verdict: Verdict, failure: str) -> web.Response:
         """A ``rest`` fault: hang, refuse (429/418, ``Retry-After: 1``) or fail (5xx)."""
-        if failure == "timeout":
+        if failure == REST_TIMEOUT:
             # Hang like an overloaded exchange; let go when the exchange stops.
             assert self._stopping is not None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.rest_hang_s)
-            failure = "503"
-        if failure in ("429", "418"):
+            failure = "503"  # then answer like a gateway that gave up
+        if failure in REST_REFUSALS:
             body = error_body(ErrorCode.TOO_MANY_REQUESTS, "Too much request weight used (injected fault).")
             return self._answer(verdict, body, int(failure), {"Retry-After": "1"})
         body = error_body(ErrorCode.UNKNOWN, "An unknown error occurred while processing the request.")
@@ -387,7 +388,7 @@ class LocalExchange:
 
     def _invalid(self, bad: Sequence[str], request_id: Any = None) -> str:
         msg = (f"Invalid request: unknown stream {', '.join(bad)}; this exchange serves "
-               f"<symbol>@depth@100ms for {', '.join(s.lower() for s in self.symbols)}")
+               f"{depth_stream('<symbol>')} for {', '.join(s.lower() for s in self.symbols)}")
         body: dict[str, Any] = {"error": {"code": _WS_INVALID_REQUEST, "msg": msg}}
         if request_id is not None:
             body["id"] = request_id
@@ -531,7 +532,7 @@ class LocalExchange:
         if plan.drop:
             self._backlog.clear()
             for conn in list(self._connections):
-                if plan.drop == "reset":
+                if plan.drop is DropMode.RESET:
                     _abort(conn.request)
                 else:
                     conn.request_close(WSCloseCode.GOING_AWAY, b"dropped")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
-from acts.core.events import Event, EventKind, decode_message, marker
+from acts.core.events import Event, EventKind, ResyncReason, decode_message, marker
+from acts.core.symbols import depth_stream
+from acts.core.timeunits import MINUTE_MS
 from acts.exchange.generator import DEFAULT_START_MS, STEP_MS, MarketGenerator
 
 __all__ = ["synthetic_events"]
@@ -33,14 +35,14 @@ def synthetic_events(
     """Events of all ``symbols`` interleaved in receive order, ``minutes`` of exchange time."""
     gen = MarketGenerator(symbols, seed=seed, start_ms=start_ms, depth=depth, gap_rate=gap_rate)
     latency = random.Random(f"latency:{seed}")
-    steps = int(minutes * 60_000 / STEP_MS)
+    steps = int(minutes * MINUTE_MS / STEP_MS)
     every = max(1, snapshot_every_s * 1000 // STEP_MS)
     last_u = {s: None for s in symbols}
     # symbol -> (step at which the snapshot answer arrives, the snapshot taken when requested)
     in_flight: dict[str, tuple[int, dict]] = {}
     recv_ns = start_ms * 1_000_000
     for s in symbols:
-        yield marker(EventKind.CONNECT, s, recv_ns, stream=f"{s.lower()}@depth@100ms")
+        yield marker(EventKind.CONNECT, s, recv_ns, stream=depth_stream(s))
     for step in range(steps):
         for msg in gen.step():
             symbol = msg["s"]
@@ -48,7 +50,7 @@ def synthetic_events(
             prev = last_u[symbol]
             if prev is not None and msg["U"] != prev + 1:
                 yield marker(EventKind.GAP, symbol, recv_ns, expected=prev + 1, got=msg["U"])
-                yield marker(EventKind.RESYNC, symbol, recv_ns, reason="gap")
+                yield marker(EventKind.RESYNC, symbol, recv_ns, reason=ResyncReason.GAP)
                 in_flight.setdefault(symbol, (step + _SNAPSHOT_DELAY_STEPS, gen.snapshot(symbol, snapshot_limit)))
             last_u[symbol] = msg["u"]
             yield decode_message(msg, recv_ns)

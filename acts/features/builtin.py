@@ -7,7 +7,8 @@ same bit for bit whatever order the book was built in.
 
 from __future__ import annotations
 
-from acts.book.book import SCALE, BookView
+from acts.book.book import SCALE
+from acts.book.protocol import BookView
 from acts.features.registry import FeatureFn, Registry
 
 __all__ = ["default_registry"]

@@ -14,10 +14,8 @@ from typing import Any
 from acts.core.symbols import iso_minute, iso_ms, iso_us
 from acts.features.pipeline import MinuteRow
 
-__all__ = ["ENTRY_KEY", "DEFAULT_LEVELS", "default_feature_names", "field_name", "to_entry"]
+__all__ = ["DEFAULT_LEVELS", "default_feature_names", "field_name", "to_entry"]
 
-#: The unique key of an entry in every store.
-ENTRY_KEY = ("symbol", "minute")
 DEFAULT_LEVELS = (5, 10, 20, 50)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 

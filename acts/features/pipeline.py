@@ -29,19 +29,21 @@ import math
 import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeAlias, overload
 
-from acts.book.book import BookView
+from acts.book.protocol import BookView
 from acts.book.sequencer import BREAKS_CHAIN, Outcome, Sequencer
 from acts.core.errors import FeatureError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker
+from acts.core.events import DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot
 from acts.core.symbols import iso_ms
+from acts.core.timeunits import MINUTE_MS
 from acts.features.registry import Feature
 
 __all__ = [
-    "MINUTE_MS",
     "MinuteRow",
     "Rows",
     "NO_ROWS",
+    "Step",
     "FeatureFailure",
     "OnFeatureError",
     "raise_feature_error",
@@ -49,8 +51,6 @@ __all__ = [
     "MinuteSampler",
 ]
 
-#: The default sampling interval.
-MINUTE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,9 @@ class Rows:
 #: What ``apply`` returns when no interval closed.
 NO_ROWS: tuple[MinuteRow, ...] = ()
 
+#: What ``MinuteSampler.apply`` returns: the rows of the intervals the event closed, and what it did to the book.
+Step: TypeAlias = tuple[Rows | tuple[MinuteRow, ...], Outcome]
+
 
 @dataclass(frozen=True, slots=True)
 class FeatureFailure:
@@ -126,16 +129,32 @@ class NullAndReportOnce:
             self.say(f"{failure.message()}; its value is null whenever it fails (said once per feature and symbol)")
 
 
-class MinuteSampler:
-    """One symbol's sequencer plus the interval clock. ``apply(event) -> (rows, outcome)``."""
+def _reference_sequencer() -> Sequencer[Any]:
+    """A ``Sequencer[Levels]``: without a sequencer, ``MinuteSampler``'s first overload makes it a
+    ``MinuteSampler[Levels]``."""
+    return Sequencer()
+
+
+class MinuteSampler(Generic[LevelsT]):
+    """One symbol's sequencer plus the interval clock. ``apply(event) -> (rows, outcome)``.
+
+    Generic, like its ``Sequencer``, in how events hold their levels (strings, or the fast path's arrays)."""
 
     __slots__ = ("symbol", "features", "sequencer", "interval_ms", "on_feature_error", "_open_minute", "_cut")
 
-    def __init__(self, symbol: str, features: Sequence[Feature], sequencer: Sequencer | None = None,
+    @overload
+    def __init__(self: MinuteSampler[Levels], symbol: str, features: Sequence[Feature], sequencer: None = None,
+                 interval_ms: int = MINUTE_MS, on_feature_error: OnFeatureError = raise_feature_error) -> None: ...
+
+    @overload
+    def __init__(self, symbol: str, features: Sequence[Feature], sequencer: Sequencer[LevelsT],
+                 interval_ms: int = MINUTE_MS, on_feature_error: OnFeatureError = raise_feature_error) -> None: ...
+
+    def __init__(self, symbol: str, features: Sequence[Feature], sequencer: Sequencer[Any] | None = None,
                  interval_ms: int = MINUTE_MS, on_feature_error: OnFeatureError = raise_feature_error) -> None:
         self.symbol = symbol
         self.features = tuple(features)
-        self.sequencer = sequencer or Sequencer()
+        self.sequencer: Sequencer[LevelsT] = sequencer if sequencer is not None else _reference_sequencer()
         self.interval_ms = interval_ms
         self.on_feature_error = on_feature_error
         self._open_minute: int | None = None
@@ -147,7 +166,7 @@ class MinuteSampler:
         """Start of the interval being filled (None before the first diff)."""
         return self._open_minute
 
-    def apply(self, event: Event) -> tuple[Rows | tuple[MinuteRow, ...], Outcome]:
+    def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Marker) -> Step:
         if isinstance(event, DepthUpdate):
             start = event.event_time_ms - event.event_time_ms % self.interval_ms
             if self._open_minute is None:

@@ -12,8 +12,9 @@ import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from acts.book.book import BookView
+from acts.book.protocol import BookView
 from acts.core.errors import UnknownFeatureError
 
 __all__ = ["FeatureFn", "Feature", "Registry"]
@@ -46,10 +47,6 @@ class Registry:
     def add_family(self, prefix: str, factory: Callable[[int], FeatureFn], doc: str) -> None:
         self._families[prefix] = factory
         self._docs[prefix + "{N}"] = doc
-
-    def known(self) -> list[str]:
-        """Names for messages and ``--help``: plain names and ``family{N}`` patterns, sorted."""
-        return sorted(self._docs)
 
     def docs(self) -> dict[str, str]:
         return dict(sorted(self._docs.items()))
@@ -111,7 +108,9 @@ def _import_feature(spec: str) -> FeatureFn:
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise UnknownFeatureError(f"feature {spec!r}: {module_name} has no function {attr!r}")
-    return fn  # type: ignore[no-any-return]
+    # A user's function is only known to be callable; what it returns is checked at each call
+    # (``pipeline._finite``: a value that is not a finite number is null and reported).
+    return cast(FeatureFn, fn)
 
 
 def names_from_csv(text: str | Sequence[str]) -> list[str]:

@@ -44,8 +44,8 @@ import zstandard
 
 from acts.core.errors import DataError, InputError, MalformedMessageError
 from acts.core.events import MAX_TIME_MS, MIN_TIME_MS, DepthUpdate, Event, Snapshot, decode_message
+from acts.storage.buffers import SegmentBuffers
 from acts.storage.quarantine import Quarantine
-from acts.storage.segments import SegmentWriter
 
 __all__ = ["ImportReport", "import_jsonl", "parse_line", "open_capture", "other_stream"]
 
@@ -236,8 +236,7 @@ class _Importer:
         self.data_dir = data_dir
         self.symbol = symbol
         self.report = report
-        self.pending: dict[str, list[Event]] = {}
-        self.writers: dict[str, SegmentWriter] = {}
+        self.buffers = SegmentBuffers(data_dir)
         self.untimed: list[tuple[str, Snapshot, str]] = []  # (where, snapshot, line) waiting for a receive time
         self.last_ns: dict[str, int] = {}
         self.prev_ns: int | None = None
@@ -301,17 +300,10 @@ class _Importer:
             self.report.clamped += 1
         self.last_ns[event.symbol] = self.prev_ns = event.recv_ns
         self.report.events[event.symbol] = self.report.events.get(event.symbol, 0) + 1
-        bucket = self.pending.setdefault(event.symbol, [])
-        bucket.append(event)
+        self.buffers.add(event)
         # A symbol no diff has named yet is held back: its snapshots may turn out to be misfiled.
-        if len(bucket) >= FLUSH_EVENTS and event.symbol in self.diff_symbols:
-            self._flush(event.symbol)
-
-    def _flush(self, symbol: str) -> None:
-        if symbol not in self.writers:
-            self.writers[symbol] = SegmentWriter(self.data_dir, symbol)
-        self.report.segments += self.writers[symbol].write(self.pending[symbol])
-        self.pending[symbol] = []
+        if self.buffers.events(event.symbol) >= FLUSH_EVENTS and event.symbol in self.diff_symbols:
+            self.report.segments += self.buffers.flush(event.symbol)
 
     def _quarantine(self, where: str, line: str, reason: str) -> None:
         self.report.malformed += 1
@@ -324,10 +316,8 @@ class _Importer:
         orphans = sorted(set(self.snapshot_where) - self.diff_symbols)
         for symbol in orphans:
             self.report.events.pop(symbol, None)
-            del self.pending[symbol]
-        for symbol in sorted(self.pending):
-            self._flush(symbol)
-            self.report.segments += self.writers[symbol].close()
+            self.buffers.drop(symbol)
+        self.report.segments += self.buffers.close()
         if orphans:
             named = ", ".join(sorted(self.diff_symbols)) or "no symbol"
             imported = " (the other symbols were imported)" if self.diff_symbols else ""
@@ -339,8 +329,7 @@ class _Importer:
 
     def close(self) -> None:
         """Drop segments left open (after an error: nothing half-written becomes visible)."""
-        for writer in self.writers.values():
-            writer.abort()
+        self.buffers.abort()
         self.report.quarantine = self.quarantine.close()
 
 

@@ -26,11 +26,12 @@ import pyarrow.parquet as pq
 
 from acts.core.clock import Clock, SystemClock
 from acts.core.errors import CorruptSegmentError, DataError, MalformedMessageError
-from acts.core.events import DepthUpdate, Event, Snapshot
+from acts.storage.buffers import SegmentBuffers
 from acts.storage.journal import JournalScan, JournalWriter, iter_journal, list_journals, mark_rolled
+from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
 from acts.storage.quarantine import Quarantine
 from acts.storage.records import record_to_event
-from acts.storage.segments import ROW_GROUP_ROWS, TEMP_PREFIX, SegmentWriter, read_info
+from acts.storage.segments import ROW_GROUP_ROWS, TEMP_PREFIX, read_info
 
 __all__ = ["Roller", "prune_rolled"]
 
@@ -52,9 +53,10 @@ class Roller:
         """``keep_days``: None deletes a rolled journal once its segments are verified; a number keeps
         it that long in ``journal/rolled/``. ``keep_rolled=False`` deletes it at once, unverified."""
         self.data_dir = data_dir
-        self.journal_dir = data_dir / "journal"
-        self.rolled_dir = self.journal_dir / "rolled"
-        self.unverified_dir = self.journal_dir / "unverified"
+        self.layout = DataLayout(data_dir)
+        self.journal_dir = self.layout.journal
+        self.rolled_dir = self.layout.rolled
+        self.unverified_dir = self.layout.unverified
         self.flush_interval_s = flush_interval_s
         self.keep_rolled = keep_rolled
         self.keep_days = keep_days
@@ -77,7 +79,7 @@ class Roller:
         paths: list[Path] = []
         journals = list_journals(self.journal_dir)
         if journals:  # a crash mid-roll also left the segments it was writing as temp files
-            for stale in (self.data_dir / "segments").glob(f"symbol=*/date=*/{TEMP_PREFIX}*"):
+            for stale in self.layout.segments.glob(f"{SYMBOL_PREFIX}*/{DATE_PREFIX}*/{TEMP_PREFIX}*"):
                 stale.unlink(missing_ok=True)
         for journal in journals:
             log.warning("recovering unfinished journal %s", journal.name)
@@ -87,20 +89,19 @@ class Roller:
     def roll(self, journal: Path) -> list[Path]:
         """Write the journal's events as segments, then retire it. Streams: one journal frame and at
         most ``ROLL_BUDGET_ROWS`` rows of decoded events in memory, whatever the journal's length."""
-        writers: dict[str, SegmentWriter] = {}
+        buffers = SegmentBuffers(self.data_dir)
         quarantine = Quarantine(self.data_dir, f"journal-{journal.stem}", append=False)
         try:
-            paths = self._write(journal, writers, quarantine)
+            paths = self._write(journal, buffers, quarantine)
             kept = quarantine.close()
         except BaseException:
-            for writer in writers.values():
-                writer.abort()
+            buffers.abort()
             quarantine.abort()
             raise
         if kept is not None:
             log.warning("%s: %d malformed messages kept in %s, first: %s", journal.name, quarantine.count, kept,
                         quarantine.examples[0])
-        self._retire(journal, paths, {symbol: writer.events for symbol, writer in writers.items()})
+        self._retire(journal, paths, buffers.written())
         return paths
 
     def _retire(self, journal: Path, paths: list[Path], expected: dict[str, int]) -> None:
@@ -118,22 +119,10 @@ class Roller:
         if self.keep_days is not None:
             prune_rolled(self.rolled_dir, self.keep_days, self.clock.time_ns())
 
-    def _write(self, journal: Path, writers: dict[str, SegmentWriter], quarantine: Quarantine) -> list[Path]:
+    def _write(self, journal: Path, buffers: SegmentBuffers, quarantine: Quarantine) -> list[Path]:
         scan = JournalScan()
-        buffers: dict[str, list[Event]] = {}
-        rows: dict[str, int] = {}
-        held = 0
+        rows = buffers.rows
         paths: list[Path] = []
-
-        def flush(symbol: str) -> list[Path]:
-            nonlocal held
-            if symbol not in writers:
-                writers[symbol] = SegmentWriter(self.data_dir, symbol)
-            done = writers[symbol].write(buffers[symbol])
-            held -= rows[symbol]
-            buffers[symbol], rows[symbol] = [], 0
-            return done
-
         for number, record in enumerate(iter_journal(journal, scan), start=1):
             try:
                 event = record_to_event(record)
@@ -141,21 +130,16 @@ class Roller:
                 quarantine.add(f"{journal.name} record {number}", str(exc), record.payload, recv_ns=record.recv_ns,
                                channel=record.channel.name, symbol=record.symbol)
                 continue
-            buffers.setdefault(event.symbol, []).append(event)
-            size = max(1, len(event.bids) + len(event.asks)) if isinstance(event, (DepthUpdate, Snapshot)) else 1
-            rows[event.symbol] = rows.get(event.symbol, 0) + size
-            held += size
-            if rows[event.symbol] >= ROLL_CHUNK_ROWS or held >= ROLL_BUDGET_ROWS:
+            buffers.add(event)
+            if rows[event.symbol] >= ROLL_CHUNK_ROWS or buffers.held >= ROLL_BUDGET_ROWS:
                 # Which buffer goes out depends on the journal's contents alone, so rolling the same
                 # journal again (after a crash mid-roll) rewrites the very same files.
-                paths += flush(event.symbol if rows[event.symbol] >= ROLL_CHUNK_ROWS else _largest(rows))
+                paths += buffers.flush(event.symbol if rows[event.symbol] >= ROLL_CHUNK_ROWS else _largest(rows))
         if scan.damaged:
             tail = ", an unfinished last frame: crash mid-write" if scan.truncated_tail else ""
             log.warning("%s: %d damaged bytes skipped (%d corrupt frames%s)", journal.name, scan.dropped_bytes,
                         scan.corrupt_frames, tail)
-        for symbol in sorted(buffers):
-            paths += flush(symbol) + writers[symbol].close()
-        return paths
+        return paths + buffers.close()
 
 
 def _unverified(paths: list[Path], expected: dict[str, int]) -> str | None:

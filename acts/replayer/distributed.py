@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from acts.core.errors import InputError, ServiceError
+from acts.core.timeunits import DAY_MS
 from acts.features.builtin import default_registry
 from acts.features.pipeline import MinuteRow
 from acts.replayer.replay import ReplayReport, replay_symbol
@@ -25,7 +26,6 @@ from acts.storage.store import SegmentStore
 
 __all__ = ["partitions", "replay_partition", "replay_distributed", "check_options"]
 
-DAY_MS = 86_400_000
 
 
 def partitions(store: SegmentStore, symbols: Sequence[str], start_ms: int,

@@ -11,27 +11,29 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import PurePath
 from typing import TypeVar
 
-from acts.book.arraybook import ArrayBook
-from acts.book.sequencer import Crossed, Gap, Outcome, Sequencer, StaleSnapshot, State
+from acts.book.arraybook import ArrayBook, ArrayLevels
+from acts.book.sequencer import Crossed, Gap, Sequencer, StaleSnapshot, State
 from acts.core.errors import CorruptSegmentError, InputError
-from acts.core.events import Event
+from acts.core.events import Event, Levels
+from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import (
-    MINUTE_MS,
     NO_ROWS,
     MinuteRow,
     MinuteSampler,
     OnFeatureError,
     Rows,
+    Step,
     raise_feature_error,
 )
 from acts.features.registry import Feature
 from acts.storage.columnar import LevelOverflow, RowGroup
 from acts.storage.store import SegmentStore
 
-__all__ = ["ReplayReport", "replay", "replay_symbol"]
+__all__ = ["Engine", "ReplayReport", "replay", "replay_symbol"]
 
 
 @dataclass
@@ -45,6 +47,17 @@ class ReplayReport:
     problems: list[str] = field(default_factory=list)
 
 
+class Engine(StrEnum):
+    """How ``replay`` folds events (``--engine``); both give identical rows."""
+
+    #: ``FAST``, falling back to ``PYTHON`` for a symbol whose levels exceed int64 at the book scale.
+    AUTO = "auto"
+    #: Columnar decode (``storage.columnar``) and the compiled array book (``book.arraybook``).
+    FAST = "fast"
+    #: The reference: string levels, sorted dicts, arbitrary-precision ints.
+    PYTHON = "python"
+
+
 def replay_symbol(
     store: SegmentStore,
     symbol: str,
@@ -53,26 +66,39 @@ def replay_symbol(
     end_ms: int | None,
     report: ReplayReport,
     strict: bool = False,
-    engine: str = "auto",
+    engine: Engine | str = Engine.AUTO,
     interval_ms: int = MINUTE_MS,
     on_feature_error: OnFeatureError = raise_feature_error,
 ) -> Iterator[MinuteRow]:
     """Rows for ``symbol`` with ``start_ms <= minute < end_ms`` (``end_ms`` None: to the data's end).
 
-    ``engine``: ``fast`` (columnar decode + compiled array book), ``python`` (the reference: string
-    levels, sorted dicts, arbitrary-precision ints) or ``auto`` (fast, falling back to python for
-    a symbol whose levels exceed int64 at the book scale). Both share every sequencing and
-    interval rule and give identical rows. ``interval_ms`` is the sampling interval.
+    ``engine``: an ``Engine`` or its name. Both engines share every sequencing and interval rule and
+    give identical rows. ``interval_ms`` is the sampling interval.
     """
-    if engine not in ENGINES:
-        raise InputError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    try:
+        chosen = Engine(engine)
+    except ValueError:
+        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
 
     def run(fast: bool) -> Iterator[MinuteRow]:
-        sampler = MinuteSampler(symbol, features, Sequencer(book=ArrayBook()) if fast else None,  # type: ignore[arg-type]
-                                interval_ms, on_feature_error)
-        return _replay_symbol(store, sampler, start_ms, end_ms, report, strict, fast)
+        def on_problem(exc: CorruptSegmentError) -> None:
+            if strict:
+                raise exc
+            report.problems.append(str(exc))
 
-    if engine == "python":
+        paths = store.plan(symbol, start_ms, end_ms, on_problem)
+        steps: Iterator[Step | CorruptSegmentError]
+        if fast:
+            book = ArrayBook()
+            sampler = MinuteSampler(symbol, features, Sequencer(book=book), interval_ms, on_feature_error)
+            groups = _prefetched(_pieces(paths, lambda path: store.row_groups(path, symbol)))
+            steps = _fast_steps(sampler, book, groups, report)
+        else:
+            reference = MinuteSampler(symbol, features, None, interval_ms, on_feature_error)
+            steps = _reference_steps(reference, _pieces(paths, lambda path: store.events(path, symbol)), report)
+        return _rows(steps, start_ms, end_ms, report, on_problem)
+
+    if chosen is Engine.PYTHON:
         yield from run(fast=False)
         return
     emitted = False
@@ -81,56 +107,36 @@ def replay_symbol(
             emitted = True
             yield row
     except LevelOverflow as exc:
-        if engine == "fast" or emitted:
+        if chosen is Engine.FAST or emitted:
             raise InputError(f"{symbol}: {exc}; replay it with --engine python") from None
         yield from run(fast=False)
 
 
-ENGINES = ("auto", "fast", "python")
-
-
-def _replay_symbol(store: SegmentStore, sampler: MinuteSampler, start_ms: int, end_ms: int | None,
-                   report: ReplayReport, strict: bool, fast: bool) -> Iterator[MinuteRow]:
-    def on_problem(exc: CorruptSegmentError) -> None:
-        if strict:
-            raise exc
-        report.problems.append(str(exc))
-
-    symbol = sampler.symbol
-    paths = store.plan(symbol, start_ms, end_ms, on_problem)
-    pieces: Iterator[RowGroup | Event | CorruptSegmentError]
-    if fast:
-        pieces = _prefetched(_pieces(paths, lambda path: store.row_groups(path, symbol)))
-    else:
-        pieces = _pieces(paths, lambda path: store.events(path, symbol))
-    for piece in pieces:
-        if isinstance(piece, CorruptSegmentError):
+def _rows(steps: Iterator[Step | CorruptSegmentError], start_ms: int, end_ms: int | None, report: ReplayReport,
+          on_problem: Callable[[CorruptSegmentError], None]) -> Iterator[MinuteRow]:
+    """The rows in ``[start_ms, end_ms)`` of what the fold gave, counting its outcomes in ``report``."""
+    for step in steps:
+        if isinstance(step, CorruptSegmentError):
             # The update-id chain breaks across the missing events, so the book goes invalid by
             # itself until the next snapshot: nothing silently wrong is produced.
-            on_problem(piece)
+            on_problem(step)
             continue
-        if isinstance(piece, RowGroup):
-            steps: Iterable[Step] = _fold_fast(sampler, piece, report)
-        else:
-            report.events += 1
-            steps = (sampler.apply(piece),)
-        for rows, outcome in steps:
-            if isinstance(outcome, Gap):
-                report.gaps += 1
-            elif isinstance(outcome, StaleSnapshot):
-                report.stale_snapshots += 1
-            elif isinstance(outcome, Crossed):
-                report.crossed += 1
-            if isinstance(rows, Rows) and rows.stop_ms <= start_ms:
-                continue  # all before the requested range: skip without visiting each carried row
-            for row in rows:
-                if end_ms is not None and row.minute_ms >= end_ms:
-                    return
-                if row.minute_ms >= start_ms:
-                    yield row
+        rows, outcome = step
+        if isinstance(outcome, Gap):
+            report.gaps += 1
+        elif isinstance(outcome, StaleSnapshot):
+            report.stale_snapshots += 1
+        elif isinstance(outcome, Crossed):
+            report.crossed += 1
+        if isinstance(rows, Rows) and rows.stop_ms <= start_ms:
+            continue  # all before the requested range: skip without visiting each carried row
+        for row in rows:
+            if end_ms is not None and row.minute_ms >= end_ms:
+                return
+            if row.minute_ms >= start_ms:
+                yield row
 
 
-Step = tuple[Rows | tuple[MinuteRow, ...], Outcome]
 T = TypeVar("T")
 
 
@@ -151,22 +157,49 @@ def _prefetched(items: Iterator[T]) -> Iterator[T]:
     lane, so decoding row group n+1 overlaps folding row group n on a second core. One item
     ahead keeps memory at two row groups; items keep their order, so output is unchanged.
     """
-    done = object()
     with ThreadPoolExecutor(1, thread_name_prefix="acts-decode") as pool:
-        ahead = pool.submit(next, items, done)
-        while (item := ahead.result()) is not done:
-            ahead = pool.submit(next, items, done)
-            yield item  # type: ignore[misc]
+        ahead = pool.submit(_next_one, items)
+        while (got := ahead.result()) is not None:
+            ahead = pool.submit(_next_one, items)
+            yield got[0]
 
 
-def _fold_fast(sampler: MinuteSampler, group: RowGroup, report: ReplayReport) -> Iterator[Step]:
+def _next_one(items: Iterator[T]) -> tuple[T] | None:
+    """The next item, boxed so that any item is told apart from the end (``None``)."""
+    for item in items:
+        return (item,)
+    return None
+
+
+def _reference_steps(sampler: MinuteSampler[Levels], events: Iterator[Event | CorruptSegmentError],
+                     report: ReplayReport) -> Iterator[Step | CorruptSegmentError]:
+    """``sampler.apply`` over every event: the reference engine."""
+    for event in events:
+        if isinstance(event, CorruptSegmentError):
+            yield event
+            continue
+        report.events += 1
+        yield sampler.apply(event)
+
+
+def _fast_steps(sampler: MinuteSampler[ArrayLevels], book: ArrayBook,
+                groups: Iterator[RowGroup | CorruptSegmentError], report: ReplayReport,
+                ) -> Iterator[Step | CorruptSegmentError]:
+    """``_fold_fast`` over every decoded row group; ``book`` is the sampler's."""
+    for group in groups:
+        if isinstance(group, CorruptSegmentError):
+            yield group
+        else:
+            yield from _fold_fast(sampler, book, group, report)
+
+
+def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowGroup,
+               report: ReplayReport) -> Iterator[Step]:
     """``sampler.apply`` over a decoded row group. While the book is LIVE, runs of diffs that continue the
     chain inside the open interval go through the compiled lane (no outcome, no row: ``apply`` would
     give ``Applied``/``Ignored`` and no row for each, or ``Crossed`` for the diff that crosses the
     book, which the lane stops after); every other event goes through ``apply``."""
     sequencer = sampler.sequencer
-    book = sequencer.book
-    assert isinstance(book, ArrayBook)
     i, n = 0, len(group)
     while i < n:
         open_minute = sampler.open_minute
@@ -184,6 +217,7 @@ def _fold_fast(sampler: MinuteSampler, group: RowGroup, report: ReplayReport) ->
         yield sampler.apply(group.event(i))
         i += 1
 
+
 def replay(
     store: SegmentStore,
     symbols: Sequence[str],
@@ -192,7 +226,7 @@ def replay(
     end_ms: int | None = None,
     report: ReplayReport | None = None,
     strict: bool = False,
-    engine: str = "auto",
+    engine: Engine | str = Engine.AUTO,
     interval_ms: int = MINUTE_MS,
     on_feature_error: OnFeatureError = raise_feature_error,
 ) -> Iterator[MinuteRow]:

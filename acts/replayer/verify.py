@@ -16,12 +16,12 @@ from pathlib import Path
 
 from acts.book.sequencer import BREAKS_CHAIN, Crossed, Gap, Sequencer, StaleSnapshot
 from acts.core.errors import CorruptSegmentError
-from acts.core.events import DepthUpdate, EventKind, Marker
+from acts.core.events import DepthUpdate, Event, EventKind, Marker
+from acts.core.timeunits import HOUR_MS
 from acts.storage.store import SegmentStore
 
 __all__ = ["HourReport", "VerifyReport", "verify"]
 
-_HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -66,7 +66,7 @@ class _SymbolVerifier:
         self.last_ms: int | None = None  # exchange time of the previous diff
 
     def _hour(self, ms: int) -> HourReport:
-        key = ms - ms % _HOUR_MS
+        key = ms - ms % HOUR_MS
         if key not in self.hours:
             self.hours[key] = HourReport(self.symbol, key)
         return self.hours[key]
@@ -74,11 +74,11 @@ class _SymbolVerifier:
     def _in_range(self, ms: int) -> bool:
         return (self.start_ms is None or ms >= self.start_ms) and (self.end_ms is None or ms < self.end_ms)
 
-    def feed(self, events: Iterable[object]) -> None:
+    def feed(self, events: Iterable[Event]) -> None:
         for event in events:
-            ms = event.event_time_ms if isinstance(event, DepthUpdate) else event.recv_ns // 1_000_000  # type: ignore[attr-defined]
+            ms = event.event_time_ms if isinstance(event, DepthUpdate) else event.recv_ns // 1_000_000
             was_valid = self.sequencer.valid
-            outcome = self.sequencer.apply(event)  # type: ignore[arg-type]
+            outcome = self.sequencer.apply(event)
             if not self._in_range(ms):
                 continue
             hour = self._hour(ms)

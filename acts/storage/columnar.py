@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import PurePath
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -22,15 +23,24 @@ import pyarrow.parquet as pq
 
 from acts.core.decimals import BOOK_SCALE
 from acts.core.errors import CorruptSegmentError, PrecisionError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
+from acts.core.events import DepthUpdate, EventKind, Marker, Side, Snapshot
 from acts.storage.segments import SCHEMA, read_info
 
-__all__ = ["LevelOverflow", "RowGroup", "read_columnar_events", "read_row_groups"]
+__all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_SIDE", "RowGroup", "read_columnar_events",
+           "read_row_groups"]
+
+#: One side's levels on the fast path: ``(prices, quantities)``, int64 arrays at ``BOOK_SCALE``. The same
+#: type as ``book.arraybook.ArrayLevels``, which takes them (``storage`` and ``book`` never import each other).
+ArrayLevels: TypeAlias = tuple[np.ndarray, np.ndarray]
+#: An event as the fast path reads it: levels as arrays, for ``Sequencer(book=ArrayBook())``.
+ArrayEvent: TypeAlias = DepthUpdate[ArrayLevels] | Snapshot[ArrayLevels] | Marker
 
 _INT64_MAX = np.iinfo(np.int64).max
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 _LIMIT = _INT64_MAX // _POW10  # the largest mantissa that a shift by k decimals keeps in int64
 _EMPTY = np.empty(0, dtype=np.int64)
+#: ``side`` of a row without a level (an empty diff), in the row arrays (the column holds a null).
+NO_SIDE = -1
 
 
 class LevelOverflow(PrecisionError):
@@ -84,8 +94,8 @@ def _scaled(values: np.ndarray, factor: int) -> np.ndarray:
 class RowGroup:
     """One decoded row group: per-event columns plus the rows' levels at ``BOOK_SCALE``.
 
-    Event ``i`` owns rows ``starts[i]:ends[i]`` (bids first, then asks; ``side`` -1 on a row without
-    a level). A row's price at ``BOOK_SCALE`` is ``price[r] * price_factor`` (likewise ``qty``).
+    Event ``i`` owns rows ``starts[i]:ends[i]`` (bids first, then asks; ``side`` a ``Side``, or ``NO_SIDE``
+    on a row without a level). A row's price at ``BOOK_SCALE`` is ``price[r] * price_factor`` (likewise ``qty``).
     ``event(i)`` builds the ``Event`` object; the compiled lane reads the arrays directly.
     """
 
@@ -97,7 +107,7 @@ class RowGroup:
         self.symbol = symbol
         self.starts = np.flatnonzero(table.column("kind").is_valid().to_numpy(zero_copy_only=False)).astype(np.int64)
         self.ends = np.append(self.starts[1:], n).astype(np.int64)
-        self.side = table.column("side").fill_null(-1).to_numpy().astype(np.int8, copy=False)
+        self.side = table.column("side").fill_null(NO_SIDE).to_numpy().astype(np.int8, copy=False)
         self.price, self.price_factor = _column_to_book(table, "price", price_pow10)
         self.qty, self.qty_factor = _column_to_book(table, "qty", qty_pow10)
         starts = self.starts
@@ -113,22 +123,22 @@ class RowGroup:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def event(self, i: int) -> Event:
+    def event(self, i: int) -> ArrayEvent:
         start, end, kind = int(self.starts[i]), int(self.ends[i]), int(self.kinds[i])
         recv = int(self.recv[i])
         if kind == EventKind.DEPTH or kind == EventKind.SNAPSHOT:
             if self.side[start] >= 0:
-                mid = start + int(np.count_nonzero(self.side[start:end] == 0))  # bids come first
+                mid = start + int(np.count_nonzero(self.side[start:end] == Side.BID))  # bids come first
                 price = _scaled(self.price[start:end], self.price_factor)
                 qty = _scaled(self.qty[start:end], self.qty_factor)
-                bids = (price[: mid - start], qty[: mid - start])
-                asks = (price[mid - start :], qty[mid - start :])
+                bids: ArrayLevels = (price[: mid - start], qty[: mid - start])
+                asks: ArrayLevels = (price[mid - start :], qty[mid - start :])
             else:
                 bids = asks = (_EMPTY, _EMPTY)
             if kind == EventKind.DEPTH:
                 return DepthUpdate(self.symbol, int(self.times[i]), int(self.firsts[i]), int(self.finals[i]),
-                                   bids, asks, recv)  # type: ignore[arg-type]
-            return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)  # type: ignore[arg-type]
+                                   bids, asks, recv)
+            return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)
         return Marker(EventKind(kind), self.symbol, recv, self._details[start].as_py() or "{}")
 
 
@@ -145,7 +155,8 @@ def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | N
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from None
 
 
-def read_columnar_events(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[Event]:
+def read_columnar_events(path: PurePath, symbol: str,
+                         filesystem: pafs.FileSystem | None = None) -> Iterator[ArrayEvent]:
     """The events of a segment with levels as book-scale integer arrays (for ``ArrayBook``)."""
     for group in read_row_groups(path, symbol, filesystem):
         for i in range(len(group)):

@@ -22,10 +22,10 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Quarantine", "QUARANTINE_DIR", "MAX_EXAMPLES"]
+from acts.storage.layout import DataLayout
 
-#: Under the data dir.
-QUARANTINE_DIR = "quarantine"
+__all__ = ["Quarantine", "MAX_EXAMPLES"]
+
 #: ``where: error`` lines kept for the report (the file holds them all).
 MAX_EXAMPLES = 20
 
@@ -34,7 +34,7 @@ class Quarantine:
     """A quarantine file, opened at the first entry. ``count`` and ``examples`` say what went in."""
 
     def __init__(self, data_dir: Path, name: str, append: bool) -> None:
-        self.path = data_dir / QUARANTINE_DIR / f"{name}.jsonl"
+        self.path = DataLayout(data_dir).quarantine / f"{name}.jsonl"
         self._append = append
         self._tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
         self._fh: IO[str] | None = None

@@ -33,13 +33,15 @@ import pyarrow.parquet as pq
 
 from acts.core.decimals import MAX_DIGITS, format_decimal, parse_decimal
 from acts.core.errors import CorruptSegmentError, PrecisionError
-from acts.core.events import DepthUpdate, Event, EventKind, Level, Marker, Snapshot
+from acts.core.events import DepthUpdate, Event, EventKind, Level, Marker, Side, Snapshot
+from acts.core.timeunits import HOUR_NS
+from acts.storage.fsync import fsync_dir
+from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
 
 __all__ = [
     "FORMAT_VERSION",
     "SCHEMA",
     "SegmentInfo",
-    "Side",
     "write_segments",
     "SegmentWriter",
     "TEMP_PREFIX",
@@ -47,23 +49,14 @@ __all__ = [
     "table_to_events",
     "read_info",
     "read_events",
-    "segment_dir",
 ]
 
 #: Bumped on any incompatible change; readers refuse newer versions.
 FORMAT_VERSION = 1
 _META_KEY = b"acts.segment"
-_NS_PER_HOUR = 3_600 * 10**9
 ROW_GROUP_ROWS = 262_144
 #: Segments being written are hidden temp files with this prefix until renamed.
 TEMP_PREFIX = ".tmp-"
-
-
-class Side:
-    """Values of the ``side`` column."""
-
-    BID = 0
-    ASK = 1
 
 
 SCHEMA = pa.schema(
@@ -100,10 +93,6 @@ class SegmentInfo:
     snapshot_recv_ns: tuple[int, ...]  # receive times of the snapshots inside
     price_pow10: int = 0  # stored price mantissas are the real ones / 10**price_pow10
     qty_pow10: int = 0
-
-
-def segment_dir(data_dir: Path, symbol: str, day: str) -> Path:
-    return data_dir / "segments" / f"symbol={symbol}" / f"date={day}"
 
 
 # --- events -> columns ------------------------------------------------------------------
@@ -223,7 +212,7 @@ def _scale_down(table: pa.Table, price_pow10: int, qty_pow10: int) -> pa.Table:
 
 
 def _hour_of(recv_ns: int) -> int:
-    return recv_ns // _NS_PER_HOUR
+    return recv_ns // HOUR_NS
 
 
 def _digest_update(h: Any, event: Event) -> None:
@@ -315,7 +304,7 @@ class _OpenSegment:
     def __init__(self, data_dir: Path, symbol: str, first: Event, compression_level: int) -> None:
         self.symbol, self.hour, self.first_recv_ns = symbol, _hour_of(first.recv_ns), first.recv_ns
         self.start = datetime.fromtimestamp(first.recv_ns / 1e9, UTC)
-        self.directory = segment_dir(data_dir, symbol, self.start.strftime("%Y-%m-%d"))
+        self.directory = DataLayout(data_dir).segment_dir(symbol, self.start.strftime("%Y-%m-%d"))
         self.compression_level = compression_level
         self.tmp = self.directory / f"{TEMP_PREFIX}{symbol}-{first.recv_ns:019d}-{os.getpid()}"
         self.writer: pq.ParquetWriter | None = None
@@ -375,7 +364,7 @@ class _OpenSegment:
         with open(self.tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(self.tmp, final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return final
 
     def discard(self) -> None:
@@ -395,14 +384,6 @@ def _row_groups(event_starts: Any) -> Iterator[tuple[int, int]]:
             stop += 1
         yield start, stop
         start = stop
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> SegmentInfo:
@@ -476,10 +457,10 @@ def _check_placement(path: PurePath, info: SegmentInfo) -> None:
     hour = datetime.fromtimestamp(info.first_recv_ns / 1e9, UTC)  # as the writer names it
     claims: list[tuple[str, str, str]] = []  # (what, path says, footer says)
     folder, parent = path.parent.name, path.parent.parent.name
-    if folder.startswith("date="):
-        claims.append(("date folder", folder.removeprefix("date="), f"{hour:%Y-%m-%d}"))
-    if parent.startswith("symbol="):
-        claims.append(("symbol folder", parent.removeprefix("symbol="), info.symbol))
+    if folder.startswith(DATE_PREFIX):
+        claims.append(("date folder", folder.removeprefix(DATE_PREFIX), f"{hour:%Y-%m-%d}"))
+    if parent.startswith(SYMBOL_PREFIX):
+        claims.append(("symbol folder", parent.removeprefix(SYMBOL_PREFIX), info.symbol))
     parts = path.name.removesuffix(".parquet").split("-")
     if len(parts) == 4 and path.name.endswith(".parquet"):
         claims += [("file name's symbol", parts[0], info.symbol), ("file name's hour", parts[1], f"{hour:%Y%m%dT%H}"),
@@ -489,7 +470,8 @@ def _check_placement(path: PurePath, info: SegmentInfo) -> None:
         if said != footer:
             raise CorruptSegmentError(
                 f"{path}: its {what} says {said} but its footer says {footer}; a segment filed in the wrong "
-                f"place is not replayed -- move it back under symbol={info.symbol}/date={hour:%Y-%m-%d}/ or aside"
+                f"place is not replayed -- move it back under "
+                f"{SYMBOL_PREFIX}{info.symbol}/{DATE_PREFIX}{hour:%Y-%m-%d}/ or aside"
             )
 
 

@@ -12,10 +12,11 @@ import pyarrow.fs as pafs
 
 from acts.core.errors import CorruptSegmentError, InputError, NoDataError, UnknownSymbolError
 from acts.core.events import Event
+from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
 from acts.storage.segments import SegmentInfo, read_events, read_info
 
 if TYPE_CHECKING:
-    from acts.storage.columnar import RowGroup
+    from acts.storage.columnar import ArrayEvent, RowGroup
 
 __all__ = ["SegmentStore"]
 
@@ -35,7 +36,11 @@ class SegmentStore:
 
     def __init__(self, data_dir: PurePath, filesystem: pafs.FileSystem | None = None) -> None:
         self.filesystem = filesystem
-        self.root = (Path(data_dir) if filesystem is None else PurePosixPath(data_dir)) / "segments"
+        #: The local layout (``None`` on object storage, where paths are ``PurePosixPath``).
+        self._local: DataLayout[Path] | None = DataLayout(Path(data_dir)) if filesystem is None else None
+        self._layout: DataLayout[Path] | DataLayout[PurePosixPath] = (
+            self._local if self._local is not None else DataLayout(PurePosixPath(data_dir)))
+        self.root: PurePath = self._layout.segments
         self._info: dict[PurePath, SegmentInfo] = {}
 
     @classmethod
@@ -59,27 +64,27 @@ class SegmentStore:
             raise InputError(f"cannot list {directory}: {exc}") from None
 
     def symbols(self) -> list[str]:
-        if self.filesystem is not None:
+        if self._local is None:
             entries = self._list(self.root, False)
             names = [PurePosixPath(i.path).name for i in entries if i.type == pafs.FileType.Directory]
-        elif self.root.is_dir():  # type: ignore[union-attr]
-            names = [p.name for p in self.root.glob("symbol=*") if p.is_dir()]  # type: ignore[union-attr]
+        elif self._local.segments.is_dir():
+            names = [p.name for p in self._local.segments.glob(f"{SYMBOL_PREFIX}*") if p.is_dir()]
         else:
             names = []
-        return sorted(n.removeprefix("symbol=") for n in names if n.startswith("symbol="))
+        return sorted(n.removeprefix(SYMBOL_PREFIX) for n in names if n.startswith(SYMBOL_PREFIX))
 
     def days(self, symbol: str) -> list[str]:
-        return sorted({p.parent.name.removeprefix("date=") for p in self.paths(symbol)})
+        return sorted({p.parent.name.removeprefix(DATE_PREFIX) for p in self.paths(symbol)})
 
     def paths(self, symbol: str) -> list[PurePath]:
         """Every segment of ``symbol`` in recording order (the file names sort by first receive time)."""
-        base = self.root / f"symbol={symbol}"
-        if self.filesystem is None:
-            found: list[PurePath] = list(base.glob("date=*/*.parquet"))  # type: ignore[union-attr]
+        found: list[PurePath]
+        if self._local is not None:
+            found = list(self._local.symbol_dir(symbol).glob(f"{DATE_PREFIX}*/*.parquet"))
         else:
-            found = [PurePosixPath(i.path) for i in self._list(base, True)
+            found = [PurePosixPath(i.path) for i in self._list(self._layout.symbol_dir(symbol), True)
                      if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
-        found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith("date=")]
+        found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith(DATE_PREFIX)]
         return sorted(found, key=_recording_order)
 
     def info(self, path: PurePath) -> SegmentInfo:
@@ -97,7 +102,7 @@ class SegmentStore:
 
         return read_row_groups(path, symbol, self.filesystem)
 
-    def columnar_events(self, path: PurePath, symbol: str) -> Iterator[Event]:
+    def columnar_events(self, path: PurePath, symbol: str) -> Iterator[ArrayEvent]:
         """The same events with levels as book-scale integer arrays (the fast path)."""
         from acts.storage.columnar import read_columnar_events
 
@@ -121,8 +126,8 @@ class SegmentStore:
         previous file -- so the book is rebuilt without reading older history.
         """
         paths = self.paths(symbol)
-        start_key = f"date={_day(start_ms)}"
-        end_key = f"date={_day(end_ms - 1)}" if end_ms is not None else None
+        start_key = f"{DATE_PREFIX}{_day(start_ms)}"
+        end_key = f"{DATE_PREFIX}{_day(end_ms - 1)}" if end_ms is not None else None
         if not any(p.parent.name >= start_key and (end_key is None or p.parent.name <= end_key) for p in paths):
             span = _day(start_ms) + (f" to {_day(end_ms - 1)}" if end_ms is not None else " on")
             raise NoDataError(f"no {symbol} data from {span}; recorded dates: {_ranges(self.days(symbol))}")

@@ -31,7 +31,7 @@ def test_split_prefers_the_longest_quote() -> None:
 def test_the_local_exchange_uses_the_same_list() -> None:
     info = symbol_info(spec_for("ADARUB"))
     assert (info["baseAsset"], info["quoteAsset"]) == ("ADA", "RUB")
-    assert spec_for("LTCBRL").base_asset == "LTC"
+    assert symbol_info(spec_for("LTCBRL"))["baseAsset"] == "LTC"
 
 
 def test_parse_symbols_keeps_non_usdt_pairs() -> None:

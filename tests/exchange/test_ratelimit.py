@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from acts.core.timeunits import MINUTE_MS
 from acts.exchange.ratelimit import Verdict, WeightLimiter, depth_weight
 from acts.exchange.server import LocalExchange
 from tests.exchange.conftest import FakeClock, make_feed
 
-MINUTE_MS = 60_000
 T0 = 1_714_521_600_000  # a minute boundary
 
 
