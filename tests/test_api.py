@@ -331,3 +331,10 @@ def test_acts_open_is_lazy() -> None:
     code = ("import sys, acts.core.errors, acts; assert 'acts.api' not in sys.modules and 'pyarrow' not in "
             "sys.modules; acts.open; assert 'acts.api' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("every", ["event", "100ms"])
+def test_engines_agree_at_any_interval(eventful_dir: Path, every: str) -> None:
+    h = acts.open(eventful_dir)
+    fast = h.features(None, DAY, None, ["mid", "bias10"], every=every, engine="fast")
+    assert fast.equals(h.features(None, DAY, None, ["mid", "bias10"], every=every, engine="python"))
