@@ -18,6 +18,11 @@ from nothing, as the new process did. The last, still open interval is never emi
 recording and replay run this same fold, so live rows equal replayed rows across outages and
 restarts.
 
+Event mode (``interval_ms=EVERY_EVENT``): one row after every diff, timed by the diff's ``E``. Each
+diff closes the previous one's row, by the same rule: the row after diff d is valid only if the
+book was valid after d and the next diff continues the chain. Snapshots and markers belong to the
+row of the diff before them, as they belong to the open interval above; no row is ever carried.
+
 A feature is user code: if it raises or returns something that is not a finite number, the value
 is null and ``on_feature_error`` hears of it (``raise_feature_error``, the default, stops with an
 ``ActsError`` naming feature, symbol and time).
@@ -40,6 +45,7 @@ from acts.core.timeunits import MINUTE_MS
 from acts.features.registry import Feature
 
 __all__ = [
+    "EVERY_EVENT",
     "MinuteRow",
     "Rows",
     "NO_ROWS",
@@ -51,6 +57,8 @@ __all__ = [
     "MinuteSampler",
 ]
 
+#: ``interval_ms`` for event mode: a row after every diff (see the module docstring).
+EVERY_EVENT = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +171,14 @@ class MinuteSampler(Generic[LevelsT]):
 
     @property
     def open_minute(self) -> int | None:
-        """Start of the interval being filled (None before the first diff)."""
-        return self._open_minute
+        """Start of the interval being filled: diffs with ``E`` before its end close no row. None before
+        the first diff, and always in event mode, where every diff closes one (so the compiled lane,
+        which follows the chain up to the interval's end, never runs there)."""
+        return None if self.interval_ms == EVERY_EVENT else self._open_minute
 
     def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Marker) -> Step:
+        if self.interval_ms == EVERY_EVENT and isinstance(event, DepthUpdate):
+            return self._apply_event_mode(event)
         if isinstance(event, DepthUpdate):
             start = event.event_time_ms - event.event_time_ms % self.interval_ms
             if self._open_minute is None:
@@ -190,6 +202,21 @@ class MinuteSampler(Generic[LevelsT]):
             self._cut = MinuteRow(self.symbol, self._open_minute, False, self.sequencer.last_event_time_ms,
                                   event.recv_ns, self._nulls())
         return NO_ROWS, self.sequencer.apply(event)
+
+    def _apply_event_mode(self, event: DepthUpdate) -> tuple[tuple[MinuteRow, ...], Outcome]:
+        """Event mode: this diff closes the row of the diff before it (if any), then opens its own."""
+        if self._open_minute is None:
+            self._open_minute = event.event_time_ms
+            return NO_ROWS, self.sequencer.apply(event)
+        if self._cut is None:
+            row = self.sample(self._open_minute, event.recv_ns)
+        else:
+            row = replace(self._cut, closing_recv_ns=event.recv_ns)
+        outcome = self.sequencer.apply(event)
+        if row.valid and isinstance(outcome, BREAKS_CHAIN):
+            row = self._invalid(row)
+        self._open_minute, self._cut = event.event_time_ms, None
+        return (row,), outcome
 
     def _nulls(self) -> tuple[None, ...]:
         return (None,) * len(self.features)
