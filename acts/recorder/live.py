@@ -136,6 +136,7 @@ class Recorder:
         self._entries: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
         self._writing: asyncio.Future[None] | None = None  # the sink write in progress
         self._flushing: asyncio.Task[None] | None = None  # the journal fsync in progress
+        self._flushed: tuple[JournalWriter, int] | None = None  # (journal, records) at the last timed flush
         self._rolling = asyncio.Lock()  # rolls finish one at a time, in journal order
         self._rolls: set[asyncio.Task[None]] = set()  # never cancelled: a stop waits for them
         self._symbol_logs = {s: logging.getLogger(f"acts.symbol.{s}") for s in config.symbols}
@@ -415,9 +416,13 @@ class Recorder:
 
     def _flush_journal(self) -> None:
         """Fsync the journal in a thread, so a quiet feed is durable within ``journal_flush_s``."""
-        if self._journal is None or (self._flushing is not None and not self._flushing.done()):
+        journal = self._journal
+        if journal is None or (self._flushing is not None and not self._flushing.done()):
             return  # a flush still running takes these records along
-        self._flushing = self._spawn(self._flush_in_thread(self._journal))
+        if self._flushed == (journal, journal.records):
+            return  # nothing appended since the last timed flush: no thread hop for nothing
+        self._flushed = (journal, journal.records)
+        self._flushing = self._spawn(self._flush_in_thread(journal))
 
     async def _flush_in_thread(self, journal: JournalWriter) -> None:
         try:
