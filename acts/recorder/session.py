@@ -205,7 +205,6 @@ class _Connection:
     incoming: Handover[JournalRecord] | None = None  # this one is taking over from an older one
     outgoing: Handover[JournalRecord] | None = None  # a successor is taking over from this one
     opened_at: float | None = None
-    closed: bool = False
 
     def may_hand_over(self) -> bool:
         """One handover at a time: not while this one is still taking over, nor twice."""
@@ -263,7 +262,7 @@ class RecorderSession:
         self.stopping = False
         self._weight = depth_weight(config.snapshot_limit)
         self._budget = _WeightBudget(config.weight_per_minute)
-        self._connections: dict[int, _Connection] = {}
+        self._connections: dict[int, _Connection] = {}  # the open ones (and those opening)
         self._next_id = 0
         self._in_flight: set[str] = set()  # symbols with a snapshot requested and not yet answered
         self._attempts: dict[str, int] = {}  # failed snapshot attempts of the request in flight
@@ -295,7 +294,9 @@ class RecorderSession:
 
     def connection_opened(self, connection: int, now: float) -> list[Action]:
         self._now = now
-        conn = self._connections[connection]
+        conn = self._connections.get(connection)
+        if conn is None:
+            return []
         conn.opened_at = now
         self._out.append(WriteMarker(EventKind.CONNECT, conn.symbols, (("streams", len(conn.symbols)),)))
         return self._take()
@@ -303,9 +304,9 @@ class RecorderSession:
     def frame(self, connection: int, record: JournalRecord, now: float) -> list[Action]:
         """A websocket frame arrived on ``connection`` (``record`` carries its receive time)."""
         self._now = now
-        conn = self._connections[connection]
-        if conn.closed:
-            return []
+        conn = self._connections.get(connection)
+        if conn is None:
+            return []  # closed already: a frame still queued behind the close
         if _SHUTDOWN_NOTICE in record.payload[:_NOTICE_PREFIX]:
             # Binance announces its 24 h cut (or maintenance): hand over now, not at the close.
             self._out.append(Log(logging.WARNING, f"stream {','.join(conn.symbols)}: the exchange announced "
@@ -317,7 +318,7 @@ class RecorderSession:
             conn.incoming.new_frame(record)  # held until the old connection has delivered it too
         elif conn.outgoing is not None:
             if conn.outgoing.old_frame(record):  # the successor has caught up: close this one
-                conn.closed = True
+                del self._connections[connection]
                 conn.outgoing.old_gone()
                 self._out.append(Close(connection))
                 return self._take()
@@ -332,11 +333,9 @@ class RecorderSession:
     def connection_failed(self, connection: int, now: float, reason: str, stalled: bool = False) -> list[Action]:
         """``connection`` failed (``reason``), or ``stalled``: no frame within ``stale_after_s``."""
         self._now = now
-        conn = self._connections[connection]
-        if conn.closed or self.stopping:
-            conn.closed = True
+        conn = self._connections.pop(connection, None)  # a failed connection is done with
+        if conn is None or self.stopping:
             return []
-        conn.closed = True
         if stalled:
             reason = "stale feed"
         if conn.outgoing is not None:
