@@ -13,9 +13,9 @@ Strategy:
   sequencer does the rest. We do not use python-binance's ``DepthCacheManager``: it snapshots
   before subscribing and spins after a queue overflow.
 * Time. Every wait, timeout and backoff goes through the injected ``Clock``: a stalled feed is a
-  ``clock.wait_for`` that times out, reconnect delays and snapshot retries are ``clock.sleep``s, and
-  one timer task ticks the session at its next deadline. Under a ``FakeClock`` a test runs hours of
-  recording in milliseconds.
+  ``clock.wait_for`` that times out, a reconnect delay is a ``clock.sleep``, and one timer task
+  ticks the session at its next deadline (timers, snapshot retries, the weight budget, the end).
+  Under a ``FakeClock`` a test runs hours of recording in milliseconds.
 * Slow things off the loop: sink writes, journal fsyncs (every ``journal_flush_s``, so a quiet
   feed is durable too) and journal-to-segment rolls run in threads; a slow or dead MongoDB never
   delays capture.
