@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from acts.core.clock import SystemClock
 from acts.core.errors import SinkError
 from acts.exchange.feed import GeneratorFeed
+from acts.exchange.generator import STEP_MS
 from acts.exchange.server import LocalExchange
 from acts.features.builtin import default_registry
 from acts.features.entries import default_feature_names, to_entry
@@ -42,11 +44,26 @@ class LiveRun:
         return [to_entry(row, names) for row in rows]
 
 
+async def _until(done: Callable[[], bool], task: asyncio.Task[Any], polls: int = 6000) -> bool:
+    """Wait until ``done()`` (polled, bounded); False if the recorder's ``task`` finished first."""
+    for _ in range(polls):
+        if done():
+            return True
+        if task.done():
+            return False
+        await asyncio.sleep(0.01)
+    raise AssertionError("the exchange never got there")
+
+
+def _reached(ex: LocalExchange, step: int) -> bool:
+    return ex.steps >= step
+
+
 def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, speed: float = 40.0,
              faults: tuple[str, ...] = (), exchange_kwargs: dict[str, Any] | None = None,
              before: tuple[str, ...] = (), allow_failure: bool = False, extra: Sequence[Feature] = (),
              **config: Any) -> LiveRun:
-    """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced times."""
+    """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced exchange steps."""
 
     async def main() -> LiveRun:
         feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
@@ -60,9 +77,15 @@ def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, spee
             features = [*default_registry().resolve(NAMES), *extra]
             recorder = Recorder(cfg, features, sink, SystemClock(), Roller(data_dir))
             task = asyncio.create_task(recorder.run())
-            for i, fault in enumerate(faults):
-                await asyncio.sleep(seconds * (i + 1) / (len(faults) + 2))
-                ex.inject(fault)
+            # Faults go in at evenly spaced points of the exchange's own market, counted in its steps
+            # from the recorder's first frame: where they land does not depend on how fast this machine is.
+            if faults and await _until(lambda: recorder.report.frames > 0, task):
+                base, steps = ex.steps, seconds * speed * 1000 / STEP_MS
+                for i, fault in enumerate(faults):
+                    target = base + int(steps * (i + 1) / (len(faults) + 2))
+                    if not await _until(partial(_reached, ex, target), task):
+                        break  # the recorder stopped first; the caller's checks say what that means
+                    ex.inject(fault)
             report = await asyncio.wait_for(task, seconds + 60)
             assert allow_failure or recorder.failure is None, recorder.failure
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from binance import AsyncClient, BinanceSocketManager
+from acts.recorder.binance_adapter import AsyncClient, BinanceSocketManager
 
 __all__ = ["local_client", "local_socket_manager"]
 

@@ -64,7 +64,8 @@ class Roller:
 
     def open_journal(self, now_ns: int) -> JournalWriter:
         self.journal_dir.mkdir(parents=True, exist_ok=True)
-        return JournalWriter(self.journal_dir / f"{now_ns}.journal", flush_interval_s=self.flush_interval_s)
+        return JournalWriter(self.journal_dir / f"{now_ns}.journal", flush_interval_s=self.flush_interval_s,
+                             clock=self.clock.monotonic)
 
     def finish(self, writer: JournalWriter) -> list[Path]:
         """Close ``writer`` and roll its journal, then hand the roll's memory back to the system."""

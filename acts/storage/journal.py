@@ -168,7 +168,9 @@ class JournalWriter:
     a short lock and frames are written in order under another; an ``append`` that finds a flush
     already running leaves its records for the next one rather than wait on the fsync. A timer that
     flushes more often than ``flush_interval_s`` therefore keeps fsyncs off the loop and also flushes
-    a quiet feed, which ``append`` alone would not. ``close`` must not race with ``append``.
+    a quiet feed, which ``append`` alone would not: the live recorder runs such a timer every
+    ``RecorderConfig.journal_flush_s`` on its injected clock (``acts.recorder.live``), so a record is
+    durable within that interval whether more frames follow or not. ``close`` must not race with ``append``.
 
     A flush whose write fails (``OSError``, e.g. disk full) keeps the batch for the next flush: the
     torn frame it may leave is skipped by readers, so a retry neither loses nor doubles records. If
