@@ -360,7 +360,7 @@ def exchange_cmd(
     gap_rate: Annotated[float, typer.Option(callback=_number(0, 1, hint=" (a probability)"),
                                             help="Probability that a diff skips update ids (0 to 1).")] = 0.0,
     fault: Annotated[list[str] | None, typer.Option(help="Scheduled fault, e.g. drop@30 or rest@5:500:2 "
-                     "(see exchange/faults.py); repeatable.")] = None,
+                     "(see acts/exchange/faults.py); repeatable.")] = None,
     history: Annotated[str | None, typer.Option(help="Serve recorded history from this data dir instead of "
                        "the generator (all its symbols unless --symbols is given).")] = None,
 ) -> int:

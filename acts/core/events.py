@@ -54,7 +54,7 @@ MIN_TIME_MS = 1_483_228_800_000
 MAX_TIME_MS = 4_102_444_800_000
 #: An event time further than this from its local receive time is malformed (10 minutes). A fixed rule,
 #: not a setting: live ingest, the journal roll, crash recovery and import must all judge a message alike
-#: (live == replay). The local exchange keeps its sped-up clock within it (``exchange/server.py``).
+#: (live == replay). The local exchange keeps its sped-up clock within it (``acts/exchange/server.py``).
 MAX_EVENT_SKEW_MS = 600_000
 
 
@@ -87,6 +87,8 @@ class ResyncReason(StrEnum):
     SYNC = "sync"
     #: A periodic snapshot of a live book: a checkpoint replay can start from.
     CHECKPOINT = "checkpoint"
+    #: The book was crossed (best bid >= best ask) after a diff: corrupt until a new snapshot.
+    CROSSED = "crossed"
 
 
 class DisconnectReason(StrEnum):

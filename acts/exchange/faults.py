@@ -126,7 +126,7 @@ def parse_fault(spec: str) -> Fault:
     kind = _ALIASES.get(name) or next((k for k in FaultKind if k.value == name), None)
     if kind is None:
         known = ", ".join([k.value for k in FaultKind] + list(_ALIASES))
-        raise InputError(f"fault {spec!r}: unknown kind {name!r}; use one of {known} (see exchange/faults.py)")
+        raise InputError(f"fault {spec!r}: unknown kind {name!r}; use one of {known} (see acts/exchange/faults.py)")
     base = Fault(kind, parse_duration(delay, f"fault {spec!r}: delay") if delay else 0.0, spec=text)
     return _with_args(base, [a.strip() for a in args if a.strip()])
 

@@ -3,7 +3,7 @@
 REST under ``/api/v3``: ``ping``, ``time``, ``exchangeInfo`` (``symbol=`` / ``symbols=[..]``) and
 ``depth`` (``limit`` 1-5000, default 100), with Binance's request weights, ``X-MBX-USED-WEIGHT-1M`` on
 every answer, 429 + ``Retry-After`` past the limit and 418 for clients that keep going
-(``exchange.ratelimit``). Errors are Binance-shaped: HTTP 400 ``{"code": -1121, "msg": "Invalid symbol."}``.
+(``acts.exchange.ratelimit``). Errors are Binance-shaped: HTTP 400 ``{"code": -1121, "msg": "Invalid symbol."}``.
 
 WebSocket diff-depth streams ``<symbol>@depth@100ms`` (``<symbol>@depth`` is served at 100 ms too),
 raw (``/ws/btcusdt@depth@100ms``, several joined by ``/``) or combined
@@ -19,7 +19,7 @@ for ``send_queue`` frames is closed (1008).
 Pacing: one feed step per ``100 ms / speed`` of the event loop's clock, subscribers or not, but the
 market never runs more than ``max_lead_s`` (9 minutes) ahead of real time since the exchange started.
 Strategy: a feed starts at the wall clock (``acts exchange``, ``acts demo``, the live tests), and the
-recorder refuses an ``E`` more than 10 minutes from its receive time (``recorder.events.MAX_EVENT_SKEW_MS``);
+recorder refuses an ``E`` more than 10 minutes from its receive time (``acts.core.events.MAX_EVENT_SKEW_MS``);
 so a sped-up market runs fast until its clock is 9 minutes ahead (18.6 s at 30x, 13.8 s at 40x), then at
 real time, and ``E`` stays believable however long the session. Each
 message is serialized once and fanned out to the connections subscribed to its symbol, each drained
@@ -28,8 +28,8 @@ by its own writer so a slow client never holds up the others. The injected ``clo
 jump a minute or a day with a fake clock.
 
 python-binance talks to it after ``client.API_URL = ex.rest_url`` and
-``socket_manager.STREAM_URL = ex.stream_url`` (see ``exchange.client``). Faults: ``ex.inject(spec)``
-(``exchange.faults`` has the syntax).
+``socket_manager.STREAM_URL = ex.stream_url`` (see ``acts.exchange.client``). Faults: ``ex.inject(spec)``
+(``acts.exchange.faults`` has the syntax).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ _MALFORMED_FRAME = '{"e":"depthUpdate","E":'
 _RAW_TO_ALL = "*raw"
 _WRAPPED_TO_ALL = "*wrapped"
 _T = TypeVar("_T")
-#: Exchange time per feed step (``exchange.feed``), in seconds.
+#: Exchange time per feed step (``acts.exchange.feed``), in seconds.
 _STEP_S = STEP_MS / 1000
 #: How far the market may run ahead of real time (see "Pacing"): one minute inside the recorder's limit.
 MAX_LEAD_S = MAX_EVENT_SKEW_MS / 1000 - 60

@@ -15,8 +15,8 @@ the name), start with a UTF-8 BOM and end lines with CRLF. Lines of other stream
 Lines without a local time get ``E`` (ms -> ns) as receive time; a snapshot without one gets
 the receive time of the line before it (or after it, at the top of a file). Receive times
 never go backwards within a symbol (clamped, and counted). Malformed lines -- including values
-that cannot be stored exactly and event times that cannot be true (``recorder/events.py``) -- are
-counted, reported as ``file:line`` and kept in ``quarantine/import.jsonl`` (``recorder/quarantine.py``);
+that cannot be stored exactly and event times that cannot be true (``acts/core/events.py``) -- are
+counted, reported as ``file:line`` and kept in ``quarantine/import.jsonl`` (``acts/storage/quarantine.py``);
 the rest imports.
 
 Strategy: the result must not depend on the order of the inputs. Files are read in the order of

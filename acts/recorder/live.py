@@ -37,6 +37,7 @@ from typing import Any
 
 from acts.core.clock import Clock
 from acts.core.errors import ExchangeError, StorageError, UnknownSymbolError
+from acts.core.symbols import depth_stream
 from acts.features.entries import to_entry
 from acts.features.registry import Feature
 from acts.recorder.config import RecorderConfig
@@ -63,7 +64,7 @@ from acts.recorder.session import (
 from acts.recorder.transport import ExchangeClient, RawFrame, Stream
 from acts.storage.journal import Channel, JournalRecord, JournalWriter
 
-__all__ = ["RecorderConfig", "Recorder", "RecorderReport", "stream_name"]
+__all__ = ["RecorderConfig", "Recorder", "RecorderReport"]
 
 log = logging.getLogger("acts.recorder")
 
@@ -88,10 +89,6 @@ class RecorderReport:
             return None
         ordered = sorted(self.lags_ns)
         return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] / 1e6
-
-
-def stream_name(symbol: str) -> str:
-    return f"{symbol.lower()}@depth@100ms"
 
 
 def _disk_error(writer: JournalWriter, exc: OSError) -> StorageError:
@@ -319,7 +316,7 @@ class Recorder:
         if after_s > 0:
             await self.clock.sleep(after_s)
         assert self._exchange is not None
-        stream = self._exchange.stream([stream_name(s) for s in symbols])
+        stream = self._exchange.stream([depth_stream(s) for s in symbols])
         try:
             failure = await self._open(stream)
             if failure is not None:

@@ -3,8 +3,8 @@
 Order of operations makes a crash at any point safe: segments are written first (idempotent:
 same events, same file names), and only then is the journal retired (deleted or moved). A
 crash in between rolls the same journal again on the next start and rewrites identical files.
-Messages that cannot be decoded or stored exactly (``recorder/events.py`` decides, as for live ingest)
-are kept, raw, in ``quarantine/journal-<name>.jsonl`` with their journal position (``recorder/quarantine.py``,
+Messages that cannot be decoded or stored exactly (``acts/core/events.py`` decides, as for live ingest)
+are kept, raw, in ``quarantine/journal-<name>.jsonl`` with their journal position (``acts/storage/quarantine.py``,
 the format import uses too); the roll goes on, so a bad value can never stop the recorder from starting.
 
 Retention of rolled journals (``_retire``): the segments a roll wrote are read back; if they hold

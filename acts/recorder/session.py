@@ -37,9 +37,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Union
 
-from acts.book.sequencer import Gap, StaleSnapshot
+from acts.book.sequencer import Crossed, Gap, StaleSnapshot
 from acts.core.errors import ExchangeError
-from acts.core.events import EventKind
+from acts.core.events import DisconnectReason, EventKind, ResyncReason
 from acts.core.weights import depth_weight
 from acts.features.pipeline import MinuteRow
 from acts.recorder.config import RecorderConfig
@@ -47,6 +47,9 @@ from acts.recorder.handover import Handover
 from acts.recorder.ingest import Ingested
 from acts.recorder.transport import RestFailure
 from acts.storage.journal import JournalRecord
+
+#: Why a book that needs a snapshot needs it, by what the sequencer said (anything else: ``SYNC``).
+_RESYNC_REASONS: dict[type, ResyncReason] = {Gap: ResyncReason.GAP, Crossed: ResyncReason.CROSSED}
 
 __all__ = [
     "RecorderSession",
@@ -337,7 +340,7 @@ class RecorderSession:
         if conn is None or self.stopping:
             return []
         if stalled:
-            reason = "stale feed"
+            reason = DisconnectReason.STALE_FEED
         if conn.outgoing is not None:
             # The successor is already connecting: it is the feed now, no reconnect from here.
             self._out.append(Log(logging.WARNING, f"stream {','.join(conn.symbols)}: {reason} during the handover"))
@@ -373,8 +376,11 @@ class RecorderSession:
         elif isinstance(outcome, StaleSnapshot):
             self._out.append(Log(logging.WARNING, f"snapshot {outcome.last_update_id} older than buffered diffs",
                                  result.symbol))
+        elif isinstance(outcome, Crossed):
+            self._out.append(Log(logging.WARNING, f"crossed book after update {outcome.update_id}: resyncing",
+                                 result.symbol))
         if result.needs_snapshot:
-            self._request_snapshot(result.symbol, "gap" if isinstance(outcome, Gap) else "sync", now)
+            self._request_snapshot(result.symbol, _RESYNC_REASONS.get(type(outcome), ResyncReason.SYNC), now)
         return self._take()
 
     def snapshot_received(self, record: JournalRecord, now: float) -> list[Action]:
@@ -412,7 +418,7 @@ class RecorderSession:
             self._stop(None)
         if self._checkpoint.fire(now):
             for symbol in self.symbols:
-                self._request_snapshot(symbol, "checkpoint", now)
+                self._request_snapshot(symbol, ResyncReason.CHECKPOINT, now)
         if self._roll.fire(now):
             self._out.append(RollJournal())
         if self._health.fire(now):
@@ -430,7 +436,7 @@ class RecorderSession:
 
     def shutdown_markers(self) -> list[Action]:
         """What the journal records at a clean end: every symbol disconnected for ``shutdown``."""
-        return [WriteMarker(EventKind.DISCONNECT, self.symbols, (("reason", "shutdown"),))]
+        return [WriteMarker(EventKind.DISCONNECT, self.symbols, (("reason", DisconnectReason.SHUTDOWN),))]
 
     def next_deadline(self, now: float) -> float:
         """When the session next needs a ``tick`` (monotonic seconds; ``inf`` if never)."""

@@ -1,6 +1,6 @@
 """Events on their way into segments: a buffer and a ``SegmentWriter`` per symbol.
 
-The one flow of the journal roll (``recorder.roll``) and of import (``recorder.importer``): add events
+The one flow of the journal roll (``acts.recorder.roll``) and of import (``acts.recorder.importer``): add events
 as they are decoded, flush a symbol's buffer as a row group whenever the caller's memory policy says
 so, then ``close`` (flush the rest, finish every file) or ``abort`` (nothing half-written becomes
 visible). What does not decode goes to a ``Quarantine``, which the caller owns.

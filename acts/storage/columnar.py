@@ -1,7 +1,7 @@
 """Segments straight to book-scale integer arrays: the fast path's reader.
 
 One row group at a time, mantissa/exponent columns become ``BOOK_SCALE`` integers in a single
-vectorized step (no strings, no per-level Python objects). ``replayer.replay`` then runs the
+vectorized step (no strings, no per-level Python objects). ``acts.replayer.replay`` then runs the
 row group's ordinary stretches -- diffs continuing the chain of a valid book inside the open
 minute -- through the compiled lane (``ArrayBook.follow_chain``), and hands every other event
 (snapshots, markers, gaps, minute closes) as an ``Event`` to the very same

@@ -2,7 +2,7 @@
 
 The live recorder appends each websocket text frame, REST snapshot body and marker here *before*
 parsing it, with its local receive time, so the exact bytes survive whatever happens next. Journals
-are rolled into segments at rotation and at start-up (``recorder.roll``), then retired.
+are rolled into segments at rotation and at start-up (``acts.recorder.roll``), then retired.
 
 Layout (integers little-endian)::
 
@@ -26,7 +26,6 @@ idempotent, so that rewrites the same files instead of duplicating events.
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import os
 import struct
@@ -42,6 +41,7 @@ from typing import BinaryIO
 import zstandard
 
 from acts.core.errors import CorruptSegmentError
+from acts.storage.fsync import fsync_dir
 
 __all__ = [
     "Channel",
@@ -85,7 +85,7 @@ class Channel(IntEnum):
 
     STREAM = 0  # a websocket text frame, byte for byte; symbol may be "" (combined streams name it inside)
     SNAPSHOT = 1  # a REST depth answer body; symbol required, as the body does not name it
-    MARKER = 2  # connect / disconnect / gap / resync as JSON (``recorder.events.EventKind``)
+    MARKER = 2  # connect / disconnect / gap / resync as JSON (``acts.core.events.EventKind``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +141,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a create, rename or delete in ``directory`` durable (file fsync alone does not)."""
-    # Best effort: some platforms and file systems cannot open or fsync a directory.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class JournalWriter:
@@ -210,7 +199,7 @@ class JournalWriter:
                 os.truncate(self.path, 0)  # a crash mid-creation left part of the header: start over
             _write_all(self._fh.fileno(), _HEADER_BYTES)
             self._sync()
-            _fsync_dir(self.path.parent)  # the new file's name must survive a power loss too
+            fsync_dir(self.path.parent)  # the new file's name must survive a power loss too
         except BaseException:
             self._fh.close()
             raise
@@ -405,11 +394,11 @@ def mark_rolled(journal: Path, rolled_dir: Path | None = None) -> Path | None:
     """
     if rolled_dir is None:
         journal.unlink()
-        _fsync_dir(journal.parent)
+        fsync_dir(journal.parent)
         return None
     rolled_dir.mkdir(parents=True, exist_ok=True)
     target = rolled_dir / journal.name
     os.replace(journal, target)
-    _fsync_dir(rolled_dir)
-    _fsync_dir(journal.parent)
+    fsync_dir(rolled_dir)
+    fsync_dir(journal.parent)
     return target

@@ -22,7 +22,7 @@ SPEED = 50.0
 
 
 class FakeClock:
-    """``acts.clock.Clock`` whose wall time and monotonic time move only when told."""
+    """``acts.core.clock.Clock`` whose wall time and monotonic time move only when told."""
 
     def __init__(self, wall_ms: int = DEFAULT_START_MS + 5_000) -> None:
         self.wall_ns = wall_ms * 1_000_000

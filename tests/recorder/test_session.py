@@ -186,6 +186,18 @@ def test_a_gap_writes_a_marker_at_the_frames_time_and_asks_for_one_snapshot() ->
     assert of(s.folded(Ingested("BTCUSDT", needs_snapshot=True), 7.0), FetchSnapshot)  # a new request may go
 
 
+def test_a_crossed_book_resyncs_and_says_why() -> None:
+    from acts.book.sequencer import Crossed
+    from acts.storage.records import record_to_event
+
+    s, _ = started()
+    crossed = Ingested("BTCUSDT", record_to_event(diff(3)), Crossed(3), needs_snapshot=True)
+    actions = s.folded(crossed, 5.0)
+    assert Log(logging.WARNING, "crossed book after update 3: resyncing", "BTCUSDT") in actions
+    assert dict(markers(actions, EventKind.RESYNC)[0].detail) == {"reason": "crossed"}
+    assert of(actions, FetchSnapshot) == [FetchSnapshot("BTCUSDT", 1000)]
+
+
 def _ask(s: RecorderSession, now: float, symbol: str = "BTCUSDT") -> list[Action]:
     return s.folded(Ingested(symbol, needs_snapshot=True), now)
 

@@ -1,4 +1,4 @@
-"""A row is valid only when the update-id chain proves it (the interval rule in ``features.pipeline``)."""
+"""A row is valid only when the update-id chain proves it (the interval rule in ``acts.features.pipeline``)."""
 
 from __future__ import annotations
 
