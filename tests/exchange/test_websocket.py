@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -71,22 +71,29 @@ async def test_server_pings_and_clients_that_answer_stay(http: aiohttp.ClientSes
     async with LocalExchange(make_feed(), speed=SPEED, ping_interval_s=0.05, pong_timeout_s=0.3) as ex:
         url = f"{ex.stream_url}ws/btcusdt@depth@100ms"
         async with http.ws_connect(url, autoping=False) as silent, http.ws_connect(url) as polite:
-            pings, deadline = 0, time.monotonic() + 3.0
-            while not silent.closed and time.monotonic() < deadline:  # never answers
+            pings = 0
+            for _ in range(10_000):  # a bound on messages, not on time; it never answers
+                if silent.closed:
+                    break
                 msg = await asyncio.wait_for(silent.receive(), 3.0)
                 pings += msg.type is aiohttp.WSMsgType.PING
             assert pings >= 2 and silent.close_code == 1008  # closed for not answering
             assert len(await read_frames(polite, 5)) == 5 and not polite.closed  # aiohttp answers pings
 
 
-async def test_connection_closes_at_its_maximum_age(http: aiohttp.ClientSession) -> None:
-    async with LocalExchange(make_feed(), speed=SPEED, max_connection_s=1.0) as ex:
-        started = time.monotonic()
+async def test_connection_closes_at_its_maximum_age(http: aiohttp.ClientSession, clock: FakeClock) -> None:
+    # Connection ages are read from the injected clock: the cut comes when the clock says so, not after a real second.
+    async with LocalExchange(make_feed(), speed=SPEED, clock=clock, max_connection_s=60.0) as ex:
         async with http.ws_connect(f"{ex.stream_url}stream?streams=btcusdt@depth@100ms") as ws:
-            frames = await read_frames(ws, 100_000, timeout=5.0)
-        assert 0.9 <= time.monotonic() - started < 4.0
-        assert frames[-1]["e"] == "serverShutdown" and isinstance(frames[-1]["E"], int)
-        assert breaks(payloads(frames, "BTCUSDT")) == [] and ws.close_code == 1001
+            frames = await read_frames(ws, 10)
+            clock.advance(59.5)  # half a second short of the maximum age: steps go on, nothing is said
+            frames += await read_frames(ws, 10)
+            assert len(frames) == 20 and all(f["data"]["e"] == "depthUpdate" for f in frames) and not ws.closed
+            clock.advance(0.5)  # exactly the maximum age: the next step notifies and closes
+            frames += await read_frames(ws, 100_000, timeout=5.0)  # bound only: stops at the close
+    assert [f for f in frames if "data" not in f] == [{"e": "serverShutdown", "E": clock.time_ns() // 1_000_000}]
+    assert frames[-1]["e"] == "serverShutdown"  # the notice is the last frame before the close
+    assert breaks(payloads(frames, "BTCUSDT")) == [] and ws.close_code == 1001
 
 
 async def test_maximum_age_follows_the_injected_clock(http: aiohttp.ClientSession, clock: FakeClock) -> None:
@@ -102,12 +109,23 @@ async def test_maximum_age_follows_the_injected_clock(http: aiohttp.ClientSessio
             assert ws.close_code == 1001
 
 
-async def test_the_market_moves_without_subscribers_at_the_given_speed() -> None:
-    async with LocalExchange(make_feed(), speed=10) as ex:
-        await asyncio.sleep(0.5)
-        steps = ex.steps
-        assert ex.connections == 0
-    assert 30 <= steps <= 60  # 100 ms / 10 per step
+async def _until(done: Callable[[], bool], what: str, polls: int = 1000) -> None:
+    """Let the loop run until ``done()``; bounded by a count of polls, never asserted on time."""
+    for _ in range(polls):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never reached: {what}")
+
+
+async def test_the_market_moves_without_subscribers_faster_at_a_higher_speed() -> None:
+    # Both markets pace on the same event loop, so however loaded the machine, the one ten times as fast
+    # is ahead when the slow one has taken a few steps. No step count is tied to seconds elapsed.
+    async with LocalExchange(make_feed(), speed=50) as fast, LocalExchange(make_feed(), speed=5) as slow:
+        await _until(lambda: slow.steps >= 5, "five steps of the slow market")
+        steps = fast.steps, slow.steps
+        assert fast.connections == slow.connections == 0
+    assert steps[0] > steps[1]
 
 
 @pytest.mark.slow
@@ -121,9 +139,5 @@ async def test_a_client_that_stops_reading_is_cut_off() -> None:
             sock.sendall(b"GET /ws/btcusdt@depth@100ms HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                          b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                          b"Sec-WebSocket-Version: 13\r\n\r\n")
-            await asyncio.sleep(0.1)
-            assert ex.connections == 1
-            deadline = time.monotonic() + 10
-            while ex.connections and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)  # never reads: the send queue fills up
-            assert ex.connections == 0
+            await _until(lambda: ex.connections == 1, "the upgrade")
+            await _until(lambda: ex.connections == 0, "the cut (it never reads: the send queue fills up)")
