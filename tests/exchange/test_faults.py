@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -177,47 +176,52 @@ async def test_drop_reset_cuts_tcp_without_a_close_frame(http: aiohttp.ClientSes
 
 
 async def test_scheduled_drop_fires_after_its_delay(http: aiohttp.ClientSession, ex: LocalExchange) -> None:
+    # When it fires is the pure plan's business (test_a_scheduled_fault_waits_for_its_time); here: it is
+    # scheduled, not armed, and once due it closes the connection like a drop.
     ws = await _open(http, ex)
-    started = time.monotonic()
-    ex.inject("drop@300ms")
-    await read_frames(ws, 10_000)
-    assert ws.close_code == 1001 and time.monotonic() - started >= 0.29
+    fault = ex.inject("drop@300ms")
+    assert ex.faults.fired == [] and ex.faults.pending  # no await since: nothing can have fired
+    await read_frames(ws, 10_000)  # bound only: stops at the close
+    assert ex.faults.fired == [fault] and ws.close_code == 1001
 
 
-async def _timed(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[tuple[float, Any]]:
-    """(arrival time, parsed frame) for ``seconds``."""
-    out: list[tuple[float, Any]] = [(time.monotonic(), None)]
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        frames = await read_frames(ws, 1, timeout=left + 1.0)
-        if not frames:
-            break
-        out.append((time.monotonic(), frames[0]))
-    return out
+def test_a_scheduled_fault_waits_for_its_time() -> None:
+    faults = Faults(SYMBOLS)
+    steps = _steps(3)
+    faults.inject("drop@300ms", 10.0)
+    assert faults.plan(steps[0], 10.299).drop is None and faults.fired == []
+    assert faults.plan(steps[1], 10.3).drop == "close" and faults.fired == [parse_fault("drop@300ms")]
+    assert faults.plan(steps[2], 10.4).drop is None and not faults.pending
 
 
-def _longest_pause(timed: list[tuple[float, Any]]) -> float:
-    return max(b[0] - a[0] for a, b in zip(timed, timed[1:], strict=False))
+def test_a_burst_stall_holds_every_message_then_lets_go() -> None:
+    faults = Faults(SYMBOLS)
+    steps = _steps(3)
+    faults.inject("stall:0.4s:burst", 0.0)
+    held = [faults.plan(steps[0], 0.0), faults.plan(steps[1], 0.399)]
+    assert all(p.stalled and p.burst and len(p.messages) == 2 for p in held)  # kept for the burst, not lost
+    after = faults.plan(steps[2], 0.4)
+    assert not after.stalled and len(after.messages) == 2
 
 
 async def test_stall_keeps_the_socket_and_loses_the_diffs(http: aiohttp.ClientSession, ex: LocalExchange) -> None:
     ws = await _open(http, ex)
     before = payloads(await read_frames(ws, 10), "BTCUSDT")
-    ex.inject("stall:0.5s")
-    timed = await _timed(ws, 1.0)
-    assert _longest_pause(timed) >= 0.4 and not ws.closed
-    btc = before + payloads([f for _, f in timed[1:]], "BTCUSDT")
-    assert len(breaks(btc)) == 1  # what the market did meanwhile is lost: one gap
+    stall = ex.inject("stall:0.5s")
+    after = payloads(await read_frames(ws, 40), "BTCUSDT")  # bound only: 5 s without a frame ends it
+    assert ex.faults.fired == [stall] and not ws.closed
+    assert len(breaks(before + after)) == 1  # what the market did meanwhile is lost: one gap
     await ws.close()
 
 
 async def test_stall_burst_holds_then_sends_everything(http: aiohttp.ClientSession, ex: LocalExchange) -> None:
     ws = await _open(http, ex)
-    ex.inject("stall:0.4s:burst")
-    timed = await _timed(ws, 0.8)
-    frames = [f for _, f in timed[1:]]
-    assert _longest_pause(timed) >= 0.3
-    assert breaks(payloads(frames, "BTCUSDT")) == breaks(payloads(frames, "ETHUSDT")) == []
+    frames = await read_frames(ws, 10)
+    stall = ex.inject("stall:0.4s:burst")
+    frames += await read_frames(ws, 400)
+    assert ex.faults.fired == [stall] and not ws.closed
+    btc, eth = payloads(frames, "BTCUSDT"), payloads(frames, "ETHUSDT")
+    assert breaks(btc) == breaks(eth) == []  # held, not lost: the diffs of the stall came in the burst
     await ws.close()
 
 
@@ -296,13 +300,20 @@ async def test_rest_timeout_hangs_until_the_client_gives_up(http: aiohttp.Client
 
 
 async def test_hung_request_is_released_when_the_exchange_stops(http: aiohttp.ClientSession) -> None:
-    async with LocalExchange(make_feed(), speed=SPEED) as ex:
+    # rest_hang_s is an hour: only the stop can release the request, so an answer at all is the proof.
+    ex = LocalExchange(make_feed(), speed=SPEED)
+    await ex.start()
+    try:
         ex.inject("rest:timeout")
         request = asyncio.ensure_future(http.get(f"{ex.rest_url}/v3/depth?symbol=BTCUSDT"))
-        await asyncio.sleep(0.1)
-        started = time.monotonic()
-    assert time.monotonic() - started < 3
-    response = await asyncio.wait_for(request, 5)
+        for _ in range(1000):  # bounded poll: until the request has taken the fault and hangs
+            if not ex.faults.pending:
+                break
+            await asyncio.sleep(0.005)
+        assert not ex.faults.pending and not request.done()
+    finally:
+        await asyncio.wait_for(ex.stop(), 30)  # a bound: well under rest_hang_s
+    response = await asyncio.wait_for(request, 30)
     assert response.status == 503
     response.release()
 
