@@ -57,8 +57,11 @@ async def test_order_book_answers_from_the_current_book(client: AsyncClient, ex:
     prices = [float(p) for p, _ in book["bids"]]
     assert prices == sorted(prices, reverse=True) and float(book["asks"][0][0]) > prices[0]
     assert client.response is not None and client.response.headers["X-MBX-USED-WEIGHT-1M"]
-    first = book["lastUpdateId"]
-    await asyncio.sleep(0.1)
+    first, steps = book["lastUpdateId"], ex.steps
+    for _ in range(1000):  # bounded poll, not a timed wait: until the market has taken two more steps
+        if ex.steps >= steps + 2:
+            break
+        await asyncio.sleep(0.005)
     assert (await client.get_order_book(symbol="BTCUSDT"))["lastUpdateId"] > first  # the market moves
     assert len((await client.get_order_book(symbol="BTCUSDT"))["bids"]) == 100  # the default limit
 

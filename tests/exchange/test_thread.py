@@ -38,8 +38,12 @@ def test_exchange_thread_serves_and_takes_faults_from_this_thread() -> None:
         assert _get(f"{ex.rest_url}/v3/depth?symbol=BTCUSDT")[0] == 200
         with pytest.raises(InputError, match="not served"):
             ex.inject("skip:XRPUSDT")
-        time.sleep(0.1)
-        assert ex.call(lambda: ex.exchange.steps) > 0  # the market moves in the background
+        steps = ex.call(lambda: ex.exchange.steps)
+        for _ in range(1000):  # bounded poll, not a timed wait: the market moves in the background
+            if ex.call(lambda: ex.exchange.steps) > steps:
+                break
+            time.sleep(0.005)
+        assert ex.call(lambda: ex.exchange.steps) > steps
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{ex.rest_url}/v3/ping", timeout=1)  # stopped and unbound
 
