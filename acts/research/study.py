@@ -35,6 +35,7 @@ from acts.core.errors import InputError
 __all__ = [
     "POOLED",
     "StudyResult",
+    "check_horizons",
     "rank_average",
     "spearman",
     "forward_returns",
@@ -118,7 +119,7 @@ def forward_returns(table: pa.Table, horizons: Sequence[int], *, every_ms: int |
                     mid: str = "mid") -> pa.Table:
     """One nullable float64 column ``fwd_<h>`` per horizon, aligned with ``table``'s rows: the forward
     mid return over ``h`` intervals (module rules), null where it is undefined."""
-    hs = _horizons(horizons)
+    hs = check_horizons(horizons)
     _check_columns(table, [mid])
     n = table.num_rows
     out = {h: np.full(n, np.nan) for h in hs}
@@ -149,7 +150,7 @@ def study(table: pa.Table, features: Sequence[str], horizons: Sequence[int], *, 
         raise InputError("no feature to study; give at least one, like ['bias10']")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise InputError(f"bins={bins!r} must be a whole number of at least 1")
-    hs = _horizons(horizons)
+    hs = check_horizons(horizons)
     _check_columns(table, [mid, *names])
     ic: dict[str, list[object]] = {name: [] for name in IC_SCHEMA.names}
     dec: dict[str, list[object]] = {name: [] for name in DECILES_SCHEMA.names}
@@ -170,7 +171,7 @@ def study(table: pa.Table, features: Sequence[str], horizons: Sequence[int], *, 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _horizons(horizons: Sequence[int]) -> list[int]:
+def check_horizons(horizons: Sequence[int]) -> list[int]:
     hs = list(horizons)
     if not hs:
         raise InputError("no horizon given; use whole numbers of intervals like 1,5,15")
