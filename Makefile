@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,fast,dask]'
+	$(BIN)/python -m pip install -q -e '.[test,fast,dask,plot]'
 	touch $@
 
 ## Install, then run the offline demo (local exchange -> recorder -> live entries -> replay).

@@ -509,6 +509,131 @@ def verify_cmd(
     return 0 if report.ok() else 1
 
 
+# --- research: acts study, acts plot (acts.research; docs/RESEARCH.md) --------------------------------
+
+
+def _research_table(data_dir: str, start: str, end: str | None, symbols: str | None, names: list[str],
+                    every: str) -> tuple[Any, int | None]:
+    """The features table of a study or plot request (``acts.open(...).features``) and its interval in
+    ms (None for ``event``). Options are checked first, under their flag names."""
+    import acts
+    from acts.api import parse_every
+    from acts.features.pipeline import EVERY_EVENT
+
+    start_ms = parse_time_ms(start, "--from")
+    if end is not None and parse_time_ms(end, "--to") <= start_ms:
+        raise BadDateError(f"--to {end} is not after --from {start}")
+    try:
+        interval = parse_every(every)
+    except InputError:
+        raise InputError(f"--every {every!r} is not an interval; use e.g. 100ms, 1s, 5s, 1min, 1h or event") from None
+    if symbols is not None:
+        parse_symbols(symbols, "--symbols")
+    table = acts.open(data_dir).features(symbols, start, end, names, every=every)
+    if table.num_rows == 0:
+        raise NoDataError(f"no rows from {start} to {end or 'the end of the data'} at --every {every}; "
+                          "widen the range ('acts verify' lists what is recorded)")
+    return table, None if interval == EVERY_EVENT else interval
+
+
+def _research_out(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> None:
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise InputError(f"{flag} {path}: the file name must end in {' or '.join(suffixes)}")
+
+
+@command("study")
+def study_cmd(
+    start: Annotated[str, typer.Option("--from", help="UTC date or ISO time (inclusive).")],
+    data_dir: DataLocation = "data",
+    end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive); default: end of data.")]
+    = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated; BTC means BTCUSDT. Default: all.")] = None,
+    features: Annotated[str, typer.Option(help="Comma-separated features to study (see 'acts features').")]
+    = "bias10,microprice",
+    horizons: Annotated[str, typer.Option(help="Forward-return horizons, in intervals of --every.")] = "1,5,15",
+    every: Annotated[str, typer.Option(help="Sampling interval: 100ms, 1s, 5s, 1min, 1h, ... or event.")] = "1min",
+    out: Annotated[Path | None, typer.Option(help="Also write the table to FILE.csv or FILE.parquet (decile "
+                   "means next to it, FILE.deciles.csv/.parquet).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Draw IC by horizon and decile means to FILE.png (needs "
+                   "acts[plot]).")] = None,
+) -> int:
+    """Does a feature predict the mid? Spearman IC of each feature with the forward mid return over each
+    horizon, per symbol and pooled, with the number of valid samples. Invalid rows never enter."""
+    from acts.features.registry import names_from_csv
+    from acts.research.study import check_horizons, study
+
+    names = names_from_csv(features)
+    if not names:
+        raise InputError(f"--features {features!r} names no feature; use e.g. bias10,microprice")
+    try:
+        steps = [int(h) for h in names_from_csv(horizons)]
+    except ValueError:
+        raise InputError(f"--horizons {horizons!r}: use whole numbers of intervals like 1,5,15") from None
+    _research_out(out, "--out", (".csv", ".parquet"))
+    _research_out(png, "--png", (".png",))
+    if png is not None:
+        from acts.research.plot import require_matplotlib
+
+        require_matplotlib("acts study --png")
+    check_horizons(steps)  # before the replay, not after it
+    fetched = names if "mid" in names else [*names, "mid"]
+    table, every_ms = _research_table(data_dir, start, end, symbols, fetched, every)
+    result = study(table, names, steps, every_ms=every_ms)
+    shown = Table("feature", "horizon", "symbol", "IC", "n", box=None)
+    for row in result.ic.to_pylist():
+        shown.add_row(row["feature"], str(row["horizon"]), row["symbol"],
+                      "" if row["ic"] is None else f"{row['ic']:+.4f}", str(row["n"]))
+    _out().print(shown)
+    if out is not None:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        side = out.with_name(f"{out.stem}.deciles{out.suffix}")
+        for table_, path in ((result.ic, out), (result.deciles, side)):
+            if path.suffix.lower() == ".csv":
+                pacsv.write_csv(table_, path)
+            else:
+                pq.write_table(table_, path)
+        _err().print(f"wrote {result.ic.num_rows} rows to {out} and {result.deciles.num_rows} decile rows to {side}",
+                     markup=False)
+    if png is not None:
+        from acts.research.plot import draw_ic, save_png
+
+        span = f"{start} to {end or 'end'}, every {every}"
+        save_png(draw_ic(result.ic, result.deciles, title=f"IC with the forward mid return ({span})"), png)
+        _err().print(f"wrote {png}", markup=False)
+    return 0
+
+
+@command("plot")
+def plot_cmd(
+    start: Annotated[str, typer.Option("--from", help="UTC date or ISO time (inclusive).")],
+    out: Annotated[Path, typer.Option(help="The picture to write: FILE.png.")],
+    data_dir: DataLocation = "data",
+    end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive); default: end of data.")]
+    = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated; BTC means BTCUSDT. Default: all.")] = None,
+    features: Annotated[str, typer.Option(help="Comma-separated features, one panel each.")] = "mid",
+    every: Annotated[str, typer.Option(help="Sampling interval: 100ms, 1s, 5s, 1min, 1h, ... or event.")] = "1min",
+) -> int:
+    """Plot features over time: one panel per feature, one line per symbol, invalid intervals shaded
+    (needs acts[plot])."""
+    from acts.features.registry import names_from_csv
+    from acts.research.plot import draw_features, require_matplotlib, save_png
+
+    names = names_from_csv(features)
+    if not names:
+        raise InputError(f"--features {features!r} names no feature; use e.g. mid,bias10")
+    _research_out(out, "--out", (".png",))
+    require_matplotlib("acts plot")
+    table, every_ms = _research_table(data_dir, start, end, symbols, names, every)
+    plot = draw_features(table, names, every_ms, title=f"{start} to {end or 'end'}, every {every}")
+    save_png(plot.figure, out)
+    count = plot.span_count
+    _err().print(f"wrote {out}: {len(names)} panel{'s' * (len(names) > 1)}, {len(plot.spans)} symbol"
+                 f"{'s' * (len(plot.spans) > 1)}, {count} invalid span{'s' * (count != 1)} shaded", markup=False)
+    return 0
+
 def _scrubber(argv: list[str]) -> Callable[[str], str]:
     """Masks the secrets of the Mongo URI (``--mongo`` or ``MONGODB_URI``) in an error message."""
     import os
