@@ -576,14 +576,14 @@ def verify_cmd(
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
     chosen = parse_symbols(symbols)
-    with _progress("verify", "segments", None, quiet) as progress:
+    with _progress("verify", "segments", None, quiet) as progress:  # an error below: no "done" line
         report = verify(data_dir, chosen, start_ms, end_ms, on_segment=progress.update)
-    if not report.hours and not report.corrupt:
-        store = SegmentStore.open(data_dir)
-        days = sorted({day for symbol in store.check_symbols(chosen) for day in store.days(symbol)})
-        span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
-        raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "
-                          f"{', '.join(chosen) or 'any symbol'}; recorded dates: {span}")
+        if not report.hours and not report.corrupt:
+            store = SegmentStore.open(data_dir)
+            days = sorted({day for symbol in store.check_symbols(chosen) for day in store.days(symbol)})
+            span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+            raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "
+                              f"{', '.join(chosen) or 'any symbol'}; recorded dates: {span}")
     table = Table("hour", "symbol", "coverage", "events", "snapshots", "gaps", "missing ids", "invalid s",
                   "resyncs", "disconnects", "crossed", box=None)
     for h in report.hours:
