@@ -42,6 +42,7 @@ from acts.features.pipeline import (
     raise_feature_error,
 )
 from acts.features.registry import Feature
+from acts.replayer.output import DEFAULT_BATCH_ROWS, features_schema, row_batches
 from acts.replayer.replay import ReplayReport, replay
 from acts.replayer.verify import verify
 from acts.storage.store import SegmentStore
@@ -56,8 +57,6 @@ __all__ = [
     "DEFAULT_BATCH_ROWS",
 ]
 
-#: ``iter_features`` yields record batches of at most this many rows by default.
-DEFAULT_BATCH_ROWS = 65_536
 #: Exact decimal type of ``events()`` prices and quantities: every storable value (at most 18
 #: significant digits, at most 8 decimals) fits with room to spare.
 DECIMAL = pa.decimal128(38, 18)
@@ -70,14 +69,6 @@ FeatureSpec = str | Feature | Callable[[BookView], "float | None"]
 #: A time as the API takes it: what the CLI accepts (``"2024-05-01"``, ``"2024-05-01T12:00:00Z"``)
 #: or a ``datetime`` (naive means UTC).
 TimeSpec = str | datetime
-
-#: The base columns of every features table, before one float64 column per feature.
-BASE_FIELDS = (
-    pa.field("time", _TIME_MS, nullable=False),
-    pa.field("symbol", pa.string(), nullable=False),
-    pa.field("valid", pa.bool_(), nullable=False),
-    pa.field("last_book_update", _TIME_MS),
-)
 
 #: ``events()``: one row per level, the event's own fields repeated on each (a marker, or a diff
 #: with no level, is one row with null side, price and qty). ``event`` numbers events from 0.
@@ -98,29 +89,25 @@ _UNITS_MS = {"ms": 1, "s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000
 _EVERY = re.compile(r"\s*(\d+)\s*(ms|s|min|h|d)\s*")
 
 
-def parse_every(every: str | timedelta) -> int:
+def parse_every(every: str | timedelta, name: str = "every") -> int:
     """A sampling interval as milliseconds: ``"100ms"``, ``"1s"``, ``"5s"``, ``"1min"``, ``"1h"``, ``"1d"``,
-    any positive whole number of ms; ``"event"`` is ``EVERY_EVENT`` (a row after every diff)."""
+    any positive whole number of ms; ``"event"`` is ``EVERY_EVENT`` (a row after every diff). ``name``
+    is how an error names the argument (the CLI's ``--every``)."""
+    given = f"{name} {every!r}" if name.startswith("-") else f"{name}={every!r}"
     if isinstance(every, timedelta):
         ms, rest = divmod(every, timedelta(milliseconds=1))
         if rest or ms <= 0:
-            raise InputError(f"every={every!r} must be a positive whole number of milliseconds")
+            raise InputError(f"{given} must be a positive whole number of milliseconds")
         return int(ms)
     if not isinstance(every, str):
-        raise InputError(f"every={every!r} must be text like '1s', '100ms', '1min', '1h' or 'event'")
+        raise InputError(f"{given} must be text like '1s', '100ms', '1min', '1h' or 'event'")
     if every.strip() == "event":
         return EVERY_EVENT
     match = _EVERY.fullmatch(every)
     if match is None or int(match.group(1)) == 0:
-        raise InputError(f"every={every!r} is not an interval; use a positive number and a unit "
+        raise InputError(f"{given} is not an interval; use a positive number and a unit "
                          f"({', '.join(_UNITS_MS)}) like '100ms', '1s', '5s', '1min', '1h', or 'event'")
     return int(match.group(1)) * _UNITS_MS[match.group(2)]
-
-
-def features_schema(feature_names: Sequence[str]) -> pa.Schema:
-    """The features table's schema: ``time``, ``symbol``, ``valid``, ``last_book_update``, then one
-    nullable float64 column per feature, named as registered."""
-    return pa.schema([*BASE_FIELDS, *(pa.field(name, pa.float64()) for name in feature_names)])
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -208,7 +195,8 @@ class History:
     def iter_features(self, symbols: str | Sequence[str] | None, start: TimeSpec, end: TimeSpec | None = None,
                       features: Sequence[FeatureSpec] = ("mid",), every: str | timedelta = "1min", *,
                       on_feature_error: str = "raise", strict: bool = False, engine: str = "auto",
-                      batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+                      batch_rows: int = DEFAULT_BATCH_ROWS,
+                      report: ReplayReport | None = None) -> Iterator[pa.RecordBatch]:
         """The rows of ``features`` as record batches of at most ``batch_rows`` rows, streamed from the
         replay (memory holds one batch, whatever the length of the request).
 
@@ -216,7 +204,9 @@ class History:
         ``"pkg.mod:func"`` plug-ins or functions of the book view; ``on_feature_error``: ``"raise"``
         (a failing feature raises ``FeatureError``) or ``"null"`` (its value is null, a warning names
         its first failure per feature and symbol); ``strict``: raise on a corrupt segment instead of
-        skipping it with a warning. Every argument is checked before this returns.
+        skipping it with a warning. ``report``: a ``ReplayReport`` to fill as the replay goes (events,
+        gaps; skipped segments are then listed there instead of warned about). Every argument is
+        checked before this returns.
         """
         if batch_rows < 1:
             raise InputError(f"batch_rows={batch_rows} must be at least 1")
@@ -225,10 +215,11 @@ class History:
         policy = _policy(on_feature_error)
         start_ms, end_ms = self._range(start, end)
         chosen = self._symbols(symbols)
-        report = ReplayReport()
+        warn = report is None
+        report = ReplayReport() if report is None else report
         rows = replay(self.store, chosen, resolved, start_ms, end_ms, report, strict, engine, interval_ms, policy)
         schema = features_schema([f.name for f in resolved])
-        return _batches(rows, schema, batch_rows, report)
+        return _batches(rows, schema, batch_rows, report if warn else None)
 
     # --- books ---------------------------------------------------------------------------
 
@@ -443,36 +434,10 @@ def _snapshot(symbol: str, time_ms: int, valid: bool, last_update_id: int | None
 
 
 def _batches(rows: Iterable[MinuteRow], schema: pa.Schema, batch_rows: int,
-             report: ReplayReport) -> Iterator[pa.RecordBatch]:
+             report: ReplayReport | None) -> Iterator[pa.RecordBatch]:
     """``rows`` as record batches of ``schema``; skipped corrupt segments become warnings at the end."""
-    width = len(schema) - len(BASE_FIELDS)
-    times: list[int] = []
-    symbols: list[str] = []
-    valid: list[bool] = []
-    last: list[int | None] = []
-    values: list[list[float | None]] = [[] for _ in range(width)]
-
-    def flush() -> pa.RecordBatch:
-        arrays = [pa.array(times, _TIME_MS), pa.array(symbols, pa.string()), pa.array(valid, pa.bool_()),
-                  pa.array(last, _TIME_MS), *(pa.array(column, pa.float64()) for column in values)]
-        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
-        columns: list[list[Any]] = [times, symbols, valid, last, *values]
-        for column in columns:
-            column.clear()
-        return batch
-
-    for row in rows:
-        times.append(row.minute_ms)
-        symbols.append(row.symbol)
-        valid.append(row.valid)
-        last.append(row.last_book_update_ms)
-        for column, value in zip(values, row.values, strict=True):
-            column.append(value)
-        if len(times) >= batch_rows:
-            yield flush()
-    if times:
-        yield flush()
-    for problem in report.problems:
+    yield from row_batches(rows, schema, batch_rows)
+    for problem in report.problems if report is not None else ():
         warnings.warn(f"skipped a corrupt segment: {problem}", RuntimeWarning, stacklevel=2)
 
 

@@ -7,13 +7,14 @@ tests call it directly. Errors print one line ``acts: error: ...`` and exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +22,11 @@ from rich.table import Table
 
 from acts.core.errors import ActsError, BadDateError, InputError, NoDataError
 from acts.core.symbols import iso_minute, parse_symbols, parse_time_ms
-from acts.features.pipeline import MinuteRow, NullAndReportOnce, raise_feature_error
+from acts.core.timeunits import MINUTE_MS
+from acts.features.pipeline import NullAndReportOnce
+
+if TYPE_CHECKING:
+    from acts.wiring import Progress
 
 __all__ = ["app", "main", "app_main"]
 
@@ -66,6 +71,10 @@ DataLocation = Annotated[
                  help="A folder, or a URI such as s3://bucket/prefix (env ACTS_DATA_DIR)."),
 ]
 DEFAULT_FEATURES = "mid,best_bid,best_ask,bias10,bias50"
+EveryOption = Annotated[str, typer.Option(
+    "--every", help="Sampling interval: 100ms, 1s, 5s, 1min (the default: minute rows), 1h, ... or event (a row "
+    "after every diff).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines on stderr.")]
 
 
 def _number(low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -126,6 +135,7 @@ def import_cmd(
     symbol: Annotated[str | None, typer.Option(
         help="Symbol for snapshot lines that do not name one: taken verbatim (ADARUB, ETHBTC); BTC means BTCUSDT.")]
     = None,
+    quiet: Quiet = False,
 ) -> int:
     """Turn raw Binance captures (plain, .gz, .zst, .bz2, .xz) into segments; malformed lines go to a quarantine
     file, lines of other streams (trade, kline, ...) are counted and skipped."""
@@ -139,7 +149,8 @@ def import_cmd(
         if len(named) != 1:
             raise InputError(f"--symbol {symbol!r} must name exactly one symbol, like BTCUSDT or ADARUB")
         default = named[0]
-    report = import_jsonl(files, data_dir, default)
+    with _progress("import", "bytes", None, quiet) as progress:
+        report = import_jsonl(files, data_dir, default, on_bytes=progress.update)
     out = _out()
     total = sum(report.events.values())
     out.print(f"imported {total} events from {report.lines} lines into {len(report.segments)} segments")
@@ -169,6 +180,7 @@ def replay_cmd(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; BTC means BTCUSDT. Default: all.")] = None,
     features: Annotated[str, typer.Option(help="Comma-separated feature names (see 'acts features').")]
     = DEFAULT_FEATURES,
+    every: EveryOption = "1min",
     out: Annotated[Path | None, typer.Option(help="Write FILE.parquet or FILE.csv instead of printing.")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
     workers: Annotated[int | None, typer.Option(callback=_number(1, hint=" (local worker processes)"),
@@ -181,49 +193,112 @@ def replay_cmd(
         help="stop: a feature that raises or returns a non-number stops the replay with one line naming it; "
              "null: its value is null and replay goes on (the first failure per feature and symbol is shown).")]
     = FeatureErrorPolicy.STOP,
+    quiet: Quiet = False,
 ) -> int:
-    """Rebuild books from segments and print one row per symbol per minute.
+    """Rebuild books from segments and print one row per symbol per interval (--every, default 1min).
 
-    A row is valid only when the update-id chain proves it: the book was valid at the end of the
-    minute and the next diff continued the chain. Minutes of an outage are invalid, with empty features.
+    Columns: time (start of the interval), symbol, valid, last_book_update, then the features. A row
+    is valid only when the update-id chain proves it: the book was valid at the end of the interval
+    and the next diff continued the chain. Intervals of an outage are invalid, with empty features.
     """
+    from acts.api import History, parse_every
     from acts.features.builtin import default_registry
     from acts.features.registry import names_from_csv
-    from acts.replayer.output import columns, table_records, write_output
-    from acts.replayer.replay import ReplayReport, replay
-    from acts.storage.store import SegmentStore
+    from acts.replayer.output import batch_records, features_schema, row_batches, write_batches
+    from acts.replayer.replay import ReplayReport
 
     names = names_from_csv(features)
-    resolved = default_registry().resolve(names)  # unknown names fail before any work
+    default_registry().resolve(names)  # unknown names fail before any work
+    interval_ms = parse_every(every, "--every")
     start_ms = parse_time_ms(start, "--from")
     end_ms = parse_time_ms(end, "--to") if end else None
     if end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
-    store = SegmentStore.open(data_dir)
-    chosen = store.check_symbols(parse_symbols(symbols))
+    history = History(data_dir)
+    chosen = history.store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
+    schema = features_schema(names)
     if workers is not None or scheduler is not None:
         from acts.replayer.distributed import replay_distributed
 
         if strict:
             raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
-        rows: Iterable[MinuteRow] = replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers,
-                                                       scheduler, report)
+        if interval_ms != MINUTE_MS:
+            raise InputError(f"--every {every} is not supported with --workers/--scheduler yet (only 1min); "
+                             "run without them")
+        batches = row_batches(replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers, scheduler,
+                                                 report), schema)
     else:
-        policy = _null_and_warn() if on_feature_error is FeatureErrorPolicy.NULL else raise_feature_error
-        rows = replay(store, chosen, resolved, start_ms, end_ms, report, strict, engine, on_feature_error=policy)
+        # The API's own stream: the CLI's rows are the table History.features returns, batch for batch.
+        policy = "null" if on_feature_error is FeatureErrorPolicy.NULL else "raise"
+        batches = history.iter_features(chosen, start, end, names, every, on_feature_error=policy, strict=strict,
+                                        engine=engine, batch_rows=_PROGRESS_BATCH_ROWS, report=report)
+    stop_ms = end_ms if end_ms is not None else _data_end_ms(history.store, chosen)
+    total = None if stop_ms is None else max(stop_ms - start_ms, 0) / MINUTE_MS
+    progress = _progress("replay", "min", total, quiet)
+    with _warnings_to_stderr(), progress:
+        batches = _replay_progress(batches, progress, start_ms, interval_ms)
+        if out is not None:
+            count = write_batches(batches, schema, out, interval_ms)
+        else:
+            table = Table(*schema.names, box=None)
+            count = 0
+            for batch in batches:
+                for record in batch_records(batch, interval_ms):
+                    table.add_row(*record)
+                count += batch.num_rows
     if out is not None:
-        count = write_output(rows, names, out)
         _err().print(f"wrote {count} rows to {out}")
     else:
-        table = Table(*columns(names), box=None)
-        count = 0
-        for record in table_records(rows):
-            table.add_row(*record)
-            count += 1
         _out().print(table)
     _summary(report, count)
     return 1 if report.problems and count == 0 else 0
+
+
+#: The CLI reads the replay in small batches so that progress moves often (output is the same).
+_PROGRESS_BATCH_ROWS = 4096
+
+
+def _progress(what: str, unit: str, total: float | None, quiet: bool) -> Progress:
+    """Progress on stderr: a bar on a terminal, a plain line every few seconds otherwise, none if quiet."""
+    from acts.core.clock import SystemClock
+    from acts.wiring import Progress
+
+    return Progress.choose(what, unit, total, quiet, SystemClock())
+
+
+def _replay_progress(batches: Iterable[Any], progress: Progress, start_ms: int, interval_ms: int) -> Iterator[Any]:
+    """The batches, unchanged; progress is the exchange time they reached (rows come in time order)."""
+    for batch in batches:
+        if batch.num_rows:
+            progress.update(max(batch.column(0)[-1].value + interval_ms - start_ms, 0) / MINUTE_MS)
+        yield batch
+
+
+def _data_end_ms(store: Any, symbols: list[str]) -> int | None:
+    """The last receive time of the symbols' data (from segment metadata), for progress; None if unknown."""
+    ends = []
+    for symbol in symbols:
+        paths = store.paths(symbol)
+        try:
+            ends.append(store.info(paths[-1]).last_recv_ns // 1_000_000 if paths else None)
+        except ActsError:
+            return None
+    return max((e for e in ends if e is not None), default=None)
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """The API's warnings (a feature nulled, per feature and symbol) as ``warning: ...`` lines."""
+    import warnings
+
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        _err().print(f"warning: {message}", markup=False, highlight=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.showwarning = show
+        yield
 
 
 def _null_and_warn() -> NullAndReportOnce:
@@ -251,6 +326,7 @@ def generate_cmd(
     seed: Annotated[int, typer.Option(help="Generator seed: same seed, same bytes.")] = 7,
     gap_rate: Annotated[float, typer.Option(callback=_number(0, 1, hint=" (a probability)"),
                                             help="Probability that a diff skips update ids (0 to 1).")] = 0.0,
+    quiet: Quiet = False,
 ) -> int:
     """Write a seeded synthetic capture (as a recorder would see it) to a JSONL file."""
     import json
@@ -261,8 +337,11 @@ def generate_cmd(
     chosen = parse_symbols(symbols)  # before the file is created
     out.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    with open(out, "w") as fh:
+    first_ns: int | None = None
+    with open(out, "w") as fh, _progress("generate", "min", minutes, quiet) as progress:
         for event in synthetic_events(chosen, minutes, seed, gap_rate=gap_rate):
+            first_ns = event.recv_ns if first_ns is None else first_ns
+            progress.update(min((event.recv_ns - first_ns) / 60e9, minutes))
             if isinstance(event, (DepthUpdate, Snapshot)):
                 wire = to_wire(event)
                 if isinstance(event, Snapshot):
@@ -384,6 +463,7 @@ def backfill_cmd(
     mongo: Annotated[str | None, typer.Option(envvar="MONGODB_URI", help="MongoDB URI (env MONGODB_URI).")] = None,
     levels: Annotated[str, typer.Option(help="Levels, as in record.")] = "5,10,20,50",
     features: Annotated[str | None, typer.Option(help="Extra features, as in record.")] = None,
+    quiet: Quiet = False,
 ) -> int:
     """Recompute minute entries from segments into the entry store (idempotent: upserts by key)."""
     from acts.features.builtin import default_registry
@@ -402,14 +482,19 @@ def backfill_cmd(
     sink = build_sink(data_dir, mongo)
     written = 0
     batch: list[dict[str, Any]] = []
+    stop_ms = end_ms if end_ms is not None else _data_end_ms(store, chosen)
+    total = None if stop_ms is None else max(stop_ms - start_ms, 0) / MINUTE_MS
     try:
-        # As live recording does: a failing feature is null, and said once per feature and symbol.
-        for row in replay(store, chosen, resolved, start_ms, end_ms, report, on_feature_error=_null_and_warn()):
-            batch.append(to_entry(row, names))
-            if len(batch) >= 500:
-                written += sink.write(batch)
-                batch = []
-        written += sink.write(batch)
+        with _progress("backfill", "min", total, quiet) as progress:
+            # As live recording does: a failing feature is null, and said once per feature and symbol.
+            for row in replay(store, chosen, resolved, start_ms, end_ms, report,
+                              on_feature_error=_null_and_warn()):
+                batch.append(to_entry(row, names))
+                if len(batch) >= 500:
+                    written += sink.write(batch)
+                    batch = []
+                    progress.update(max(row.minute_ms - start_ms, 0) / MINUTE_MS)
+            written += sink.write(batch)
     finally:
         sink.close()
     _summary(report, written)
@@ -480,6 +565,7 @@ def verify_cmd(
     start: Annotated[str | None, typer.Option("--from", help="UTC date or ISO time (inclusive).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
+    quiet: Quiet = False,
 ) -> int:
     """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
     from acts.replayer.verify import verify
@@ -490,13 +576,14 @@ def verify_cmd(
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
     chosen = parse_symbols(symbols)
-    report = verify(data_dir, chosen, start_ms, end_ms)
-    if not report.hours and not report.corrupt:
-        store = SegmentStore.open(data_dir)
-        days = sorted({day for symbol in store.check_symbols(chosen) for day in store.days(symbol)})
-        span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
-        raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "
-                          f"{', '.join(chosen) or 'any symbol'}; recorded dates: {span}")
+    with _progress("verify", "segments", None, quiet) as progress:  # an error below: no "done" line
+        report = verify(data_dir, chosen, start_ms, end_ms, on_segment=progress.update)
+        if not report.hours and not report.corrupt:
+            store = SegmentStore.open(data_dir)
+            days = sorted({day for symbol in store.check_symbols(chosen) for day in store.days(symbol)})
+            span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+            raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "
+                              f"{', '.join(chosen) or 'any symbol'}; recorded dates: {span}")
     table = Table("hour", "symbol", "coverage", "events", "snapshots", "gaps", "missing ids", "invalid s",
                   "resyncs", "disconnects", "crossed", box=None)
     for h in report.hours:

@@ -8,14 +8,32 @@ import logging.handlers
 import queue
 import sys
 import threading
+from enum import Enum
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.text import Text
+
+from acts.core.clock import Clock
 from acts.core.secrets import Scrubber, ScrubbingFormatter, redact_uri
 from acts.sinks import MongoSink, SpoolingSink, SqliteSink
 from acts.storage.layout import DataLayout
 
-__all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole", "LOG_MAX_BYTES", "LOG_KEEP"]
+__all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole", "LOG_MAX_BYTES", "LOG_KEEP", "Progress",
+           "ProgressMode", "PROGRESS_EVERY_S"]
 
 #: A log file is rotated past this size (``acts record --log-max-mb``) ...
 LOG_MAX_BYTES = 50 * 2**20
@@ -115,3 +133,136 @@ def setup_logging(data_dir: Path, symbols: list[str], verbose: bool = False, max
         handler = _log_file(logs / f"data-{asset_of(symbol)}.log", max_bytes, keep)
         handler.setFormatter(fmt)
         per_symbol.addHandler(handler)
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+#: Non-terminal progress: at most one line per this many seconds of the injected clock.
+PROGRESS_EVERY_S = 5.0
+
+
+class ProgressMode(Enum):
+    """How a long command shows its progress on stderr."""
+
+    BAR = "bar"  #: stderr is a terminal: a rich bar (amount, rate, ETA)
+    LINES = "lines"  #: stderr is a file or a pipe: a plain line now and then, and one at the end
+    OFF = "off"  #: ``--quiet``
+
+
+class Progress:
+    """Progress of one long command (``import``, ``replay``, ...), on stderr only, so stdout keeps
+    just the command's output. ``update(done, total)`` is cheap: call it as often as you like.
+
+    # Strategy: ``LINES`` decides on the injected ``clock`` whether a line is due, so tests drive the
+    # "at most one line every few seconds" rule with a ``FakeClock``; ``BAR`` hands the drawing to
+    # rich, which refreshes the terminal on its own thread.
+    """
+
+    def __init__(self, what: str, unit: str, total: float | None, mode: ProgressMode, clock: Clock,
+                 stream: TextIO | None = None, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.what, self.unit, self.total, self.mode = what, unit, total, mode
+        self.done = 0.0
+        self.clock = clock
+        self.every_s = every_s
+        self._stream = stream
+        self._start = clock.monotonic()
+        self._last_line = self._start
+        self._bar: Any = None
+        self._task: Any = None
+        if mode is ProgressMode.BAR:
+            self._bar, self._task = _rich_bar(what, unit, total, stream)
+            self._bar.start()
+
+    @classmethod
+    def choose(cls, what: str, unit: str, total: float | None, quiet: bool, clock: Clock,
+               stream: TextIO | None = None) -> Progress:
+        """A bar when stderr (``stream``) is a terminal, plain lines when not, nothing when ``quiet``."""
+        out = stream if stream is not None else sys.stderr
+        mode = ProgressMode.OFF if quiet else ProgressMode.BAR if out.isatty() else ProgressMode.LINES
+        return cls(what, unit, total, mode, clock, stream)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(finished=exc[0] is None)
+
+    def update(self, done: float, total: float | None = None) -> None:
+        """``done`` units so far (of ``total``, if it is now known)."""
+        self.done = done
+        if total is not None:
+            self.total = total
+        if self.mode is ProgressMode.BAR:
+            self._bar.update(self._task, completed=done, total=self.total)
+        elif self.mode is ProgressMode.LINES:
+            now = self.clock.monotonic()
+            if now - self._last_line >= self.every_s:
+                self._last_line = now
+                self._print(self.line(now))
+
+    def advance(self, amount: float = 1) -> None:
+        self.update(self.done + amount)
+
+    def close(self, finished: bool = True) -> None:
+        """Stop the bar; in ``LINES`` mode, say where it ended (once)."""
+        if self.mode is ProgressMode.BAR:
+            self._bar.stop()
+        elif self.mode is ProgressMode.LINES and finished:
+            self._print(self.line(self.clock.monotonic(), final=True))
+        self.mode = ProgressMode.OFF
+
+    def line(self, now: float, final: bool = False) -> str:
+        """``replay: 120/720 min (16.7%), 40 min/s, ETA 0:00:15``; ``import: 3.0 MiB, 1.2 MiB/s``."""
+        elapsed = now - self._start
+        if final:
+            return f"{self.what}: done, {_with_unit(self.done, self.unit)} in {elapsed:.1f} s"
+        if self.total:
+            amount = (f"{_amount(self.done, self.unit)}/{_with_unit(self.total, self.unit)} "
+                      f"({min(self.done / self.total, 1):.1%})")
+        else:
+            amount = _with_unit(self.done, self.unit)
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        text = f"{self.what}: {amount}, {_with_unit(rate, self.unit)}/s"
+        if self.total and rate > 0:
+            left = int(max(self.total - self.done, 0) / rate)
+            text += f", ETA {left // 3600}:{left % 3600 // 60:02d}:{left % 60:02d}"
+        return text
+
+    def _print(self, text: str) -> None:
+        out = self._stream if self._stream is not None else sys.stderr
+        out.write(text + "\n")
+        out.flush()
+
+
+def _with_unit(value: float, unit: str) -> str:
+    return _amount(value, unit) if unit == "bytes" else f"{_amount(value, unit)} {unit}"
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "bytes":
+        for scale, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if value >= scale:
+                return f"{value / scale:.1f} {name}"
+        return f"{value:.0f} B"
+    return f"{value:.0f}" if value >= 100 or value == int(value) else f"{value:.1f}"
+
+
+class _RateColumn(ProgressColumn):
+    """rich column: ``40.0 min/s`` (rich's own rate columns speak bytes or iterations)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{_with_unit(speed, self.unit)}/s")
+
+
+def _rich_bar(what: str, unit: str, total: float | None, stream: TextIO | None) -> tuple[RichProgress, TaskID]:
+    console = Console(file=stream, stderr=stream is None)
+    amount: list[ProgressColumn] = [DownloadColumn(), TransferSpeedColumn()] if unit == "bytes" else [
+        MofNCompleteColumn(), TextColumn(unit), _RateColumn(unit)]
+    bar = RichProgress(TextColumn("{task.description}"), BarColumn(), *amount, TimeRemainingColumn(),
+                       console=console, redirect_stdout=False, redirect_stderr=False, transient=False)
+    return bar, bar.add_task(what, total=total)

@@ -88,7 +88,7 @@ def test_minute_table_equals_cli_output(history: History, recorded_dir: Path, tm
     assert table.num_rows == len(cli) > 20
     api = table.to_pylist()
     for mine, theirs in zip(api, cli, strict=True):
-        assert iso_minute(int(mine["time"].timestamp() * 1000)) == theirs["minute"]
+        assert iso_minute(int(mine["time"].timestamp() * 1000)) == theirs["time"]
         assert mine["symbol"] == theirs["symbol"]
         assert format_value(mine["valid"]) == theirs["valid"]
         last = mine["last_book_update"]

@@ -30,9 +30,13 @@ def test_replay_to_csv_and_parquet_agree(demo_dir: Path, tmp_path: Path) -> None
     assert main([*args, "--out", str(tmp_path / "o.parquet")]) == 0
     rows = list(csv.DictReader((tmp_path / "o.csv").open()))
     table = pq.read_table(tmp_path / "o.parquet").to_pylist()
-    assert [r["minute"] for r in rows] == ["2024-05-01T00:01:00Z", "2024-05-01T00:02:00Z"]
-    assert list(rows[0]) == ["minute", "symbol", "valid", "last_book_update", "bias10", "mid", "depth50"]
+    assert [r["time"] for r in rows] == ["2024-05-01T00:01:00Z", "2024-05-01T00:02:00Z"]
+    assert list(rows[0]) == ["time", "symbol", "valid", "last_book_update", "bias10", "mid", "depth50"]
     assert [float(r["bias10"]) for r in rows] == [t["bias10"] for t in table]
+    # Parquet keeps the types: times are timestamp[ms, UTC], as in the API's table.
+    schema = pq.read_schema(tmp_path / "o.parquet")
+    assert str(schema.field("time").type) == str(schema.field("last_book_update").type) == "timestamp[ms, tz=UTC]"
+    assert [t["time"].isoformat() for t in table] == ["2024-05-01T00:01:00+00:00", "2024-05-01T00:02:00+00:00"]
 
 
 @pytest.mark.parametrize(
@@ -100,3 +104,78 @@ def test_record_unknown_symbol_suggests_the_closest(tmp_path: Path, capsys: pyte
 def test_exchange_fault_spec_errors_are_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["exchange", "--port", "0", "--fault", "explode@3"]) == 2
     assert "unknown kind 'explode'" in capsys.readouterr().err
+
+
+# --- --every: the API's rows, as text ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("every", ["100ms", "1s", "5s", "1min", "1h", "event"])
+def test_replay_every_equals_the_api(demo_dir: Path, tmp_path: Path, every: str) -> None:
+    import pyarrow.parquet as pq
+
+    import acts
+    from acts.api import parse_every
+    from acts.replayer.output import time_text
+
+    args = ["replay", "--data-dir", str(demo_dir), "--from", "2024-05-01T00:01", "--to", "2024-05-01T00:02:30",
+            "--features", "mid,bias10", "--every", every, "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "o.parquet")]) == 0
+    assert main([*args, "--out", str(tmp_path / "o.csv")]) == 0
+    api = acts.open(demo_dir).features(None, "2024-05-01T00:01", "2024-05-01T00:02:30", ["mid", "bias10"],
+                                       every=every)
+    assert pq.read_table(tmp_path / "o.parquet").equals(api)
+    rows = list(csv.DictReader((tmp_path / "o.csv").open()))
+    iso = time_text(parse_every(every))
+    assert [r["time"] for r in rows] == [iso(t) for t in api["time"].cast("int64").to_pylist()]
+    if every in ("1min", "1h"):
+        assert all(r["time"].endswith(":00Z") for r in rows)
+    else:  # milliseconds under a minute, and in event mode
+        assert all(len(r["time"]) == len("2024-05-01T00:00:01.500Z") for r in rows)
+    if every == "100ms":
+        assert rows[2]["time"] == "2024-05-01T00:01:00.100Z" and len(rows) == 2 * 900  # BTC and SHIB
+
+
+@pytest.mark.parametrize("every", ["0s", "banana", "1 fortnight", "-1s"])
+def test_bad_every_is_one_line(demo_dir: Path, capsys: pytest.CaptureFixture[str], every: str) -> None:
+    assert main(["replay", "--data-dir", str(demo_dir), "--from", "2024-05-01", "--every", every]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"acts: error: --every '{every}' is not an interval")
+
+
+# --- progress: stderr only, plain lines when stderr is not a terminal, none with --quiet -------------
+
+
+@pytest.mark.parametrize("command", [
+    ["replay", "--from", "2024-05-01", "--features", "mid"],
+    ["verify"],
+    ["backfill", "--from", "2024-05-01"],
+])
+def test_progress_lines_on_stderr_and_quiet(demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            command: list[str]) -> None:
+    data = demo_dir
+    if command[0] == "backfill":  # it writes entries into the data folder: work on a copy
+        import shutil
+
+        data = tmp_path / "copy"
+        shutil.copytree(demo_dir, data)
+    args = [*command, "--data-dir", str(data)]
+    assert main(args) == 0
+    loud = capsys.readouterr()
+    assert f"{command[0]}: done, " in loud.err
+    assert main([*args, "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.out == loud.out  # progress never touches stdout
+    assert ": done, " not in quiet.err
+    assert [line for line in loud.err.splitlines() if ": done, " not in line] == quiet.err.splitlines()
+
+
+def test_import_and_generate_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = tmp_path / "c.jsonl"
+    assert main(["generate", "--out", str(capture), "--minutes", "1", "--symbols", "BTC"]) == 0
+    assert "generate: done, 1 min" in capsys.readouterr().err
+    assert main(["import", str(capture), "--data-dir", str(tmp_path / "d")]) == 0
+    err = capsys.readouterr().err
+    assert f"import: done, {capture.stat().st_size / 1024:.1f} KiB" in err
+    assert main(["import", str(capture), "--data-dir", str(tmp_path / "e"), "--quiet"]) == 0
+    assert main(["generate", "--out", str(capture), "--minutes", "1", "--symbols", "BTC", "-q"]) == 0
+    assert "done" not in capsys.readouterr().err

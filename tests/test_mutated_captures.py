@@ -305,8 +305,9 @@ def _stored(data_dir: Path) -> dict[str, list[Event]]:
     return {s: [e for p in store.paths(s) for e in store.events(p, s)] for s in store.symbols()}
 
 
-def _iso_ms(text: str | None) -> int | None:
-    return None if text is None else int(datetime.fromisoformat(text).timestamp() * 1000)
+def _ms(moment: datetime | None) -> int | None:
+    """A Parquet timestamp[ms, UTC] (a datetime) as epoch milliseconds."""
+    return None if moment is None else round(moment.timestamp() * 1000)
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -395,6 +396,6 @@ def test_a_mutated_capture_never_breaks_import_or_replay_and_loses_no_fine_line(
         reference = ReferenceRows()
         for event in events:
             reference.feed(event)
-        got = [(_iso_ms(r["minute"]), r["valid"], _iso_ms(r["last_book_update"]), r["mid"])
+        got = [(_ms(r["time"]), r["valid"], _ms(r["last_book_update"]), r["mid"])
                for r in table if r["symbol"] == symbol]
         assert got == reference.rows, symbol

@@ -35,10 +35,10 @@ import io
 import json
 import lzma
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import zstandard
 
@@ -83,7 +83,7 @@ class ImportReport:
 def open_capture(path: Path) -> IO[str]:
     """A capture as text lines: decompressed by its magic bytes, BOM dropped, CRLF read as a line end.
 
-    ``InputError`` if the file cannot be opened.
+    ``InputError`` if the file cannot be opened. Closing the lines closes the file.
     """
     try:
         kind = _compression(path)
@@ -100,6 +100,31 @@ def open_capture(path: Path) -> IO[str]:
             raw = open(path, "rb")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
+
+
+def _open_stored(path: Path) -> BinaryIO:
+    """The capture file as stored: its position says how far reading got (for progress)."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _lines(stored: BinaryIO, path: Path) -> IO[str]:
+    """``open_capture``'s lines, read through ``stored`` (closing both twice is harmless)."""
+    kind = _compression(path)
+    raw: Any
+    if kind == "gzip":
+        raw = gzip.GzipFile(fileobj=stored, mode="rb")
+    elif kind == "zstd":
+        raw = zstandard.open(stored, "rb")
+    elif kind == "bzip2":
+        raw = bz2.BZ2File(stored, "rb")
+    elif kind == "xz":
+        raw = lzma.LZMAFile(stored, "rb")
+    else:
+        raw = stored
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
 
 
@@ -333,14 +358,25 @@ class _Importer:
         self.report.quarantine = self.quarantine.close()
 
 
-def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = None) -> ImportReport:
-    """Import Binance JSONL captures into segments under ``data_dir``, whatever their order."""
+#: ``import_jsonl`` reports progress every this many lines.
+_PROGRESS_LINES = 2048
+
+
+def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = None,
+                 on_bytes: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Import Binance JSONL captures into segments under ``data_dir``, whatever their order.
+
+    ``on_bytes(done, total)``: bytes of the input files (as stored, compressed or not) read so far,
+    called now and then (for a progress bar)."""
     report = ImportReport()
     importer = _Importer(data_dir, symbol, report)
     try:
-        for path in _reading_order(files, report):
+        order = _reading_order(files, report)
+        total = sum(_size(path) for path in order)
+        before = 0
+        for path in order:
             importer.start_file()
-            with open_capture(path) as fh:
+            with _open_stored(path) as stored, _lines(stored, path) as fh:
                 lines, number = iter(fh), 0
                 while True:
                     try:
@@ -355,8 +391,20 @@ def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = Non
                         break
                     number += 1
                     importer.feed(str(path), number, line)
+                    if on_bytes is not None and number % _PROGRESS_LINES == 0:
+                        on_bytes(before + stored.tell(), total)
+            before += _size(path)
+            if on_bytes is not None:
+                on_bytes(before, total)
             importer.end_file()
         importer.finish()
     finally:
         importer.close()
     return report
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -1,44 +1,109 @@
-"""Replay output: the same columns to Parquet, CSV or a terminal table."""
+"""Replay output: one schema (``time``, ``symbol``, ``valid``, ``last_book_update``, features) as Arrow
+record batches, streamed to Parquet, CSV or a terminal table.
+
+``time`` is the start of the interval (event mode: the diff's ``E``) and ``last_book_update`` the
+``E`` of the last diff in the book, both ``timestamp[ms, UTC]`` in Arrow and Parquet. CSV and the
+terminal show them as ISO text: seconds when the interval is a whole number of seconds of a minute
+or more (today's minute rows), milliseconds otherwise (``2024-05-01T00:00:01.500Z``).
+
+# Strategy: rows become batches once (``row_batches``), and every writer consumes batches, so
+# memory holds one batch whatever the request's length and the API's table and the CLI's files
+# are the same data.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from acts.core.errors import InputError
 from acts.core.symbols import iso_minute, iso_ms
-from acts.features.pipeline import MinuteRow
+from acts.core.timeunits import MINUTE_MS, SECOND_MS
+from acts.features.pipeline import EVERY_EVENT, MinuteRow
 
-__all__ = ["columns", "rows_to_table", "write_output", "format_value"]
+__all__ = [
+    "BASE_FIELDS",
+    "DEFAULT_BATCH_ROWS",
+    "columns",
+    "features_schema",
+    "row_batches",
+    "batch_records",
+    "time_text",
+    "write_batches",
+    "csv_text",
+    "format_value",
+]
 
-BASE_COLUMNS = ("minute", "symbol", "valid", "last_book_update")
+#: Record batches hold at most this many rows by default.
+DEFAULT_BATCH_ROWS = 65_536
+#: Rows gathered before one Parquet row group is written (batches may be smaller).
+_ROW_GROUP_ROWS = 131_072
+_TIME_MS = pa.timestamp("ms", tz="UTC")
+
+#: The base columns of every features table, before one float64 column per feature.
+BASE_FIELDS = (
+    pa.field("time", _TIME_MS, nullable=False),
+    pa.field("symbol", pa.string(), nullable=False),
+    pa.field("valid", pa.bool_(), nullable=False),
+    pa.field("last_book_update", _TIME_MS),
+)
 
 
 def columns(feature_names: Sequence[str]) -> list[str]:
-    return [*BASE_COLUMNS, *feature_names]
+    return [*(f.name for f in BASE_FIELDS), *feature_names]
 
 
-def _record(row: MinuteRow) -> list[Any]:
-    last = iso_ms(row.last_book_update_ms) if row.last_book_update_ms is not None else None
-    return [iso_minute(row.minute_ms), row.symbol, row.valid, last, *row.values]
+def features_schema(feature_names: Sequence[str]) -> pa.Schema:
+    """The features table's schema: ``time``, ``symbol``, ``valid``, ``last_book_update``, then one
+    nullable float64 column per feature, named as registered."""
+    return pa.schema([*BASE_FIELDS, *(pa.field(name, pa.float64()) for name in feature_names)])
 
 
-def rows_to_table(rows: Iterable[MinuteRow], feature_names: Sequence[str]) -> pa.Table:
-    records = [_record(r) for r in rows]
-    names = columns(feature_names)
-    types = [pa.string(), pa.string(), pa.bool_(), pa.string()] + [pa.float64()] * len(feature_names)
-    data = {
-        name: pa.array([rec[i] for rec in records], type=t)
-        for i, (name, t) in enumerate(zip(names, types, strict=True))
-    }
-    return pa.table(data)
+def row_batches(rows: Iterable[MinuteRow], schema: pa.Schema,
+                batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """``rows`` as record batches of ``schema``, at most ``batch_rows`` rows each."""
+    width = len(schema) - len(BASE_FIELDS)
+    times: list[int] = []
+    symbols: list[str] = []
+    valid: list[bool] = []
+    last: list[int | None] = []
+    values: list[list[float | None]] = [[] for _ in range(width)]
+
+    def flush() -> pa.RecordBatch:
+        arrays = [pa.array(times, _TIME_MS), pa.array(symbols, pa.string()), pa.array(valid, pa.bool_()),
+                  pa.array(last, _TIME_MS), *(pa.array(column, pa.float64()) for column in values)]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+        cleared: list[list[Any]] = [times, symbols, valid, last, *values]
+        for column in cleared:
+            column.clear()
+        return batch
+
+    for row in rows:
+        times.append(row.minute_ms)
+        symbols.append(row.symbol)
+        valid.append(row.valid)
+        last.append(row.last_book_update_ms)
+        for column, value in zip(values, row.values, strict=True):
+            column.append(value)
+        if len(times) >= batch_rows:
+            yield flush()
+    if times:
+        yield flush()
+
+
+def time_text(interval_ms: int) -> Any:
+    """How CSV and the terminal write ``time``: whole seconds for minute-or-longer intervals of whole
+    seconds (the minute rows' ``2024-05-01T00:01:00Z``), milliseconds otherwise (and in event mode)."""
+    if interval_ms != EVERY_EVENT and interval_ms >= MINUTE_MS and interval_ms % SECOND_MS == 0:
+        return iso_minute
+    return iso_ms
 
 
 def format_value(value: Any) -> str:
@@ -52,8 +117,24 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def write_output(rows: Iterable[MinuteRow], feature_names: Sequence[str], out: Path) -> int:
-    """Write rows to ``out`` (``.parquet`` or ``.csv``), atomically; return the row count."""
+def batch_records(batch: pa.RecordBatch, interval_ms: int) -> Iterator[list[str]]:
+    """The rows of one batch as CSV/table text."""
+    iso_time = time_text(interval_ms)
+    times = batch.column(0).cast(pa.int64()).to_pylist()
+    lasts = batch.column(3).cast(pa.int64()).to_pylist()
+    symbols = batch.column(1).to_pylist()
+    valid = batch.column(2).to_pylist()
+    features = [batch.column(i).to_pylist() for i in range(len(BASE_FIELDS), batch.num_columns)]
+    for i, t in enumerate(times):
+        last = lasts[i]
+        yield [iso_time(t), symbols[i], format_value(valid[i]), "" if last is None else iso_ms(last),
+               *(format_value(column[i]) for column in features)]
+
+
+def write_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema, out: Path, interval_ms: int) -> int:
+    """Stream ``batches`` to ``out`` (``.parquet`` or ``.csv``), atomically; return the row count.
+
+    Parquet keeps the Arrow types (timestamps); CSV writes ISO text (``time_text``)."""
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise InputError(f"--out {out}: use a .parquet or .csv file name")
@@ -61,34 +142,47 @@ def write_output(rows: Iterable[MinuteRow], feature_names: Sequence[str], out: P
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         if suffix == ".parquet":
-            table = rows_to_table(rows, feature_names)
-            pq.write_table(table, tmp, compression="zstd")
-            count = table.num_rows
+            count = _write_parquet(batches, schema, tmp)
         else:
             with open(tmp, "w", newline="") as fh:
-                count = _write_csv(fh, rows, feature_names)
+                count = _write_csv(fh, batches, schema, interval_ms)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)  # a replay that failed half-way leaves nothing behind
     return count
 
 
-def _write_csv(fh: Any, rows: Iterable[MinuteRow], feature_names: Sequence[str]) -> int:
-    writer = csv.writer(fh, lineterminator="\n")
-    writer.writerow(columns(feature_names))
+def _write_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path) -> int:
     count = 0
-    for record in table_records(rows):
-        writer.writerow(record)
-        count += 1
+    waiting: list[pa.RecordBatch] = []
+    waiting_rows = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        # Small batches are gathered so that row groups stay large; memory holds one row group.
+        for batch in batches:
+            waiting.append(batch)
+            waiting_rows += batch.num_rows
+            count += batch.num_rows
+            if waiting_rows >= _ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(waiting, schema=schema))
+                waiting, waiting_rows = [], 0
+        if waiting:
+            writer.write_table(pa.Table.from_batches(waiting, schema=schema))
     return count
 
 
-def csv_text(rows: Iterable[MinuteRow], feature_names: Sequence[str]) -> str:
+def _write_csv(fh: IO[str], batches: Iterable[pa.RecordBatch], schema: pa.Schema, interval_ms: int) -> int:
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(schema.names)
+    count = 0
+    for batch in batches:
+        writer.writerows(batch_records(batch, interval_ms))
+        count += batch.num_rows
+    return count
+
+
+def csv_text(rows: Iterable[MinuteRow], feature_names: Sequence[str], interval_ms: int = MINUTE_MS) -> str:
+    """The CSV ``acts replay --out x.csv`` writes for these rows."""
+    schema = features_schema(feature_names)
     buf = io.StringIO()
-    _write_csv(buf, rows, feature_names)
+    _write_csv(buf, row_batches(rows, schema), schema, interval_ms)
     return buf.getvalue()
-
-
-def table_records(rows: Iterable[MinuteRow]) -> Iterable[list[str]]:
-    for row in rows:
-        yield [format_value(v) for v in _record(row)]

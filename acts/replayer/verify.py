@@ -10,7 +10,7 @@ as it did live).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,16 +107,25 @@ class _SymbolVerifier:
 
 
 def verify(data_dir: Path | str, symbols: list[str], start_ms: int | None = None,
-           end_ms: int | None = None) -> VerifyReport:
-    """Replay every segment of ``symbols`` (all recorded ones when empty) and report per hour."""
+           end_ms: int | None = None, on_segment: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Replay every segment of ``symbols`` (all recorded ones when empty) and report per hour.
+
+    ``on_segment(done, total)`` is called after each segment (for a progress bar)."""
     store = SegmentStore.open(data_dir)
     report = VerifyReport()
-    for symbol in store.check_symbols(symbols):
+    chosen = store.check_symbols(symbols)
+    paths = {symbol: store.paths(symbol) for symbol in chosen}
+    total = sum(len(p) for p in paths.values())
+    done = 0
+    for symbol in chosen:
         verifier = _SymbolVerifier(symbol, report, start_ms, end_ms)
-        for path in store.paths(symbol):
+        for path in paths[symbol]:
             try:
                 verifier.feed(store.events(path, symbol))
             except CorruptSegmentError as exc:
                 report.corrupt.append(str(exc))
+            done += 1
+            if on_segment is not None:
+                on_segment(done, total)
         report.hours += [verifier.hours[k] for k in sorted(verifier.hours)]
     return report
