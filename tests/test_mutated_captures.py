@@ -277,8 +277,9 @@ def _levels(raw: Iterable[Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _line_key(line: str) -> Key | None:
-    """The event a line in the capture's format describes, or None."""
-    parsed = _parsed(line.encode())
+    """The event a line in the capture's format describes, or None: read as the importer reads it, surrounding
+    white space stripped (``str.strip``, so control characters such as a flipped newline's ``\x1f`` too)."""
+    parsed = _parsed(line.strip().lstrip("\ufeff").encode())
     if parsed is None:
         return None
     msg = parsed[1]

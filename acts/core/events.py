@@ -217,6 +217,16 @@ def check_event_time(event_time_ms: int, recv_ns: int, max_skew_ms: int | None =
                                         f"receive time; at most {max_skew_ms / 1000:.0f} s is believable")
 
 
+def _symbol(value: Any, missing: str) -> str:
+    """A symbol as stored: letters and digits only. It names folders and files (``symbol=BTCUSDT/``), so
+    ``BTCU/DT`` or ``../X`` must never get that far, and it must be a name every command accepts."""
+    if not isinstance(value, str) or not value:
+        raise MalformedMessageError(missing)
+    if not value.isalnum() or len(value) > 40:
+        raise MalformedMessageError(f"symbol {value[:50]!r} is not letters and digits like BTCUSDT")
+    return value
+
+
 def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
                    max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> DepthUpdate[Levels] | Snapshot[Levels]:
     """Decode one parsed Binance message into a typed event.
@@ -232,9 +242,7 @@ def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
     if "stream" in msg and "data" in msg:
         return decode_message(msg["data"], recv_ns, symbol, max_skew_ms)
     if msg.get("e") == "depthUpdate":
-        sym = msg.get("s")
-        if not isinstance(sym, str) or not sym:
-            raise MalformedMessageError("depthUpdate without a symbol 's'")
+        sym = _symbol(msg.get("s"), "depthUpdate without a symbol 's'")
         first, final = _int_field(msg, "U"), _int_field(msg, "u")
         if first > final:
             raise MalformedMessageError(f"depthUpdate with U={first} > u={final}")
@@ -244,9 +252,7 @@ def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
             sym, event_time, first, final, _levels(msg.get("b"), "b"), _levels(msg.get("a"), "a"), recv_ns
         )
     if "lastUpdateId" in msg:
-        sym = msg.get("symbol", symbol)
-        if not isinstance(sym, str) or not sym:
-            raise MalformedMessageError("depth snapshot without a symbol (pass --symbol)")
+        sym = _symbol(msg.get("symbol", symbol), "depth snapshot without a symbol (pass --symbol)")
         return Snapshot(
             sym, _int_field(msg, "lastUpdateId"), _levels(msg.get("bids"), "bids"), _levels(msg.get("asks"), "asks"),
             recv_ns,

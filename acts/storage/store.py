@@ -12,6 +12,7 @@ import pyarrow.fs as pafs
 
 from acts.core.errors import CorruptSegmentError, InputError, NoDataError, UnknownSymbolError
 from acts.core.events import Event
+from acts.core.symbols import normalize_symbol
 from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
 from acts.storage.segments import SegmentInfo, read_events, read_info
 
@@ -113,10 +114,16 @@ class SegmentStore:
         known = self.symbols()
         if not known:
             raise NoDataError(f"no segments under {self.root}; record or import data first ('acts demo' makes some)")
+        # A recorded name is also found by its normalised spelling: 'SOLTSDT' (no known quote) was asked
+        # for as SOLTSDTUSDT by the time it gets here. An exact name wins.
+        by_normal = {normalize_symbol(name): name for name in known if name.isalnum()}
+        chosen = []
         for symbol in symbols:
-            if symbol not in known:
+            name = symbol if symbol in known else by_normal.get(symbol)
+            if name is None:
                 raise UnknownSymbolError(f"no data for symbol {symbol}; recorded symbols: {', '.join(known)}")
-        return symbols or known
+            chosen.append(name)
+        return chosen or known
 
     def plan(self, symbol: str, start_ms: int, end_ms: int | None, on_problem: ProblemHandler) -> list[PurePath]:
         """Segments to read, in order, to replay ``symbol`` from ``start_ms`` (the caller stops at the end).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from acts.core.errors import InputError
@@ -40,3 +42,20 @@ def test_parse_symbols_keeps_non_usdt_pairs() -> None:
         parse_symbols(",")
     with pytest.raises(InputError, match="letters and digits"):
         normalize_symbol("BTC-USDT")
+
+
+def test_a_recorded_symbol_without_a_known_quote_is_found_by_the_name_it_was_recorded_under(tmp_path: Path) -> None:
+    # Found by the fuzz test: a capture may name SOLTSDT; `--symbols SOLTSDT` normalises to SOLTSDTUSDT.
+    from acts.cli import main
+    from tests.conftest import import_generated
+
+    capture = tmp_path / "cap.jsonl"
+    import_generated(tmp_path, "SOL", minutes=2)
+    text = (tmp_path / "cap.jsonl").read_text().replace("SOLUSDT", "SOLTSDT")
+    capture.write_text(text)
+    other = tmp_path / "other"
+    assert main(["import", "--data-dir", str(other), str(capture), "-q"]) == 0
+    assert main(["replay", "--data-dir", str(other), "--from", "2024-05-01", "--symbols", "SOLTSDT",
+                 "--out", str(tmp_path / "rows.csv"), "-q"]) == 0
+    rows = (tmp_path / "rows.csv").read_text().splitlines()
+    assert len(rows) > 1 and all(",SOLTSDT," in row for row in rows[1:])

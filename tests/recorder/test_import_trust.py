@@ -66,6 +66,11 @@ BAD_LINES = {
     "22-digit price": lambda m: {**m, "b": [["1234567890123456789012", "1.00000000"]]},
     "update id >= 2**63": lambda m: {**m, "u": 2**63 + 1},
     "9-decimal price": lambda m: {**m, "a": [["65000.123456789", "1.00000000"]]},
+    # Found by the fuzz test: a symbol names folders, so one with a slash wrote outside segments/, and one
+    # with other characters was stored under a name no command accepts.
+    "symbol with a slash": lambda m: {**m, "s": "BTCU/DT"},
+    "symbol with a path": lambda m: {**m, "s": "../../X"},
+    "symbol with a caret": lambda m: {**m, "s": "^TCUSDT"},
 }
 
 
@@ -82,6 +87,7 @@ def test_a_bad_value_is_quarantined_with_file_and_line_and_the_rest_imports(
     assert f"{src}:251: " in err and "event 250" not in err
     quarantined = [json.loads(x) for x in (tmp_path / "data" / "quarantine" / "import.jsonl").read_text().splitlines()]
     assert [(q["where"], q["text"]) for q in quarantined] == [(f"{src}:251", lines[250])]
+    assert [p.name for p in (tmp_path / "data" / "segments").iterdir()] == ["symbol=BTCUSDT"]
     # The bad diff's ids count as missing: a gap, then the book waits for a snapshot; replay works.
     replayed = rows(tmp_path / "data", "BTCUSDT")
     assert replayed and replayed[0].valid
