@@ -220,10 +220,6 @@ class Sequencer(Generic[LevelsT]):
         return self._state is not State.NO_BOOK
 
     @property
-    def book(self) -> BookLike[LevelsT]:
-        return self._book
-
-    @property
     def position(self) -> int:
         return self._position
 
