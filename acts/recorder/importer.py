@@ -28,22 +28,19 @@ never be used, and the real symbol would stay invalid without a word.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
-import io
 import json
-import lzma
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any
 
 import zstandard
 
 from acts.core.errors import DataError, InputError, MalformedMessageError
 from acts.core.events import MAX_TIME_MS, MIN_TIME_MS, DepthUpdate, Event, Snapshot, decode_message
+from acts.recorder.import_files import READ_ERRORS, open_capture
 from acts.storage.buffers import SegmentBuffers
 from acts.storage.quarantine import Quarantine
 
@@ -60,10 +57,6 @@ OTHER_EVENTS = frozenset({"trade", "aggTrade", "kline", "24hrTicker", "24hrMiniT
 _DEPTH_STREAM = re.compile(r"[^@]+@depth(@\d+ms)?")
 #: Keys of a ``bookTicker`` message, the one market stream without an ``"e"``.
 _BOOK_TICKER_KEYS = frozenset({"u", "s", "b", "B", "a", "A"})
-#: Magic bytes of the compressed formats read transparently.
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
-#: Errors a damaged compressed file raises part-way through.
-_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError)
 _MIN_NS, _MAX_NS = MIN_TIME_MS * 1_000_000, MAX_TIME_MS * 1_000_000
 
 
@@ -78,80 +71,6 @@ class ImportReport:
     duplicate_files: list[str] = field(default_factory=list)  # inputs skipped: the same file given again
     segments: list[Path] = field(default_factory=list)
     quarantine: Path | None = None
-
-
-def open_capture(path: Path) -> IO[str]:
-    """A capture as text lines: decompressed by its magic bytes, BOM dropped, CRLF read as a line end.
-
-    ``InputError`` if the file cannot be opened. Closing the lines closes the file.
-    """
-    try:
-        kind = _compression(path)
-        raw: Any
-        if kind == "gzip":
-            raw = gzip.open(path, "rb")
-        elif kind == "zstd":
-            raw = zstandard.open(path, "rb")
-        elif kind == "bzip2":
-            raw = bz2.open(path, "rb")
-        elif kind == "xz":
-            raw = lzma.open(path, "rb")
-        else:
-            raw = open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
-
-
-def _open_stored(path: Path) -> BinaryIO:
-    """The capture file as stored: its position says how far reading got (for progress)."""
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _lines(stored: BinaryIO, path: Path) -> IO[str]:
-    """``open_capture``'s lines, read through ``stored`` (closing both twice is harmless)."""
-    kind = _compression(path)
-    raw: Any
-    if kind == "gzip":
-        raw = gzip.GzipFile(fileobj=stored, mode="rb")
-    elif kind == "zstd":
-        raw = zstandard.open(stored, "rb")
-    elif kind == "bzip2":
-        raw = bz2.BZ2File(stored, "rb")
-    elif kind == "xz":
-        raw = lzma.LZMAFile(stored, "rb")
-    else:
-        raw = stored
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
-
-
-def _compression(path: Path) -> str | None:
-    """``"gzip"``, ``"zstd"``, ``"bzip2"``, ``"xz"`` by the file's magic bytes, or None (plain text)."""
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
-
-
-def _zstd_cut(path: Path) -> bool:
-    """True when the file ends inside a zstd frame.
-
-    zstandard's reader stops quietly at a cut frame (gzip, bzip2 and xz raise), so a truncated ``.zst``
-    capture would look complete; this second pass asks each frame whether it ended.
-    """
-    inside = False
-    with open(path, "rb") as fh:
-        frame = zstandard.ZstdDecompressor().decompressobj()
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            while block:
-                frame.decompress(block)  # the text was read already; only whether the frame ends matters
-                inside = not frame.eof
-                block = frame.unused_data if frame.eof else b""
-                if frame.eof:
-                    frame = zstandard.ZstdDecompressor().decompressobj()
-    return inside
 
 
 def _local_ns(token: str) -> int:
@@ -201,8 +120,8 @@ def other_stream(msg: Any) -> str | None:
 def _first_ns(path: Path) -> int | None:
     """The first receive time in the head of a capture (its place in the reading order), if any."""
     try:
-        with open_capture(path) as fh:
-            for number, line in enumerate(fh):
+        with open_capture(path) as capture:
+            for number, line in enumerate(capture.lines):
                 if number >= HEAD_LINES:
                     break
                 try:
@@ -214,7 +133,7 @@ def _first_ns(path: Path) -> int | None:
                     continue
                 if isinstance(event, DepthUpdate):
                     return event.event_time_ms * 1_000_000
-    except _READ_ERRORS:
+    except READ_ERRORS:
         return None
     return None
 
@@ -376,23 +295,23 @@ def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = Non
         before = 0
         for path in order:
             importer.start_file()
-            with _open_stored(path) as stored, _lines(stored, path) as fh:
-                lines, number = iter(fh), 0
+            with open_capture(path) as capture:
+                lines, number = iter(capture.lines), 0
                 while True:
                     try:
                         line = next(lines)
                     except StopIteration:
-                        if _compression(path) == "zstd" and _zstd_cut(path):
+                        if capture.cut_short():
                             importer.unreadable(str(path), number, zstandard.ZstdError(
                                 "the file ends inside a zstd frame: it was cut short"))
                         break
-                    except _READ_ERRORS as exc:
+                    except READ_ERRORS as exc:
                         importer.unreadable(str(path), number, exc)
                         break
                     number += 1
                     importer.feed(str(path), number, line)
                     if on_bytes is not None and number % _PROGRESS_LINES == 0:
-                        on_bytes(before + stored.tell(), total)
+                        on_bytes(before + capture.tell(), total)
             before += _size(path)
             if on_bytes is not None:
                 on_bytes(before, total)
