@@ -161,6 +161,8 @@ def import_cmd(
     if report.other_streams:
         other = ", ".join(f"{name} {count}" for name, count in sorted(report.other_streams.items()))
         out.print(f"  {sum(report.other_streams.values())} lines of other streams skipped ({other})")
+    for note in report.notes():
+        out.print(note)
     for duplicate in report.duplicate_files:
         out.print(f"  {duplicate}: the same file was given before; read once")
     if report.malformed:
