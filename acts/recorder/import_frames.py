@@ -51,8 +51,7 @@ _BOOK_TICKER_KEYS = frozenset({"u", "s", "b", "B", "a", "A"})
 #: (malformed), not a stream of another type.
 _DIFF_KEYS = frozenset({"U", "u"})
 #: Upper bounds (exclusive) of a number's magnitude per unit, and the unit's length in ns.
-_UNITS = ((Decimal("1e11"), TimeUnit.S, 10**9), (Decimal("1e14"), TimeUnit.MS, 10**6),
-          (Decimal("1e17"), TimeUnit.US, 10**3))
+_UNITS = ((10**11, TimeUnit.S, 10**9), (10**14, TimeUnit.MS, 10**6), (10**17, TimeUnit.US, 10**3))
 #: Larger than any time in 2017..2100 in ns.
 _TOO_BIG = Decimal("1e20")
 _MIN_NS, _MAX_NS = MIN_TIME_MS * 1_000_000, MAX_TIME_MS * 1_000_000
@@ -75,9 +74,10 @@ class Line:
 
 def local_ns(token: str) -> tuple[int, TimeUnit]:
     """``(ns since the epoch, unit)`` of a local time; ``MalformedMessageError`` if it is none in 2017..2100."""
-    match = _ISO.fullmatch(token)
     ns: int | Decimal
-    if match is not None:
+    if token.isascii() and token.isdigit():  # the common case, without the regular expressions and Decimal
+        ns, unit = _integer_ns(token)
+    elif (match := _ISO.fullmatch(token)) is not None:
         ns, unit = _iso_ns(token, match), TimeUnit.ISO
     else:
         ns, unit = _number_ns(token)
@@ -94,6 +94,16 @@ def _iso_ns(token: str, match: re.Match[str]) -> int:
         raise MalformedMessageError(f"local receive time {token[:32]!r} is not a valid ISO-8601 time") from None
     whole = (moment - _EPOCH) // timedelta(seconds=1)  # exact: no float on the way
     return whole * 10**9 + int((match[2] or "").ljust(9, "0"))
+
+
+def _integer_ns(token: str) -> tuple[int, TimeUnit]:
+    if len(token) > 20:  # no time in 2017..2100 in any unit (and no huge int to build)
+        raise MalformedMessageError(f"local receive time {token[:32]!r} is not a time in 2017..2100")
+    value = int(token)
+    for bound, unit, scale in _UNITS:
+        if value < bound:
+            return value * scale, unit
+    return value, TimeUnit.NS
 
 
 def _number_ns(token: str) -> tuple[Decimal, TimeUnit]:
