@@ -103,7 +103,8 @@ def _times(times: dict[str, int]) -> str:
     if any(times.get(key) for key in numbers):
         parts.append("the unit read from each number's size: s < 1e11 <= ms < 1e14 <= µs < 1e17 <= ns")
     if times.get(NO_TIME):
-        parts.append(f"{times[NO_TIME]} lines without one (diffs took their exchange time E)")
+        parts.append(f"{times[NO_TIME]} lines without one (a diff takes its exchange time E, a snapshot its "
+                     "neighbour's)")
     return "; ".join(parts)
 
 
