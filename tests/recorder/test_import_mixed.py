@@ -256,3 +256,19 @@ def test_not_local_times(token: str) -> None:
 ])
 def test_stream_types(frame: Any, kind: str | None) -> None:
     assert stream_type(frame) == kind
+
+
+def test_a_file_mixing_time_forms_and_lines_without_one_counts_each(tmp_path: Path) -> None:
+    forms = [UNITS["ms"][0], _iso, lambda ns: ""]  # the last: no local time at all
+    lines = []
+    for n, (ns, depth, frame) in enumerate(frames(60)):
+        if depth and "lastUpdateId" not in frame.get("data", frame) and "lastUpdateId" not in frame:
+            lines.append(f"{forms[n % 3](ns)} {json.dumps(frame)}".lstrip())
+    src = tmp_path / "cap.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    report = import_jsonl([src], tmp_path / "data")
+    assert report.malformed == 0 and sum(report.times.values()) == len(lines)
+    assert set(report.times) == {"ms", "ISO-8601", "none"} and min(report.times.values()) > 10
+    note = report.notes()[0]
+    assert f"{report.times['ms']} lines in ms" in note and f"{report.times['ISO-8601']} lines in ISO-8601" in note
+    assert f"{report.times['none']} lines without one (a diff takes its exchange time E" in note
