@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from acts.cli import main
 from acts.core.errors import MalformedMessageError
@@ -272,3 +274,38 @@ def test_a_file_mixing_time_forms_and_lines_without_one_counts_each(tmp_path: Pa
     note = report.notes()[0]
     assert f"{report.times['ms']} lines in ms" in note and f"{report.times['ISO-8601']} lines in ISO-8601" in note
     assert f"{report.times['none']} lines without one (a diff takes its exchange time E" in note
+
+
+#: Frames of other streams a property case may insert anywhere.
+OTHERS = [frame for _, depth, frame in frames(8) if not depth]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_mix_of_time_forms_envelopes_and_other_streams_imports_like_todays_form(
+        data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
+    work = tmp_path_factory.mktemp("mix")
+    mixed: list[str] = []
+    today: list[str] = []
+    for ns, depth, frame in frames(20):
+        for other in data.draw(st.lists(st.sampled_from(OTHERS), max_size=2)):
+            write, _ = UNITS[data.draw(st.sampled_from(list(UNITS)))]
+            mixed.append(f"{write(ns)} {json.dumps(other)}")
+        if not depth:
+            continue
+        write, seen = UNITS[data.draw(st.sampled_from(list(UNITS)))]
+        payload = frame.get("data", frame)
+        if frame.get("stream") == "btcusdt@depthSnapshot":
+            payload = {**payload, "symbol": "BTCUSDT"}
+        wrapped = frame if "lastUpdateId" in payload else data.draw(st.sampled_from(
+            [payload, {"stream": f"{payload['s'].lower()}@depth@100ms", "data": payload}]))
+        mixed.append(f"{write(ns)} {json.dumps(wrapped)}")
+        today.append(f"{seen(ns)} {json.dumps(payload)}")
+    compress = data.draw(st.sampled_from(list(COMPRESS)))
+    (work / "mixed").write_bytes(COMPRESS[compress]("\n".join(mixed).encode()))
+    (work / "today").write_text("\n".join(today))
+    got = import_jsonl([work / "mixed"], work / "a")
+    want = import_jsonl([work / "today"], work / "b")
+    assert got.malformed == 0 and got.lines - sum(got.not_stored.values()) - sum(got.other_streams.values()) == \
+        want.lines
+    assert stored(work / "a") == stored(work / "b")
