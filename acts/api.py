@@ -63,9 +63,10 @@ DECIMAL = pa.decimal128(38, 18)
 _TIME_MS = pa.timestamp("ms", tz="UTC")
 _TIME_NS = pa.timestamp("ns", tz="UTC")
 
-#: A feature as the API takes it: a registered name (``"bias10"``, ``"pkg.mod:func"``), a function
-#: of the book view (named by its ``__name__``), or a ready ``Feature``.
-FeatureSpec = str | Feature | Callable[[BookView], "float | None"]
+#: A feature as the API takes it: a registered name (``"bias10"``, ``"pkg.mod:func"``, an installed
+#: plug-in's name), a function of the book view (named by its ``__name__``; a vector if it declares
+#: ``@vector(k)``), or a ready ``Feature`` (``Feature(name, fn, size=k)``).
+FeatureSpec = str | Feature | Callable[[BookView], Any]
 #: A time as the API takes it: what the CLI accepts (``"2024-05-01"``, ``"2024-05-01T12:00:00Z"``)
 #: or a ``datetime`` (naive means UTC).
 TimeSpec = str | datetime
@@ -320,7 +321,7 @@ class History:
             elif isinstance(spec, str):
                 out += registry.resolve([spec])
             elif callable(spec):
-                out.append(Feature(getattr(spec, "__name__", type(spec).__name__), spec))
+                out.append(Feature.of(getattr(spec, "__name__", type(spec).__name__), spec))
             else:
                 raise UnknownFeatureError(f"feature {spec!r} is neither a name nor a function of the book view")
         if not out:
