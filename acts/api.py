@@ -188,9 +188,10 @@ class History:
         """One row per symbol per interval of ``[start, end)`` (``end`` None: to the end of the data), as a
         ``pyarrow.Table`` ordered by ``(time, symbol)``; schema in ``features_schema``. ``every`` as
         ``parse_every`` reads it. See ``iter_features`` for the parameters."""
-        batches = self.iter_features(symbols, start, end, features, every, on_feature_error=on_feature_error,
+        resolved = self._features(features)  # once: a plug-in's module is imported once
+        batches = self.iter_features(symbols, start, end, resolved, every, on_feature_error=on_feature_error,
                                      strict=strict, engine=engine)
-        schema = features_schema([f.name for f in self._features(features)])
+        schema = features_schema(resolved)
         return pa.Table.from_batches(list(batches), schema=schema)
 
     def iter_features(self, symbols: str | Sequence[str] | None, start: TimeSpec, end: TimeSpec | None = None,
@@ -219,7 +220,7 @@ class History:
         warn = report is None
         report = ReplayReport() if report is None else report
         rows = replay(self.store, chosen, resolved, start_ms, end_ms, report, strict, engine, interval_ms, policy)
-        schema = features_schema([f.name for f in resolved])
+        schema = features_schema(resolved)
         return _batches(rows, schema, batch_rows, report if warn else None)
 
     # --- books ---------------------------------------------------------------------------

@@ -6,6 +6,10 @@ record batches, streamed to Parquet, CSV or a terminal table.
 terminal show them as ISO text: seconds when the interval is a whole number of seconds of a minute
 or more (today's minute rows), milliseconds otherwise (``2024-05-01T00:00:01.500Z``).
 
+A feature is a nullable ``float64`` column; a vector feature of k numbers a nullable fixed-size list
+``list<float64>[k]`` (null when the book is invalid or the feature failed), which CSV and the
+terminal spread over k columns ``name_0..name_{k-1}`` (``text_columns``).
+
 # Strategy: rows become batches once (``row_batches``), and every writer consumes batches, so
 # memory holds one batch whatever the request's length and the API's table and the CLI's files
 # are the same data.
@@ -27,12 +31,14 @@ from acts.core.errors import InputError
 from acts.core.symbols import iso_minute, iso_ms
 from acts.core.timeunits import MINUTE_MS, SECOND_MS
 from acts.features.pipeline import EVERY_EVENT, MinuteRow
+from acts.features.registry import Feature, FeatureValue
 
 __all__ = [
     "BASE_FIELDS",
     "DEFAULT_BATCH_ROWS",
     "columns",
     "features_schema",
+    "text_columns",
     "row_batches",
     "batch_records",
     "time_text",
@@ -56,29 +62,56 @@ BASE_FIELDS = (
 )
 
 
-def columns(feature_names: Sequence[str]) -> list[str]:
-    return [*(f.name for f in BASE_FIELDS), *feature_names]
+def columns(features: Sequence[str | Feature]) -> list[str]:
+    return [*(f.name for f in BASE_FIELDS), *(f if isinstance(f, str) else f.name for f in features)]
 
 
-def features_schema(feature_names: Sequence[str]) -> pa.Schema:
+def features_schema(features: Sequence[str | Feature]) -> pa.Schema:
     """The features table's schema: ``time``, ``symbol``, ``valid``, ``last_book_update``, then one
-    nullable float64 column per feature, named as registered."""
-    return pa.schema([*BASE_FIELDS, *(pa.field(name, pa.float64()) for name in feature_names)])
+    column per feature, named as registered: nullable float64, or ``list<float64>[k]`` for a vector
+    feature. Names are resolved (``default_registry``) to learn which features are vectors."""
+    if any(isinstance(f, str) for f in features):
+        from acts.features.builtin import default_registry
+
+        registry = default_registry()
+        features = [registry.resolve([f])[0] if isinstance(f, str) else f for f in features]
+    return pa.schema([*BASE_FIELDS, *(_field(f) for f in features if isinstance(f, Feature))])
+
+
+def _field(feature: Feature) -> pa.Field:
+    if feature.size is None:
+        return pa.field(feature.name, pa.float64())
+    return pa.field(feature.name, pa.list_(pa.float64(), feature.size))
+
+
+def text_columns(schema: pa.Schema) -> list[str]:
+    """Column names as CSV and the terminal write them: a vector feature ``v`` of k numbers is
+    ``v_0..v_{k-1}``."""
+    names: list[str] = []
+    for field in schema:
+        size = _size(field.type)
+        names += [field.name] if size is None else [f"{field.name}_{i}" for i in range(size)]
+    return names
+
+
+def _size(kind: pa.DataType) -> int | None:
+    return kind.list_size if pa.types.is_fixed_size_list(kind) else None
 
 
 def row_batches(rows: Iterable[MinuteRow], schema: pa.Schema,
                 batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     """``rows`` as record batches of ``schema``, at most ``batch_rows`` rows each."""
-    width = len(schema) - len(BASE_FIELDS)
+    kinds = schema.types[len(BASE_FIELDS):]
     times: list[int] = []
     symbols: list[str] = []
     valid: list[bool] = []
     last: list[int | None] = []
-    values: list[list[float | None]] = [[] for _ in range(width)]
+    values: list[list[FeatureValue]] = [[] for _ in kinds]
 
     def flush() -> pa.RecordBatch:
         arrays = [pa.array(times, _TIME_MS), pa.array(symbols, pa.string()), pa.array(valid, pa.bool_()),
-                  pa.array(last, _TIME_MS), *(pa.array(column, pa.float64()) for column in values)]
+                  pa.array(last, _TIME_MS),
+                  *(pa.array(column, kind) for column, kind in zip(values, kinds, strict=True))]
         batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
         cleared: list[list[Any]] = [times, symbols, valid, last, *values]
         for column in cleared:
@@ -125,10 +158,17 @@ def batch_records(batch: pa.RecordBatch, interval_ms: int) -> Iterator[list[str]
     symbols = batch.column(1).to_pylist()
     valid = batch.column(2).to_pylist()
     features = [batch.column(i).to_pylist() for i in range(len(BASE_FIELDS), batch.num_columns)]
+    sizes = [_size(kind) for kind in batch.schema.types[len(BASE_FIELDS):]]
     for i, t in enumerate(times):
         last = lasts[i]
-        yield [iso_time(t), symbols[i], format_value(valid[i]), "" if last is None else iso_ms(last),
-               *(format_value(column[i]) for column in features)]
+        cells = [iso_time(t), symbols[i], format_value(valid[i]), "" if last is None else iso_ms(last)]
+        for column, size in zip(features, sizes, strict=True):
+            value = column[i]
+            if size is None:
+                cells.append(format_value(value))
+            else:  # a vector: one cell per element, all empty when it is null
+                cells += [format_value(v) for v in value] if value is not None else [""] * size
+        yield cells
 
 
 def write_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema, out: Path, interval_ms: int) -> int:
@@ -172,7 +212,7 @@ def _write_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: P
 
 def _write_csv(fh: IO[str], batches: Iterable[pa.RecordBatch], schema: pa.Schema, interval_ms: int) -> int:
     writer = csv.writer(fh, lineterminator="\n")
-    writer.writerow(schema.names)
+    writer.writerow(text_columns(schema))
     count = 0
     for batch in batches:
         writer.writerows(batch_records(batch, interval_ms))
@@ -180,9 +220,9 @@ def _write_csv(fh: IO[str], batches: Iterable[pa.RecordBatch], schema: pa.Schema
     return count
 
 
-def csv_text(rows: Iterable[MinuteRow], feature_names: Sequence[str], interval_ms: int = MINUTE_MS) -> str:
+def csv_text(rows: Iterable[MinuteRow], features: Sequence[str | Feature], interval_ms: int = MINUTE_MS) -> str:
     """The CSV ``acts replay --out x.csv`` writes for these rows."""
-    schema = features_schema(feature_names)
+    schema = features_schema(features)
     buf = io.StringIO()
     _write_csv(buf, row_batches(rows, schema), schema, interval_ms)
     return buf.getvalue()
