@@ -41,7 +41,7 @@ from acts.features.pipeline import (
     Rows,
     raise_feature_error,
 )
-from acts.features.registry import Feature
+from acts.features.registry import Feature, check_names
 from acts.replayer.output import DEFAULT_BATCH_ROWS, features_schema, row_batches
 from acts.replayer.replay import ReplayReport, replay
 from acts.replayer.verify import verify
@@ -327,12 +327,7 @@ class History:
                 raise UnknownFeatureError(f"feature {spec!r} is neither a name nor a function of the book view")
         if not out:
             raise UnknownFeatureError("no feature requested; give at least one, like ['mid']")
-        seen: set[str] = set()
-        for feature in out:
-            if feature.name in seen:
-                raise UnknownFeatureError(f"feature {feature.name!r} is requested twice; list it once (give a "
-                                          "function its own name with Feature(name, fn))")
-            seen.add(feature.name)
+        check_names(out, " (give a function its own name with Feature(name, fn))")
         return out
 
     @staticmethod

@@ -31,7 +31,8 @@ from typing import Any, TypeAlias, TypeVar, cast
 from acts.book.protocol import BookView
 from acts.core.errors import UnknownFeatureError
 
-__all__ = ["FeatureFn", "FeatureValue", "Feature", "Registry", "ENTRY_POINT_GROUP", "vector", "names_from_csv"]
+__all__ = ["FeatureFn", "FeatureValue", "Feature", "Registry", "ENTRY_POINT_GROUP", "RESERVED", "vector",
+           "check_names", "names_from_csv"]
 
 FeatureFn = Callable[[BookView], Any]
 #: One feature's value in a row: a float, a vector feature's tuple, or None (undefined or failed).
@@ -46,6 +47,8 @@ ENTRY_POINT_GROUP = "acts.features"
 SIZE_ATTRIBUTE = "vector_size"
 #: A vector feature has at most this many elements (a column per element in CSV).
 MAX_SIZE = 10_000
+#: Columns of a features table and keys of an entry that are not features: no feature is named so.
+RESERVED = frozenset({"time", "symbol", "valid", "last_book_update", "current_time", "minute", "mid_price"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,11 +138,7 @@ class Registry:
     def resolve(self, names: Iterable[str]) -> list[Feature]:
         """Every name resolved, in order; the first unknown one raises ``UnknownFeatureError``."""
         resolved = [self._resolve_one(name.strip()) for name in names if name.strip()]
-        seen: set[str] = set()
-        for feature in resolved:
-            if feature.name in seen:
-                raise UnknownFeatureError(f"feature {feature.name!r} is requested twice; list it once")
-            seen.add(feature.name)
+        check_names(resolved)
         return resolved
 
     def _resolve_one(self, name: str) -> Feature:
@@ -160,6 +159,18 @@ class Registry:
         if name in installed:
             return Feature.of(name, _load_entry_point(name, installed[name]))
         raise UnknownFeatureError(_unknown_message(name, self._plain, self._families, installed))
+
+
+def check_names(features: Sequence[Feature], twice_hint: str = "") -> None:
+    """``UnknownFeatureError`` if a name is given twice or is one of the ``RESERVED`` column names."""
+    seen: set[str] = set()
+    for feature in features:
+        if feature.name in RESERVED:
+            raise UnknownFeatureError(f"feature {feature.name!r}: that name is a column of every row "
+                                      f"({', '.join(sorted(RESERVED))}); give the feature another name")
+        if feature.name in seen:
+            raise UnknownFeatureError(f"feature {feature.name!r} is requested twice; list it once{twice_hint}")
+        seen.add(feature.name)
 
 
 def _unknown_message(name: str, plain: Mapping[str, FeatureFn], families: Mapping[str, object],
