@@ -147,3 +147,36 @@ def test_live_entries_store_a_vector_as_a_list_under_its_name() -> None:
     entry = to_entry(row, ["mid", "quotes", "short"])
     assert entry["quotes"] == [100.5, 100.75, 101.0] and isinstance(entry["quotes"], list)
     assert entry["short"] is None and entry["mid"] == entry["mid_price"] == 100.75
+
+
+@pytest.mark.slow
+def test_live_recording_stores_vectors_and_equals_the_replay(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from acts.sinks import SqliteSink
+    from tests.live import run_live
+
+    with caplog.at_level(logging.ERROR, logger="acts.recorder"):
+        run = run_live(tmp_path, ["BTCUSDT"], 5, SqliteSink(tmp_path / "entries.sqlite"),
+                       extra=[Feature.of("quotes", quotes), Feature.of("vec.mod:short", short)])
+    assert run.failure is None and run.live
+    valid = [e for e in run.live if e["valid"]]
+    assert valid and all(e["quotes"] == [e["best_bid"], e["mid"], e["best_ask"]] for e in valid)
+    assert all(e["vec.mod:short"] is None for e in run.live)
+    logged = [r.getMessage() for r in caplog.records if "'vec.mod:short' failed" in r.getMessage()]
+    assert len(logged) == 1 and "returned 2 values; it declares 3" in logged[0]
+    assert run.live == run.replayed(["BTCUSDT"])
+
+
+def test_the_terminal_table_spreads_a_vector_over_named_columns(recorded_dir: Path, day: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "tv.py").write_text("def q(view):\n    return (1.5, None)\nq.vector_size = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["replay", "--data-dir", str(recorded_dir), "--from", day, "--to", day + "T00:58",
+                 "--features", "tv:q", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["time", "symbol", "valid", "last_book_update", "tv:q_0", "tv:q_1"]
+    assert any(line.split()[-1] == "1.5" for line in lines[1:] if "true" in line)
