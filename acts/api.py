@@ -203,7 +203,9 @@ class History:
         replay (memory holds one batch, whatever the length of the request).
 
         ``symbols``: ``"BTC"``, ``["BTC", "ETH"]`` or None (all); ``features``: registered names,
-        ``"pkg.mod:func"`` plug-ins or functions of the book view; ``on_feature_error``: ``"raise"``
+        ``"pkg.mod:func"`` plug-ins (installed or in the current folder), installed plug-ins' names
+        (``acts.features`` entry points) or functions of the book view; a vector feature
+        (``@vector(k)``) is a ``fixed_size_list<float64>[k]`` column; ``on_feature_error``: ``"raise"``
         (a failing feature raises ``FeatureError``) or ``"null"`` (its value is null, a warning names
         its first failure per feature and symbol); ``strict``: raise on a corrupt segment instead of
         skipping it with a warning. ``report``: a ``ReplayReport`` to fill as the replay goes (events,
