@@ -24,7 +24,7 @@ from acts.features.builtin import default_registry
 from acts.features.entries import to_entry
 from acts.features.pipeline import MinuteSampler
 from acts.features.registry import Feature, vector
-from acts.replayer.output import format_value, text_columns
+from acts.replayer.output import format_value, spread_vectors, text_columns
 from tests.conftest import NEAR_HOUR_MS
 
 
@@ -59,6 +59,17 @@ def test_a_vector_feature_is_a_fixed_size_list_column_equal_to_the_scalars(histo
             assert row["quotes"] == [row["best_bid"], row["mid"], row["best_ask"]]
         else:
             assert row["quotes"] is None and row["mid"] is None
+
+
+def test_spread_vectors_gives_the_csv_columns_as_plain_numbers(history: History, day: str) -> None:
+    table = history.features(None, day, None, ["mid", quotes], every="1s")
+    flat = spread_vectors(table)
+    assert flat.schema.names == text_columns(table.schema) == [*table.schema.names[:5], "quotes_0", "quotes_1",
+                                                                "quotes_2"]
+    assert flat.schema.types[5:] == [pa.float64()] * 3 and flat.schema.field("time").nullable is False
+    assert flat["quotes_1"].to_pylist() == table["mid"].to_pylist()  # null where the row is invalid
+    (batch,) = spread_vectors(table.slice(0, 10)).to_batches()
+    assert isinstance(spread_vectors(table.to_batches()[0]), pa.RecordBatch) and batch.num_columns == 8
 
 
 def test_feature_objects_declare_sizes_and_refuse_bad_ones() -> None:

@@ -22,9 +22,10 @@ import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from acts.core.errors import InputError
@@ -39,6 +40,7 @@ __all__ = [
     "columns",
     "features_schema",
     "text_columns",
+    "spread_vectors",
     "row_batches",
     "batch_records",
     "time_text",
@@ -46,6 +48,8 @@ __all__ = [
     "csv_text",
     "format_value",
 ]
+
+TableOrBatch = TypeVar("TableOrBatch", pa.Table, pa.RecordBatch)
 
 #: Record batches hold at most this many rows by default.
 DEFAULT_BATCH_ROWS = 65_536
@@ -87,11 +91,26 @@ def _field(feature: Feature) -> pa.Field:
 def text_columns(schema: pa.Schema) -> list[str]:
     """Column names as CSV and the terminal write them: a vector feature ``v`` of k numbers is
     ``v_0..v_{k-1}``."""
-    names: list[str] = []
+    return [field.name for field in _spread_fields(schema)]
+
+
+def _spread_fields(schema: pa.Schema) -> list[pa.Field]:
+    fields: list[pa.Field] = []
     for field in schema:
         size = _size(field.type)
-        names += [field.name] if size is None else [f"{field.name}_{i}" for i in range(size)]
-    return names
+        fields += [field] if size is None else [pa.field(f"{field.name}_{i}", pa.float64()) for i in range(size)]
+    return fields
+
+
+def spread_vectors(data: TableOrBatch) -> TableOrBatch:
+    """``data`` (a features table or batch) with each vector column ``v`` of k numbers replaced by k
+    float64 columns ``v_0..v_{k-1}``, null where the vector is null: the CSV's columns, for tools
+    that take only plain numbers (pandas, a study of each element)."""
+    arrays: list[Any] = []
+    for field, column in zip(data.schema, data.columns, strict=True):
+        size = _size(field.type)
+        arrays += [column] if size is None else [pc.list_element(column, i) for i in range(size)]
+    return type(data).from_arrays(arrays, schema=pa.schema(_spread_fields(data.schema)))
 
 
 def _size(kind: pa.DataType) -> int | None:
@@ -157,18 +176,11 @@ def batch_records(batch: pa.RecordBatch, interval_ms: int) -> Iterator[list[str]
     lasts = batch.column(3).cast(pa.int64()).to_pylist()
     symbols = batch.column(1).to_pylist()
     valid = batch.column(2).to_pylist()
-    features = [batch.column(i).to_pylist() for i in range(len(BASE_FIELDS), batch.num_columns)]
-    sizes = [_size(kind) for kind in batch.schema.types[len(BASE_FIELDS):]]
+    features = [column.to_pylist() for column in spread_vectors(batch).columns[len(BASE_FIELDS):]]
     for i, t in enumerate(times):
         last = lasts[i]
-        cells = [iso_time(t), symbols[i], format_value(valid[i]), "" if last is None else iso_ms(last)]
-        for column, size in zip(features, sizes, strict=True):
-            value = column[i]
-            if size is None:
-                cells.append(format_value(value))
-            else:  # a vector: one cell per element, all empty when it is null
-                cells += [format_value(v) for v in value] if value is not None else [""] * size
-        yield cells
+        yield [iso_time(t), symbols[i], format_value(valid[i]), "" if last is None else iso_ms(last),
+               *(format_value(column[i]) for column in features)]
 
 
 def write_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema, out: Path, interval_ms: int) -> int:
