@@ -171,6 +171,12 @@ def check_names(features: Sequence[Feature], twice_hint: str = "") -> None:
         if feature.name in seen:
             raise UnknownFeatureError(f"feature {feature.name!r} is requested twice; list it once{twice_hint}")
         seen.add(feature.name)
+    # CSV spreads a vector ``v`` over ``v_0..v_{k-1}``: no other column may be called so.
+    spread = {f"{f.name}_{i}": f.name for f in features if f.size is not None for i in range(f.size)}
+    for feature in features:
+        if feature.name in spread:
+            raise UnknownFeatureError(f"feature {feature.name!r} has the name of an element of vector feature "
+                                      f"{spread[feature.name]!r} in CSV; rename one of them")
 
 
 def _unknown_message(name: str, plain: Mapping[str, FeatureFn], families: Mapping[str, object],

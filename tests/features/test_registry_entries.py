@@ -47,3 +47,9 @@ def test_no_feature_is_named_like_a_column_of_every_row(name: str) -> None:
 def test_resolve_refuses_a_name_twice() -> None:
     with pytest.raises(UnknownFeatureError, match="'mid' is requested twice"):
         default_registry().resolve(["mid", "bias10", "mid"])
+
+
+def test_a_scalar_may_not_take_the_csv_name_of_a_vector_element() -> None:
+    with pytest.raises(UnknownFeatureError, match="feature 'q_1' has the name of an element of vector feature 'q'"):
+        check_names([Feature("q", lambda view: (1.0, 2.0), size=2), Feature("q_1", lambda view: 1.0)])
+    check_names([Feature("q", lambda view: (1.0, 2.0), size=2), Feature("q_2", lambda view: 1.0)])
