@@ -41,7 +41,7 @@ from acts.features.pipeline import (
     Rows,
     raise_feature_error,
 )
-from acts.features.registry import Feature
+from acts.features.registry import Feature, check_names
 from acts.replayer.output import DEFAULT_BATCH_ROWS, features_schema, row_batches
 from acts.replayer.replay import ReplayReport, replay
 from acts.replayer.verify import verify
@@ -63,9 +63,10 @@ DECIMAL = pa.decimal128(38, 18)
 _TIME_MS = pa.timestamp("ms", tz="UTC")
 _TIME_NS = pa.timestamp("ns", tz="UTC")
 
-#: A feature as the API takes it: a registered name (``"bias10"``, ``"pkg.mod:func"``), a function
-#: of the book view (named by its ``__name__``), or a ready ``Feature``.
-FeatureSpec = str | Feature | Callable[[BookView], "float | None"]
+#: A feature as the API takes it: a registered name (``"bias10"``, ``"pkg.mod:func"``, an installed
+#: plug-in's name), a function of the book view (named by its ``__name__``; a vector if it declares
+#: ``@vector(k)``), or a ready ``Feature`` (``Feature(name, fn, size=k)``).
+FeatureSpec = str | Feature | Callable[[BookView], Any]
 #: A time as the API takes it: what the CLI accepts (``"2024-05-01"``, ``"2024-05-01T12:00:00Z"``)
 #: or a ``datetime`` (naive means UTC).
 TimeSpec = str | datetime
@@ -187,9 +188,10 @@ class History:
         """One row per symbol per interval of ``[start, end)`` (``end`` None: to the end of the data), as a
         ``pyarrow.Table`` ordered by ``(time, symbol)``; schema in ``features_schema``. ``every`` as
         ``parse_every`` reads it. See ``iter_features`` for the parameters."""
-        batches = self.iter_features(symbols, start, end, features, every, on_feature_error=on_feature_error,
+        resolved = self._features(features)  # once: a plug-in's module is imported once
+        batches = self.iter_features(symbols, start, end, resolved, every, on_feature_error=on_feature_error,
                                      strict=strict, engine=engine)
-        schema = features_schema([f.name for f in self._features(features)])
+        schema = features_schema(resolved)
         return pa.Table.from_batches(list(batches), schema=schema)
 
     def iter_features(self, symbols: str | Sequence[str] | None, start: TimeSpec, end: TimeSpec | None = None,
@@ -201,7 +203,9 @@ class History:
         replay (memory holds one batch, whatever the length of the request).
 
         ``symbols``: ``"BTC"``, ``["BTC", "ETH"]`` or None (all); ``features``: registered names,
-        ``"pkg.mod:func"`` plug-ins or functions of the book view; ``on_feature_error``: ``"raise"``
+        ``"pkg.mod:func"`` plug-ins (installed or in the current folder), installed plug-ins' names
+        (``acts.features`` entry points) or functions of the book view; a vector feature
+        (``@vector(k)``) is a ``fixed_size_list<float64>[k]`` column; ``on_feature_error``: ``"raise"``
         (a failing feature raises ``FeatureError``) or ``"null"`` (its value is null, a warning names
         its first failure per feature and symbol); ``strict``: raise on a corrupt segment instead of
         skipping it with a warning. ``report``: a ``ReplayReport`` to fill as the replay goes (events,
@@ -218,7 +222,7 @@ class History:
         warn = report is None
         report = ReplayReport() if report is None else report
         rows = replay(self.store, chosen, resolved, start_ms, end_ms, report, strict, engine, interval_ms, policy)
-        schema = features_schema([f.name for f in resolved])
+        schema = features_schema(resolved)
         return _batches(rows, schema, batch_rows, report if warn else None)
 
     # --- books ---------------------------------------------------------------------------
@@ -320,17 +324,12 @@ class History:
             elif isinstance(spec, str):
                 out += registry.resolve([spec])
             elif callable(spec):
-                out.append(Feature(getattr(spec, "__name__", type(spec).__name__), spec))
+                out.append(Feature.of(getattr(spec, "__name__", type(spec).__name__), spec))
             else:
                 raise UnknownFeatureError(f"feature {spec!r} is neither a name nor a function of the book view")
         if not out:
             raise UnknownFeatureError("no feature requested; give at least one, like ['mid']")
-        seen: set[str] = set()
-        for feature in out:
-            if feature.name in seen:
-                raise UnknownFeatureError(f"feature {feature.name!r} is requested twice; list it once (give a "
-                                          "function its own name with Feature(name, fn))")
-            seen.add(feature.name)
+        check_names(out, " (give a function its own name with Feature(name, fn))")
         return out
 
     @staticmethod

@@ -206,7 +206,7 @@ def replay_cmd(
     from acts.api import History, parse_every
     from acts.features.builtin import default_registry
     from acts.features.registry import names_from_csv
-    from acts.replayer.output import batch_records, features_schema, row_batches, write_batches
+    from acts.replayer.output import batch_records, features_schema, row_batches, text_columns, write_batches
     from acts.replayer.replay import ReplayReport
 
     names = names_from_csv(features)
@@ -243,7 +243,7 @@ def replay_cmd(
         if out is not None:
             count = write_batches(batches, schema, out, interval_ms)
         else:
-            table = Table(*schema.names, box=None)
+            table = Table(*text_columns(schema), box=None)  # a vector feature spreads over name_0..name_{k-1}
             count = 0
             for batch in batches:
                 for record in batch_records(batch, interval_ms):
