@@ -602,12 +602,17 @@ def verify_cmd(
 
 
 def _research_table(data_dir: str, start: str, end: str | None, symbols: str | None, names: list[str],
-                    every: str) -> tuple[Any, int | None]:
-    """The features table of a study or plot request (``acts.open(...).features``) and its interval in
-    ms (None for ``event``). Options are checked first, under their flag names."""
+                    every: str) -> tuple[Any, int | None, list[str]]:
+    """The features table of a study or plot request (``acts.open(...).features``), its interval in
+    ms (None for ``event``) and the feature columns to use: a vector feature ``v`` of k numbers is
+    spread into ``v_0..v_{k-1}`` (as in CSV), so each element is studied or drawn on its own.
+    Options are checked first, under their flag names."""
+    import pyarrow as pa
+
     import acts
     from acts.api import parse_every
     from acts.features.pipeline import EVERY_EVENT
+    from acts.replayer.output import spread_vectors
 
     start_ms = parse_time_ms(start, "--from")
     if end is not None and parse_time_ms(end, "--to") <= start_ms:
@@ -622,7 +627,9 @@ def _research_table(data_dir: str, start: str, end: str | None, symbols: str | N
     if table.num_rows == 0:
         raise NoDataError(f"no rows from {start} to {end or 'the end of the data'} at --every {every}; "
                           "widen the range ('acts verify' lists what is recorded)")
-    return table, None if interval == EVERY_EVENT else interval
+    sizes = {f.name: f.type.list_size for f in table.schema if pa.types.is_fixed_size_list(f.type)}
+    columns = [c for name in names for c in ([f"{name}_{i}" for i in range(sizes[name])] if name in sizes else [name])]
+    return spread_vectors(table), None if interval == EVERY_EVENT else interval, columns
 
 
 def _research_out(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> None:
@@ -666,8 +673,8 @@ def study_cmd(
         require_matplotlib("acts study --png")
     check_horizons(steps)  # before the replay, not after it
     fetched = names if "mid" in names else [*names, "mid"]
-    table, every_ms = _research_table(data_dir, start, end, symbols, fetched, every)
-    result = study(table, names, steps, every_ms=every_ms)
+    table, every_ms, columns = _research_table(data_dir, start, end, symbols, fetched, every)
+    result = study(table, [c for c in columns if c != "mid" or "mid" in names], steps, every_ms=every_ms)
     shown = Table("feature", "horizon", "symbol", "IC", "n", box=None)
     for row in result.ic.to_pylist():
         shown.add_row(row["feature"], str(row["horizon"]), row["symbol"],
@@ -715,11 +722,11 @@ def plot_cmd(
         raise InputError(f"--features {features!r} names no feature; use e.g. mid,bias10")
     _research_out(out, "--out", (".png",))
     require_matplotlib("acts plot")
-    table, every_ms = _research_table(data_dir, start, end, symbols, names, every)
-    plot = draw_features(table, names, every_ms, title=f"{start} to {end or 'end'}, every {every}")
+    table, every_ms, columns = _research_table(data_dir, start, end, symbols, names, every)
+    plot = draw_features(table, columns, every_ms, title=f"{start} to {end or 'end'}, every {every}")
     save_png(plot.figure, out)
     count = plot.span_count
-    _err().print(f"wrote {out}: {len(names)} panel{'s' * (len(names) > 1)}, {len(plot.spans)} symbol"
+    _err().print(f"wrote {out}: {len(columns)} panel{'s' * (len(columns) > 1)}, {len(plot.spans)} symbol"
                  f"{'s' * (len(plot.spans) > 1)}, {count} invalid span{'s' * (count != 1)} shaded", markup=False)
     return 0
 
