@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import heapq
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from acts.core.errors import InputError, ServiceError
 from acts.core.timeunits import DAY_MS, MINUTE_MS
@@ -94,9 +95,12 @@ def check_options(workers: int | None, scheduler: str | None) -> None:
 def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_names: Sequence[str], start_ms: int,
                        end_ms: int | None, workers: int | None = None, scheduler: str | None = None,
                        report: ReplayReport | None = None, interval_ms: int = MINUTE_MS,
-                       processes: bool = True) -> list[MinuteRow]:
+                       processes: bool = True) -> Iterator[MinuteRow]:
     """Replay on a local cluster of ``workers`` processes (threads if not ``processes``) or an existing
-    scheduler (``tcp://host:port``), sampled every ``interval_ms`` like ``replay``."""
+    scheduler (``tcp://host:port``), sampled every ``interval_ms`` like ``replay``.
+
+    The cluster starts (and bad options fail) before this returns. Rows are then streamed a UTC day at
+    a time: the client holds one day's rows of every symbol, while the workers go on with later days."""
     check_options(workers, scheduler)
     from distributed import Client, LocalCluster
 
@@ -118,22 +122,40 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
             raise ServiceError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; check that it runs and "
                                "that the address is right") from None
     try:
-        futures = [client.submit(replay_partition, location, symbol, list(feature_names), s, e, interval_ms,
-                                 pure=False) for symbol, s, e in parts]
-        results = client.gather(futures)
+        by_day: dict[int, list[Any]] = {}
+        for symbol, s, e in parts:  # symbol by symbol: each day's list is in symbol order
+            future = client.submit(replay_partition, location, symbol, list(feature_names), s, e, interval_ms,
+                                   pure=False)
+            by_day.setdefault(s - s % DAY_MS, []).append(future)
+    except BaseException:
+        _close(client, cluster)
+        raise
+    return _day_by_day(client, cluster, [by_day[day] for day in sorted(by_day)], report)
+
+
+def _day_by_day(client: Any, cluster: Any, days: list[list[Any]], report: ReplayReport) -> Iterator[MinuteRow]:
+    """Each day's parts gathered, counted in ``report`` and merged; then the cluster is closed.
+
+    A part's rows lie in its day and are in time order, so days follow each other and, inside one,
+    a merge by ``(time, symbol)`` gives the single-process order (one part per symbol and day, so rows
+    sharing a millisecond in event mode keep their order)."""
+    try:
+        for index, futures in enumerate(days):
+            results = client.gather(futures)
+            days[index] = []  # the futures' results may be dropped by the workers now
+            for _, part_report in results:
+                report.events += part_report.events
+                report.gaps += part_report.gaps
+                report.stale_snapshots += part_report.stale_snapshots
+                report.crossed += part_report.crossed
+                # A segment read by two partitions (a day's replay starts one file early) is reported once.
+                report.problems += [p for p in part_report.problems if p not in report.problems]
+            yield from heapq.merge(*(rows for rows, _ in results), key=lambda row: (row.minute_ms, row.symbol))
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    per_part: list[list[MinuteRow]] = []
-    for rows, part_report in results:
-        per_part.append(rows)
-        report.events += part_report.events
-        report.gaps += part_report.gaps
-        report.stale_snapshots += part_report.stale_snapshots
-        # A segment read by two partitions (a day's replay starts one file early) is reported once.
-        report.problems += [p for p in part_report.problems if p not in report.problems]
-    # A (symbol, day) part's rows are in time order; parts of one symbol do not overlap, and the merge is
-    # stable (parts are listed symbol by symbol, day by day), so rows sharing a millisecond in event
-    # mode keep their order.
-    return list(heapq.merge(*per_part, key=lambda row: (row.minute_ms, row.symbol)))
+        _close(client, cluster)
+
+
+def _close(client: Any, cluster: Any) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()

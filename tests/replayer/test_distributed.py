@@ -52,7 +52,7 @@ def test_partition_tasks_equal_single_process(two_days: Path) -> None:
 @pytest.mark.slow
 def test_dask_local_cluster_matches_single_process(two_days: Path) -> None:
     start, end = MIDNIGHT - 5 * 60_000, MIDNIGHT + 6 * 60_000
-    assert replay_distributed(two_days, ["BTCUSDT", "ETHUSDT"], NAMES, start, end, workers=2) == \
+    assert list(replay_distributed(two_days, ["BTCUSDT", "ETHUSDT"], NAMES, start, end, workers=2)) == \
         _single(two_days, start, end)
 
 
@@ -76,8 +76,8 @@ def test_partition_tasks_equal_single_process_at_any_interval(two_days: Path, in
 def test_dask_threads_cluster_every_interval_matches_single_process(two_days: Path, interval_ms: int) -> None:
     """``--every`` with ``--workers 2``: a LocalCluster of 2 workers (threads, to keep the test quick)."""
     start, end = MIDNIGHT - 5 * 60_000, MIDNIGHT + 6 * 60_000
-    got = replay_distributed(two_days, ["BTCUSDT", "ETHUSDT"], NAMES, start, end, workers=2,
-                             interval_ms=interval_ms, processes=False)
+    got = list(replay_distributed(two_days, ["BTCUSDT", "ETHUSDT"], NAMES, start, end, workers=2,
+                                  interval_ms=interval_ms, processes=False))
     assert got == _single(two_days, start, end, interval_ms)
     assert len(got) == 2 * len(range(start - start % interval_ms, end, interval_ms)) - (start % interval_ms > 0) * 2
 
