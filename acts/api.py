@@ -44,7 +44,7 @@ from acts.features.pipeline import (
 from acts.features.registry import Feature, check_names
 from acts.replayer.output import DEFAULT_BATCH_ROWS, features_schema, row_batches
 from acts.replayer.replay import ReplayReport, replay
-from acts.replayer.verify import verify
+from acts.replayer.verify import verify_segments
 from acts.storage.store import SegmentStore
 
 __all__ = [
@@ -162,13 +162,19 @@ class History:
 
     def coverage(self, symbol: str, start: TimeSpec | None = None, end: TimeSpec | None = None) -> pa.Table:
         """Per hour (exchange time) of ``[start, end)``: the share of time the book was valid and proven
-        so (``coverage``), events, gaps, lost update ids, resyncs... as ``acts verify`` reports them."""
+        so (``coverage``), events, gaps, lost update ids, resyncs... as ``acts verify`` reports them.
+
+        Reads every segment's footer, then only the segments that can change the answer: from the one
+        before the last snapshot received at or before ``start`` (the book's state there, as replay
+        starts) to the last one holding an event before ``end``."""
         chosen = self._symbol(symbol)
         start_ms = None if start is None else _time_ms(start, "start")
         end_ms = None if end is None else _time_ms(end, "end")
         _check_order(start_ms, end_ms, start, end)
-        report = verify(self.location, [chosen], start_ms, end_ms)
-        for problem in report.corrupt:
+        unreadable: list[str] = []
+        paths = _coverage_segments(self.store, chosen, start_ms, end_ms, unreadable)
+        report = verify_segments(self.store, chosen, paths, start_ms, end_ms)
+        for problem in unreadable + report.corrupt:
             warnings.warn(f"skipped a corrupt segment: {problem}", RuntimeWarning, stacklevel=2)
         counts = [f.name for f in fields(report.hours[0])][2:] if report.hours else []
         columns: dict[str, Any] = {
@@ -359,6 +365,44 @@ def open_history(location: str | PurePath) -> History:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _coverage_segments(store: SegmentStore, symbol: str, start_ms: int | None, end_ms: int | None,
+                       unreadable: list[str]) -> list[PurePath]:
+    """The segments ``coverage`` reads, chosen from the footers alone (an unreadable footer is listed in
+    ``unreadable``; reading that file would fail the same way).
+
+    Strategy: only events in ``[start, end)`` are counted; the ones before matter only through the
+    book they leave, which the fold rebuilds from the last snapshot at or before ``start`` (read from
+    one segment earlier, whose diffs may straddle it: ``SegmentStore.plan``'s rule). A segment whose
+    events (a diff's ``E``, others' receive times, both bounded by the footer) could fall in the range
+    is never skipped, and reading stops after the last one with an event before ``end``.
+    """
+    paths = store.paths(symbol)
+    spans: list[tuple[int, int] | None] = []  # (earliest, latest) event time a segment can hold
+    snapshot_at: list[bool] = []  # holds a snapshot received at or before start
+    for path in paths:
+        try:
+            info = store.info(path)
+        except CorruptSegmentError as exc:
+            unreadable.append(str(exc))
+            spans.append(None)
+            snapshot_at.append(False)
+            continue
+        low, high = info.first_recv_ns // 1_000_000, info.last_recv_ns // 1_000_000
+        if info.first_event_ms is not None and info.last_event_ms is not None:
+            low, high = min(low, info.first_event_ms), max(high, info.last_event_ms)
+        spans.append((low, high))
+        snapshot_at.append(start_ms is not None and any(t <= start_ms * 1_000_000 for t in info.snapshot_recv_ns))
+    first, last = 0, len(paths) - 1
+    if start_ms is not None:
+        with_snapshot = [i for i, yes in enumerate(snapshot_at) if yes]
+        first = max(0, with_snapshot[-1] - 1) if with_snapshot else 0
+        reaching = [i for i, span in enumerate(spans) if span is not None and span[1] >= start_ms]
+        first = min([first, *reaching[:1]])
+    if end_ms is not None:
+        last = max((i for i, span in enumerate(spans) if span is not None and span[0] < end_ms), default=-1)
+    return [paths[i] for i in range(first, last + 1) if spans[i] is not None]
 
 
 class _BookSampler(MinuteSampler):

@@ -225,11 +225,8 @@ def replay_cmd(
 
         if strict:
             raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
-        if interval_ms != MINUTE_MS:
-            raise InputError(f"--every {every} is not supported with --workers/--scheduler yet (only 1min); "
-                             "run without them")
         batches = row_batches(replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers, scheduler,
-                                                 report), schema)
+                                                 report, interval_ms), schema)
     else:
         # The API's own stream: the CLI's rows are the table History.features returns, batch for batch.
         policy = "null" if on_feature_error is FeatureErrorPolicy.NULL else "raise"
