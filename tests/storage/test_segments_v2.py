@@ -175,3 +175,14 @@ def test_level_arrays_decode_without_copies(tmp_path: Path, recording_events: li
     group = next(read_row_groups(paths[0], "BTCUSDT"))
     assert not group.price.flags.owndata and not group.qty.flags.owndata  # pyarrow's buffers, not copies
     assert np.array_equal(group.ends[:-1], group.starts[1:])
+
+
+def test_new_events_of_an_hour_with_a_v1_file_go_to_a_new_v2_file(tmp_path: Path) -> None:
+    first = Snapshot("XUSDT", 1, (("100.00", "1.00"),), (), T0)
+    later = DepthUpdate("XUSDT", 1_714_521_660_000, 2, 2, (("100.01", "2.00"),), (), T0 + 60 * 10**9)
+    (old,) = write_segments(tmp_path, "XUSDT", [first], format_version=1)
+    before = old.read_bytes()
+    (new,) = write_segments(tmp_path, "XUSDT", [later])
+    assert new != old and old.read_bytes() == before  # nothing appended to the v1 file
+    assert (read_info(old).format_version, read_info(new).format_version) == (1, 2)
+    assert [*read_events(old), *read_events(new)] == [first, later]
