@@ -40,6 +40,7 @@ _INT64_MAX = np.iinfo(np.int64).max
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 _LIMIT = _INT64_MAX // _POW10  # the largest mantissa that a shift by k decimals keeps in int64
 _EMPTY = np.empty(0, dtype=np.int64)
+_SIDES = np.array([Side.BID, Side.ASK], dtype=np.int8)
 #: ``side`` of a row without a level (an empty diff), in the row arrays (the column holds a null).
 NO_SIDE = -1
 
@@ -183,12 +184,11 @@ def _v2_group(table: pa.Table, symbol: str) -> RowGroup:
     _, offsets = level_offsets(table.column("price"))
     starts, ends = offsets[:-1], offsets[1:]
     counts = ends - starts
-    bid_end = starts + table.column("bid_levels").to_numpy()
-    # side: 0 from an event's start to its first ask, 1 from there to its end (a running sum of steps).
-    steps = np.zeros(int(offsets[-1]) + 1, dtype=np.int8)
-    np.add.at(steps, bid_end, 1)
-    np.add.at(steps, ends, -1)
-    side = np.cumsum(steps[:-1], dtype=np.int8)
+    # side: each event's bids (0) then asks (1), as runs: one np.repeat over (bids, asks) count pairs.
+    bids = table.column("bid_levels").to_numpy()
+    runs = np.empty(2 * len(counts), dtype=np.int64)
+    runs[0::2], runs[1::2] = bids, counts - bids
+    side = np.repeat(np.tile(_SIDES, len(counts)), runs)
     return RowGroup(symbol, starts, ends, _per_event(table.column("kind")), _per_event(table.column("event_time_ms")),
                     _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id")),
                     _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts),
