@@ -186,3 +186,13 @@ def test_new_events_of_an_hour_with_a_v1_file_go_to_a_new_v2_file(tmp_path: Path
     assert new != old and old.read_bytes() == before  # nothing appended to the v1 file
     assert (read_info(old).format_version, read_info(new).format_version) == (1, 2)
     assert [*read_events(old), *read_events(new)] == [first, later]
+
+
+def test_trailing_zeros_before_the_point_give_a_negative_scale(tmp_path: Path) -> None:
+    events: list[Event] = [Snapshot("XUSDT", 1, (("0.5", "1200"), ("0.4", "300.00")), (("0.6", "0"),), T0)]
+    (path,) = write_segments(tmp_path, "XUSDT", events)
+    table = pq.read_table(path)
+    assert table.column("qty_scale").to_pylist() == [-2] and table.column("qty").to_pylist() == [[12, 3, 0]]
+    assert list(read_events(path)) == events
+    (group,) = read_row_groups(path, "XUSDT")
+    assert (group.qty * group.qty_factor).tolist() == [1200 * 10**8, 300 * 10**8, 0]
