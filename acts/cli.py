@@ -595,6 +595,27 @@ def verify_cmd(
     return 0 if report.ok() else 1
 
 
+@command("migrate")
+def migrate_cmd(
+    data: Annotated[Path, typer.Argument(help="The data folder (with segments/) to convert.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be converted.")] = False,
+) -> int:
+    """Rewrite segment format 1 files as format 2 (docs/FORMAT.md): lossless, atomic per file, idempotent."""
+    from acts.storage.migrate import migrate
+
+    report = migrate(data, dry_run=dry_run)
+    for problem in report.corrupt:
+        _err().print(f"CORRUPT: {problem}", markup=False)
+    mb = 1024 * 1024
+    if dry_run:
+        _out().print(f"would migrate {len(report.migrated)} format 1 segments ({report.bytes_before / mb:.1f} MB); "
+                     f"{report.current} already current")
+    else:
+        _out().print(f"migrated {len(report.migrated)} format 1 segments ({report.bytes_before / mb:.1f} MB -> "
+                     f"{report.bytes_after / mb:.1f} MB); {report.current} already current")
+    return 1 if report.corrupt else 0
+
+
 # --- research: acts study, acts plot (acts.research; docs/RESEARCH.md) --------------------------------
 
 

@@ -21,10 +21,11 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from acts.core.decimals import BOOK_SCALE
+from acts.core.decimals import BOOK_SCALE, MAX_DIGITS
 from acts.core.errors import CorruptSegmentError, PrecisionError
 from acts.core.events import DepthUpdate, EventKind, Marker, Side, Snapshot
-from acts.storage.segments import SCHEMA, read_info
+from acts.storage.segments import read_info, read_row_group
+from acts.storage.segments_v2 import level_offsets
 
 __all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_SIDE", "RowGroup", "read_columnar_events",
            "read_row_groups"]
@@ -39,6 +40,7 @@ _INT64_MAX = np.iinfo(np.int64).max
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 _LIMIT = _INT64_MAX // _POW10  # the largest mantissa that a shift by k decimals keeps in int64
 _EMPTY = np.empty(0, dtype=np.int64)
+_SIDES = np.array([Side.BID, Side.ASK], dtype=np.int8)
 #: ``side`` of a row without a level (an empty diff), in the row arrays (the column holds a null).
 NO_SIDE = -1
 
@@ -95,30 +97,23 @@ class RowGroup:
     """One decoded row group: per-event columns plus the rows' levels at ``BOOK_SCALE``.
 
     Event ``i`` owns rows ``starts[i]:ends[i]`` (bids first, then asks; ``side`` a ``Side``, or ``NO_SIDE``
-    on a row without a level). A row's price at ``BOOK_SCALE`` is ``price[r] * price_factor`` (likewise ``qty``).
+    on a row without a level -- version 1 files only; in version 2 an event without levels owns no rows).
+    A row's price at ``BOOK_SCALE`` is ``price[r] * price_factor`` (likewise ``qty``).
     ``event(i)`` builds the ``Event`` object; the compiled lane reads the arrays directly.
     """
 
     __slots__ = ("symbol", "starts", "ends", "kinds", "times", "firsts", "finals", "recv", "side", "price", "qty",
                  "price_factor", "qty_factor", "_details")
 
-    def __init__(self, table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) -> None:
-        n = table.num_rows
+    def __init__(self, symbol: str, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray,
+                 firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, side: np.ndarray,
+                 price: tuple[np.ndarray, int], qty: tuple[np.ndarray, int], details: pa.ChunkedArray) -> None:
         self.symbol = symbol
-        self.starts = np.flatnonzero(table.column("kind").is_valid().to_numpy(zero_copy_only=False)).astype(np.int64)
-        self.ends = np.append(self.starts[1:], n).astype(np.int64)
-        self.side = table.column("side").fill_null(NO_SIDE).to_numpy().astype(np.int8, copy=False)
-        self.price, self.price_factor = _column_to_book(table, "price", price_pow10)
-        self.qty, self.qty_factor = _column_to_book(table, "qty", qty_pow10)
-        starts = self.starts
-        # Event fields sit on an event's first row only: take those rows, then fill_null(0) before
-        # numpy (a snapshot has no E; nulls would turn the column into floats).
-        def per_event(name: str) -> np.ndarray:
-            return table.column(name).take(starts).fill_null(0).to_numpy().astype(np.int64, copy=False)
-
-        self.kinds, self.recv = per_event("kind"), per_event("recv_ns")
-        self.times, self.firsts, self.finals = per_event("E"), per_event("U"), per_event("u")
-        self._details = table.column("detail")
+        self.starts, self.ends, self.kinds, self.recv = starts, ends, kinds, recv
+        self.times, self.firsts, self.finals, self.side = times, firsts, finals, side
+        self.price, self.price_factor = price
+        self.qty, self.qty_factor = qty
+        self._details = details  # one per event
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -127,7 +122,7 @@ class RowGroup:
         start, end, kind = int(self.starts[i]), int(self.ends[i]), int(self.kinds[i])
         recv = int(self.recv[i])
         if kind == EventKind.DEPTH or kind == EventKind.SNAPSHOT:
-            if self.side[start] >= 0:
+            if end > start and self.side[start] >= 0:
                 mid = start + int(np.count_nonzero(self.side[start:end] == Side.BID))  # bids come first
                 price = _scaled(self.price[start:end], self.price_factor)
                 qty = _scaled(self.qty[start:end], self.qty_factor)
@@ -139,18 +134,81 @@ class RowGroup:
                 return DepthUpdate(self.symbol, int(self.times[i]), int(self.firsts[i]), int(self.finals[i]),
                                    bids, asks, recv)
             return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)
-        return Marker(EventKind(kind), self.symbol, recv, self._details[start].as_py() or "{}")
+        return Marker(EventKind(kind), self.symbol, recv, self._details[i].as_py() or "{}")
+
+
+def _per_event(column: pa.ChunkedArray) -> np.ndarray:
+    """An event column as int64 (0 where null: a snapshot has no E; nulls would turn it into floats)."""
+    return (column.fill_null(0) if column.null_count else column).to_numpy().astype(np.int64, copy=False)
+
+
+def _v1_group(table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) -> RowGroup:
+    """A version 1 row group: event fields on each event's first row (a non-null ``kind``)."""
+    starts = np.flatnonzero(table.column("kind").is_valid().to_numpy(zero_copy_only=False)).astype(np.int64)
+    ends = np.append(starts[1:], table.num_rows).astype(np.int64)
+    side = table.column("side").fill_null(NO_SIDE).to_numpy().astype(np.int8, copy=False)
+    first = table.select(["kind", "recv_ns", "E", "U", "u", "detail"]).take(pa.array(starts))
+    return RowGroup(symbol, starts, ends, _per_event(first.column("kind")), _per_event(first.column("E")),
+                    _per_event(first.column("U")), _per_event(first.column("u")), _per_event(first.column("recv_ns")),
+                    side, _column_to_book(table, "price", price_pow10), _column_to_book(table, "qty", qty_pow10),
+                    first.column("detail"))
+
+
+#: The columns the fast path reads from a version 2 file (not the decimals of the original strings).
+V2_COLUMNS = ["kind", "recv_ns", "event_time_ms", "first_update_id", "final_update_id", "bid_levels", "price", "qty",
+              "price_scale", "qty_scale", "detail"]
+
+
+def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarray, int]:
+    """A level list's flat values (pyarrow's buffer, zero-copy) and the factor to ``BOOK_SCALE``."""
+    values, _ = level_offsets(table.column(name))
+    scales = table.column(f"{name}_scale")
+    bounds = pc.min_max(scales)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None or not values.size:
+        return values, 1
+    if low == high:  # the usual case: one scale in the row group
+        shift = BOOK_SCALE - low
+        if 0 <= shift <= MAX_DIGITS:
+            if values.max() > _LIMIT[shift]:
+                raise LevelOverflow(f"a level above {_INT64_MAX / 10**BOOK_SCALE:.3g} units does not fit the fast book")
+            return values, int(_POW10[shift])
+    row_scales = np.repeat(scales.to_numpy().astype(np.int64), counts)
+    if (BOOK_SCALE - row_scales > MAX_DIGITS).any() and values.any():
+        raise LevelOverflow(f"a level above {_INT64_MAX / 10**BOOK_SCALE:.3g} units does not fit the fast book")
+    return _to_book(values, np.clip(row_scales, BOOK_SCALE - MAX_DIGITS, BOOK_SCALE + MAX_DIGITS)), 1
+
+
+def _v2_group(table: pa.Table, symbol: str) -> RowGroup:
+    """A version 2 row group: one row per event, levels as lists (their offsets are the event bounds)."""
+    _, offsets = level_offsets(table.column("price"))
+    starts, ends = offsets[:-1], offsets[1:]
+    counts = ends - starts
+    # side: each event's bids (0) then asks (1), as runs: one np.repeat over (bids, asks) count pairs.
+    bids = table.column("bid_levels").to_numpy()
+    runs = np.empty(2 * len(counts), dtype=np.int64)
+    runs[0::2], runs[1::2] = bids, counts - bids
+    side = np.repeat(np.tile(_SIDES, len(counts)), runs)
+    return RowGroup(symbol, starts, ends, _per_event(table.column("kind")), _per_event(table.column("event_time_ms")),
+                    _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id")),
+                    _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts),
+                    _v2_levels(table, "qty", counts), table.column("detail"))
 
 
 def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[RowGroup]:
-    """The decoded row groups of a segment, in order, one in memory at a time."""
+    """The decoded row groups of a segment (either format version), in order, one in memory at a time."""
     info = read_info(path, filesystem)  # same validation and errors as the reference reader
     try:
         reader = pq.ParquetFile(str(path), filesystem=filesystem)
         for i in range(reader.num_row_groups):
-            table = reader.read_row_group(i, columns=SCHEMA.names)
-            if table.num_rows:
-                yield RowGroup(table, symbol, info.price_pow10, info.qty_pow10)
+            if info.format_version == 1:
+                table = read_row_group(reader, i, info)
+                if table.num_rows:
+                    yield _v1_group(table, symbol, info.price_pow10, info.qty_pow10)
+            else:
+                table = read_row_group(reader, i, info, V2_COLUMNS)
+                if table.num_rows:
+                    yield _v2_group(table, symbol)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from None
 

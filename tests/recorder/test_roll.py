@@ -112,9 +112,10 @@ def test_a_roll_cut_short_leaves_only_temp_files_which_the_recovery_removes(tmp_
 
 
 def test_a_piece_that_needs_a_finer_scale_starts_a_new_file(tmp_path: Path) -> None:
+    # Format version 1 only: version 2 keeps the scale per event (tests/storage/test_segments_v2.py).
     coarse = Snapshot("XUSDT", 1, (("100.00", "1.00"),), (("101.00", "2.00"),), 10)  # mantissas end in zeros
     fine = Snapshot("XUSDT", 2, (("100.01", "1.00"),), (("101.00", "2.00"),), 20)
-    writer = SegmentWriter(tmp_path, "XUSDT")
+    writer = SegmentWriter(tmp_path, "XUSDT", format_version=1)
     assert writer.write([coarse]) == []
     assert writer.write([coarse]) == []  # same scale: appended to the open file
     first = writer.write([fine])  # a finer price: the open file is finished, a new one begun
