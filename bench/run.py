@@ -94,7 +94,7 @@ def replay_rows(main_dir: Path, levels: int, repeat: int, dc_event_lines: int) -
     t_evt, _ = _timed(lambda: acts_replay(data, EVERY_EVENT))
     t_ref, _ = _timed(lambda: acts_replay(data, engine="python"))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t_dc, (dc_levels, _) = _timed(lambda: depthcache(jsonl, SYMBOL, every_event=False), repeat)
+    t_dc, (dc_levels, _) = _timed(lambda: depthcache(jsonl, SYMBOL, every_event=False))
     t_dc_evt, (dc_evt_levels, _) = _timed(lambda: depthcache(jsonl, SYMBOL, True, dc_event_lines))
     t_plain, plain_levels = _timed(lambda: decode_plain(plain), repeat)
     t_seg, _ = _timed(lambda: bare_decode_segments(data, SYMBOL), repeat)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", type=int, default=10_000_000, help="level updates of market data")
     parser.add_argument("--depth", type=int, default=2000, help="levels per side in the generated book")
     parser.add_argument("--quick", action="store_true",
-                        help="the same rows on smaller data: ~0.5 M level updates, 10 s recorder runs, small Dask set")
+                        help="the same rows on smaller data: ~0.3 M level updates, 8 s recorder runs, a small Dask set")
     parser.add_argument("--capacity", default="50,200", help="symbol counts for the recorder rows")
     parser.add_argument("--hog-symbols", type=int, default=200, help="symbols for the recorder row with a busy loop")
     parser.add_argument("--capacity-seconds", type=float, default=30.0)
@@ -213,15 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask-minutes", type=int, default=120, help="minutes of data in each day")
     parser.add_argument("--dc-event-lines", type=int, default=DC_EVENT_PREFIX,
                         help="JSON lines fed to DepthCache sampled after every event")
-    parser.add_argument("--repeat", type=int, default=1, help="best of N for the replay, decode and baseline rows")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="best of N for the per-minute and per-second replays and both decodes (the short ones)")
     parser.add_argument("--skip", default="", help="comma-separated: recorder, dask (their rows say 'skipped')")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="cache of generated data (default $ACTS_BENCH_DIR or ~/.cache/acts-bench)")
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default: results.json in the work dir)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.levels, args.capacity_seconds, args.dask_days, args.dask_minutes = 500_000, 10.0, 2, 10
-        args.dc_event_lines = 500
+        args.levels, args.capacity_seconds, args.dc_event_lines = 300_000, 8.0, 500
+        args.dask_days, args.dask_minutes = 2, 5
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     root = args.work_dir or default_root()
     out = args.out or root / "results.json"
