@@ -129,14 +129,18 @@ def export_symbol(store: SegmentStore, symbol: str, start_ms: int, end_ms: int |
     start_ns = start_ms * 1_000_000
     end_ns = None if end_ms is None else end_ms * 1_000_000
     fold = _Fold(writer, report)
+    recv_ns = start_ns
     for event in _events(store, symbol, start_ms, end_ms, report, strict):
-        if end_ns is not None and event.recv_ns >= end_ns:
+        recv_ns = event.recv_ns
+        if end_ns is not None and recv_ns >= end_ns:
             break
-        if not fold.started and event.recv_ns >= start_ns:
+        if not fold.started and recv_ns >= start_ns:
             fold.start(start_ns)
         fold.apply(event)
         if on_progress is not None and report.events % 4096 == 0:
-            on_progress(event.recv_ns)
+            on_progress(recv_ns)
+    if on_progress is not None:
+        on_progress(recv_ns if end_ns is None else min(recv_ns, end_ns))
 
 
 def _events(store: SegmentStore, symbol: str, start_ms: int, end_ms: int | None, report: ExportReport,
@@ -251,8 +255,8 @@ DEPTH_CLEAR_EVENT = 3
 DEPTH_SNAPSHOT_EVENT = 4
 
 _BOTH = EXCH_EVENT | LOCAL_EVENT
-#: Rows held in memory before they go to the spill file (64 bytes each: 4 MiB).
-CHUNK_ROWS = 65_536
+#: Rows held in memory (as Python tuples, ~6 MB) before they go to the spill file as 64-byte records.
+CHUNK_ROWS = 16_384
 
 
 class HftbacktestWriter:
@@ -396,7 +400,7 @@ class TardisWriter:
             self.files.append(path)
             # Deterministic bytes: no file name or time in the gzip header.
             self._raw = open(_part(path), "wb")
-            packed = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+            packed = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0)
             self._file = io.TextIOWrapper(packed, encoding="ascii", newline="")
             self._csv = csv.writer(self._file, lineterminator="\n")
             self._csv.writerow(TARDIS_COLUMNS)
