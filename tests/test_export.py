@@ -259,3 +259,36 @@ def test_bad_arguments_are_one_line_and_exit_2(capture: tuple[Path, list[Event]]
 def test_hftbacktest_takes_one_symbol(recorded_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _export(recorded_dir, tmp_path / "x.npz", "hftbacktest", "--from", "2024-05-01") == 2
     assert "one symbol per file; got 2 (BTCUSDT, SHIBUSDT)" in capsys.readouterr().err
+
+
+def test_tardis_csv_writes_a_file_per_symbol_with_exact_tiny_prices(recorded_dir: Path, tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    assert _export(recorded_dir, tmp_path, "tardis-csv", "--from", "2024-05-01") == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["binance_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz",
+                     "binance_incremental_book_L2_2024-05-01_SHIBUSDT.csv.gz"]
+    rows = gzip.decompress((tmp_path / names[1]).read_bytes()).decode().splitlines()[1:]
+    prices = {Decimal(row.split(",")[6]) for row in rows}
+    # SHIB trades around 0.000025: every price is a whole number of its 1e-8 tick, written exactly.
+    assert all(Decimal("0.00001") < p < Decimal("0.0001") and p == p.quantize(Decimal("1e-8")) for p in prices)
+    assert all("e" not in row.split(",")[6].lower() for row in rows)  # plain decimals, never exponents
+
+
+def test_exchange_times_never_go_back_and_moved_rows_are_counted(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    t = _MIDNIGHT_MS - 60_000
+    events: list[Event] = [
+        # No diff before the snapshot: its exchange time can only be its receive time...
+        Snapshot("BTCUSDT", 10, (("100.00000000", "2.00000000"),), (("101.00000000", "3.00000000"),), t * 10**6),
+        # ...and this diff's E is before it, so it is written at the snapshot's time, and counted.
+        _diff(11, 11, t - 5, [("100.00000000", "1.00000000")], [], t + 10),
+        _diff(12, 12, t + 95, [("100.00000000", "4.00000000")], [], t + 110),
+    ]
+    data_dir = tmp_path / "data"
+    record(data_dir, events)
+    out = tmp_path / "csv"
+    assert _export(data_dir, out, "tardis-csv", "--from", "2024-05-01") == 0
+    lines = gzip.decompress(next(out.iterdir()).read_bytes()).decode().splitlines()
+    assert [line.split(",")[2] for line in lines[1:]] == [str(t * 1000)] * 3 + [str((t + 95) * 1000)]
+    assert "1 rows moved forward to keep times in order" in capsys.readouterr().err
