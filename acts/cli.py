@@ -317,6 +317,84 @@ def _summary(report: object, rows: int) -> None:
         err.print(f"skipped: {problem}", markup=False)
 
 
+@command("export")
+def export_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="hftbacktest (one .npz event array) | tardis-csv "
+                                     "(incremental_book_L2 .csv.gz per symbol and day).")],
+    out: Annotated[Path, typer.Option(help="hftbacktest: FILE.npz; tardis-csv: a folder.")],
+    start: Annotated[str, typer.Option("--from", help="UTC date or ISO time (inclusive, receive time).")],
+    data_dir: DataLocation = "data",
+    end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive); default: end of data.")]
+    = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated; BTC means BTCUSDT. Default: all "
+                                                "(hftbacktest: exactly one).")] = None,
+    strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
+    quiet: Quiet = False,
+) -> int:
+    """Write recorded depth for another tool: hftbacktest's event array or tardis.dev's CSV (docs/EXPORT.md).
+
+    Only what the update-id chain proves is written: the book from each snapshot, the diffs that continue
+    the chain, and a clear where the book goes invalid (gap, stale snapshot, crossed book, restart).
+    """
+    from acts.replayer.export import (
+        ExportFormat,
+        ExportReport,
+        HftbacktestWriter,
+        TardisWriter,
+        Writer,
+        check_output,
+        export_symbol,
+    )
+    from acts.storage.store import SegmentStore
+
+    try:
+        chosen_format = ExportFormat(fmt)
+    except ValueError:
+        raise InputError(f"--format {fmt!r}: use one of {', '.join(ExportFormat)}") from None
+    start_ms = parse_time_ms(start, "--from")
+    end_ms = parse_time_ms(end, "--to") if end else None
+    if end_ms is not None and end_ms <= start_ms:
+        raise BadDateError(f"--to {end} is not after --from {start}")
+    store = SegmentStore.open(data_dir)
+    chosen = store.check_symbols(parse_symbols(symbols))
+    check_output(chosen_format, out, chosen)
+    for symbol in chosen:  # every symbol has data in the range, before any file is written
+        store.plan(symbol, start_ms, end_ms, lambda exc: None)
+    report = ExportReport()
+    stop_ms = end_ms if end_ms is not None else _data_end_ms(store, chosen)
+    per_symbol = None if stop_ms is None else max(stop_ms - start_ms, 0) / MINUTE_MS
+    total = None if per_symbol is None else per_symbol * len(chosen)
+    with _progress("export", "min", total, quiet) as progress:
+        for index, symbol in enumerate(chosen):
+            writer: Writer
+            if chosen_format is ExportFormat.HFTBACKTEST:
+                writer = HftbacktestWriter(out)
+            else:
+                out.mkdir(parents=True, exist_ok=True)
+                writer = TardisWriter(out, symbol)
+            done = 0.0 if per_symbol is None else index * per_symbol
+
+            def update(recv_ns: int, done: float = done) -> None:
+                progress.update(done + max(recv_ns // 1_000_000 - start_ms, 0) / MINUTE_MS)
+
+            ok = False
+            try:
+                export_symbol(store, symbol, start_ms, end_ms, writer, report, strict, update)
+                ok = True
+            finally:
+                report.files += writer.close(ok)
+    err = _err()
+    for path in report.files:
+        err.print(f"wrote {path}", markup=False)
+    note = f"; {report.clamped} rows moved forward to keep times in order" if report.clamped else ""
+    note += f"; skipped {len(report.problems)} corrupt segments, listed below" if report.problems else ""
+    err.print(f"{report.rows} level rows from {report.events} events; {report.snapshots} books loaded, "
+              f"{report.clears} cleared (book invalid){note}", markup=False)
+    for problem in report.problems:
+        err.print(f"skipped: {problem}", markup=False)
+    return 0
+
+
 @command("generate")
 def generate_cmd(
     out: Annotated[Path, typer.Option(help="JSONL file to write (local-time-prefixed lines).")],

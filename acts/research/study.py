@@ -219,6 +219,7 @@ def _by_symbol(table: pa.Table, mid: str,
 
 def _forward(times: np.ndarray, ok: np.ndarray, mids: np.ndarray, h: int, every_ms: int | None) -> np.ndarray:
     n = len(times)
+    ahead: np.ndarray  # declared: numpy's stubs type the two branches' arrays differently
     if every_ms is None:
         ahead = np.arange(n) + h
         found = ahead < n
