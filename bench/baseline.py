@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from acts.core.timeunits import MINUTE_MS
+from acts.storage.segments_v2 import level_offsets
 from acts.storage.store import SegmentStore
 
 __all__ = ["depthcache", "bare_decode_segments"]
@@ -58,13 +60,19 @@ def depthcache(jsonl: Path, symbol: str, every_event: bool, max_lines: int | Non
 
 
 def bare_decode_segments(data_dir: Path, symbol: str) -> int:
-    """Every column of every row group of the symbol's segments into numpy, no book."""
+    """Every column of every row group of the symbol's segments into numpy, no book; the rows read.
+
+    A list column (format v2's levels) is decoded as its flat values and offsets, as the fast reader
+    takes it: ``to_numpy()`` on a list column would build one Python object per event instead."""
     rows = 0
     for path in SegmentStore.open(data_dir).paths(symbol):
         reader = pq.ParquetFile(path)
         for i in range(reader.num_row_groups):
             table = reader.read_row_group(i)
             for column in table.columns:
-                column.to_numpy()
+                if pa.types.is_list(column.type):
+                    level_offsets(column)
+                else:
+                    column.to_numpy()
             rows += table.num_rows
     return rows
