@@ -13,15 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePath
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
-from acts.book.arraybook import ArrayBook, ArrayLevels
-from acts.book.sequencer import Crossed, Gap, Sequencer, StaleSnapshot, State
+import numpy as np
+
+from acts.book.arraybook import ArrayBook, ArrayLevels, LaneRows
+from acts.book.sequencer import Applied, Crossed, Gap, Outcome, Sequencer, StaleSnapshot, State
 from acts.core.errors import CorruptSegmentError, InputError
 from acts.core.events import Event, Levels
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import (
     NO_ROWS,
+    LaneBatch,
     MinuteRow,
     MinuteSampler,
     OnFeatureError,
@@ -34,6 +37,9 @@ from acts.storage.columnar import LevelOverflow, RowGroup
 from acts.storage.store import SegmentStore
 
 __all__ = ["Engine", "ReplayReport", "replay", "replay_symbol"]
+
+#: A step of the fast fold: ``MinuteSampler.apply``'s, or rows the compiled lane closed itself.
+FastStep: TypeAlias = Step | tuple[LaneBatch, Outcome]
 
 
 @dataclass
@@ -87,7 +93,7 @@ def replay_symbol(
             report.problems.append(str(exc))
 
         paths = store.plan(symbol, start_ms, end_ms, on_problem)
-        steps: Iterator[Step | CorruptSegmentError]
+        steps: Iterator[FastStep | CorruptSegmentError]
         if fast:
             book = ArrayBook()
             sampler = MinuteSampler(symbol, features, Sequencer(book=book), interval_ms, on_feature_error)
@@ -102,17 +108,20 @@ def replay_symbol(
         yield from run(fast=False)
         return
     emitted = False
+    rows = run(fast=True)
     try:
-        for row in run(fast=True):
+        for row in rows:
             emitted = True
             yield row
+            break
+        yield from rows  # the rest without this frame's loop: event mode yields a row per diff
     except LevelOverflow as exc:
         if chosen is Engine.FAST or emitted:
             raise InputError(f"{symbol}: {exc}; replay it with --engine python") from None
         yield from run(fast=False)
 
 
-def _rows(steps: Iterator[Step | CorruptSegmentError], start_ms: int, end_ms: int | None, report: ReplayReport,
+def _rows(steps: Iterator[FastStep | CorruptSegmentError], start_ms: int, end_ms: int | None, report: ReplayReport,
           on_problem: Callable[[CorruptSegmentError], None]) -> Iterator[MinuteRow]:
     """The rows in ``[start_ms, end_ms)`` of what the fold gave, counting its outcomes in ``report``."""
     for step in steps:
@@ -128,8 +137,11 @@ def _rows(steps: Iterator[Step | CorruptSegmentError], start_ms: int, end_ms: in
             report.stale_snapshots += 1
         elif isinstance(outcome, Crossed):
             report.crossed += 1
-        if isinstance(rows, Rows) and rows.stop_ms <= start_ms:
+        if isinstance(rows, (Rows, LaneBatch)) and rows.stop_ms <= start_ms:
             continue  # all before the requested range: skip without visiting each carried row
+        if isinstance(rows, LaneBatch) and rows.first_ms >= start_ms and (end_ms is None or rows.stop_ms <= end_ms):
+            yield from rows  # all inside the range: no test per row
+            continue
         for row in rows:
             if end_ms is not None and row.minute_ms >= end_ms:
                 return
@@ -184,38 +196,81 @@ def _reference_steps(sampler: MinuteSampler[Levels], events: Iterator[Event | Co
 
 def _fast_steps(sampler: MinuteSampler[ArrayLevels], book: ArrayBook,
                 groups: Iterator[RowGroup | CorruptSegmentError], report: ReplayReport,
-                ) -> Iterator[Step | CorruptSegmentError]:
+                ) -> Iterator[FastStep | CorruptSegmentError]:
     """``_fold_fast`` over every decoded row group; ``book`` is the sampler's."""
+    lane = None if sampler.kernels is None else _lane_rows(sampler.kernels)
     for group in groups:
         if isinstance(group, CorruptSegmentError):
             yield group
         else:
-            yield from _fold_fast(sampler, book, group, report)
+            yield from _fold_fast(sampler, book, group, report, lane)
+
+
+#: What a lane step reports: the rows it closed were each closed by a diff that kept the chain.
+_APPLIED = Applied()
 
 
 def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowGroup,
-               report: ReplayReport) -> Iterator[Step]:
+               report: ReplayReport, lane: LaneRows | None = None) -> Iterator[FastStep]:
     """``sampler.apply`` over a decoded row group. While the book is LIVE, runs of diffs that continue the
-    chain inside the open interval go through the compiled lane (no outcome, no row: ``apply`` would
-    give ``Applied``/``Ignored`` and no row for each, or ``Crossed`` for the diff that crosses the
-    book, which the lane stops after); every other event goes through ``apply``."""
+    chain go through the compiled lane (no outcome: ``apply`` would give ``Applied``/``Ignored`` for
+    each, or ``Crossed`` for the diff that crosses the book, which the lane stops after); every other
+    event goes through ``apply``. With ``lane`` (every feature compiled), the lane also closes
+    intervals and samples their rows itself (``ArrayBook.sample_chain``); without it, it stops at the
+    diff that closes the open interval and leaves it to ``apply``."""
     sequencer = sampler.sequencer
     i, n = 0, len(group)
     while i < n:
-        open_minute = sampler.open_minute
-        if sequencer.state is State.LIVE and open_minute is not None:
-            j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position,
-                                                                open_minute + sampler.interval_ms)
-            if j > i:
-                sequencer.followed(position, None if last_time < 0 else last_time)
-                report.events += j - i
-                i = j
-                if crossed:
-                    yield NO_ROWS, sequencer.crossed(position)
-                continue
+        if sequencer.state is State.LIVE:
+            if lane is not None and (open_start := sampler.lane_open()) is not None:
+                last = sequencer.last_event_time_ms
+                j, position, last_time, open_start, written, crossed = book.sample_chain(
+                    group, i, sequencer.position, -1 if last is None else last, open_start, sampler.interval_ms,
+                    lane)
+                if j > i:
+                    sequencer.followed(position, None if last_time < 0 else last_time)
+                    sampler.lane_closed(open_start)
+                    report.events += j - i
+                    i = j
+                    if written:
+                        yield _lane_batch(sampler, lane, written), _APPLIED
+                    if crossed:
+                        yield NO_ROWS, sequencer.crossed(position)
+                    continue
+            elif (open_minute := sampler.open_minute) is not None:
+                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position,
+                                                                    open_minute + sampler.interval_ms)
+                if j > i:
+                    sequencer.followed(position, None if last_time < 0 else last_time)
+                    report.events += j - i
+                    i = j
+                    if crossed:
+                        yield NO_ROWS, sequencer.crossed(position)
+                    continue
         report.events += 1
         yield sampler.apply(group.event(i))
         i += 1
+
+
+#: Rows the compiled lane closes before it hands them over (its output columns' length).
+LANE_ROWS = 4096
+
+
+def _lane_rows(kernels: tuple[tuple[int, int], ...]) -> LaneRows:
+    codes = np.array([code for code, _ in kernels], dtype=np.int64)
+    params = np.array([param for _, param in kernels], dtype=np.int64)
+    return LaneRows(codes, params, LANE_ROWS)
+
+
+def _lane_batch(sampler: MinuteSampler[ArrayLevels], lane: LaneRows, written: int) -> LaneBatch:
+    """The lane's first ``written`` rows, copied out of its reused columns."""
+    values = lane.values[:written]
+    columns = values.T.tolist()
+    for f in np.flatnonzero(np.isnan(values).any(axis=0)):  # NaN is the lane's "undefined": None, as in Python
+        columns[f] = [None if v != v else v for v in columns[f]]
+    rows: list[tuple[float | None, ...]] = list(zip(*columns, strict=True)) if columns else [()] * written
+    return LaneBatch(sampler.symbol, sampler.interval_ms, lane.time[:written].tolist(),
+                     lane.stop[:written].tolist(), lane.last[:written].tolist(), lane.recv[:written].tolist(), rows)
 
 
 def replay(
