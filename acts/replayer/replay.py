@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePath
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
 from acts.book.arraybook import ArrayBook, ArrayLevels, LaneRows
 from acts.book.sequencer import Applied, Crossed, Gap, Outcome, Sequencer, StaleSnapshot, State
 from acts.core.errors import CorruptSegmentError, InputError
-from acts.core.events import Event, Levels
+from acts.core.events import DepthUpdate, Event, EventKind, Levels
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import (
     NO_ROWS,
@@ -36,7 +36,7 @@ from acts.features.registry import Feature
 from acts.storage.columnar import LevelOverflow, RowGroup
 from acts.storage.store import SegmentStore
 
-__all__ = ["Engine", "ReplayReport", "replay", "replay_symbol"]
+__all__ = ["Engine", "ReplayReport", "book_at", "replay", "replay_symbol", "sampled_rows"]
 
 #: A step of the fast fold: ``MinuteSampler.apply``'s, or rows the compiled lane closed itself.
 FastStep: TypeAlias = Step | tuple[LaneBatch, Outcome]
@@ -81,11 +81,36 @@ def replay_symbol(
     ``engine``: an ``Engine`` or its name. Both engines share every sequencing and interval rule and
     give identical rows. ``interval_ms`` is the sampling interval.
     """
+    def make_sampler(sequencer: Sequencer[Any] | None) -> MinuteSampler[Any]:
+        return MinuteSampler(symbol, features, sequencer, interval_ms, on_feature_error)
+
+    return sampled_rows(store, symbol, make_sampler, start_ms, end_ms, report, strict, engine)
+
+
+def sampled_rows(
+    store: SegmentStore,
+    symbol: str,
+    make_sampler: Callable[[Sequencer[Any] | None], MinuteSampler[Any]],
+    start_ms: int,
+    end_ms: int | None,
+    report: ReplayReport,
+    strict: bool = False,
+    engine: Engine | str = Engine.AUTO,
+) -> Iterator[MinuteRow]:
+    """``replay_symbol`` with the sampler of the caller's choosing: ``make_sampler(sequencer)`` builds it
+    around the engine's sequencer (None: the reference one). A sampler that samples more than its
+    features (``api.History.books`` keeps the levels) sets its ``kernels`` to None, so that every row
+    is sampled by its ``sample`` just before it is yielded. Arguments are checked before this returns."""
     try:
         chosen = Engine(engine)
     except ValueError:
         raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    return _sampled_rows(store, symbol, make_sampler, start_ms, end_ms, report, strict, chosen)
 
+
+def _sampled_rows(store: SegmentStore, symbol: str, make_sampler: Callable[[Sequencer[Any] | None], MinuteSampler[Any]],
+                  start_ms: int, end_ms: int | None, report: ReplayReport, strict: bool, chosen: Engine,
+                  ) -> Iterator[MinuteRow]:
     def run(fast: bool) -> Iterator[MinuteRow]:
         def on_problem(exc: CorruptSegmentError) -> None:
             if strict:
@@ -96,11 +121,11 @@ def replay_symbol(
         steps: Iterator[FastStep | CorruptSegmentError]
         if fast:
             book = ArrayBook()
-            sampler = MinuteSampler(symbol, features, Sequencer(book=book), interval_ms, on_feature_error)
+            sampler = make_sampler(Sequencer(book=book))
             groups = _prefetched(_pieces(paths, lambda path: store.row_groups(path, symbol)))
             steps = _fast_steps(sampler, book, groups, report)
         else:
-            reference = MinuteSampler(symbol, features, None, interval_ms, on_feature_error)
+            reference = make_sampler(None)
             steps = _reference_steps(reference, _pieces(paths, lambda path: store.events(path, symbol)), report)
         return _rows(steps, start_ms, end_ms, report, on_problem)
 
@@ -119,6 +144,64 @@ def replay_symbol(
         if chosen is Engine.FAST or emitted:
             raise InputError(f"{symbol}: {exc}; replay it with --engine python") from None
         yield from run(fast=False)
+
+
+def book_at(store: SegmentStore, symbol: str, at_ms: int, report: ReplayReport,
+            engine: Engine | str = Engine.AUTO) -> Sequencer[Any]:
+    """``symbol``'s sequencer (book, validity, position) after the fold of the recording up to, not
+    including, the first event whose time is past ``at_ms`` (a diff's time is its ``E``; a snapshot's
+    or marker's, its receive time). Corrupt segments are skipped, listed in ``report.problems``."""
+    try:
+        chosen = Engine(engine)
+    except ValueError:
+        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    paths = store.plan(symbol, at_ms, at_ms + 1, lambda exc: report.problems.append(str(exc)))
+    if chosen is not Engine.PYTHON:
+        try:
+            return _fast_book_at(store, symbol, paths, at_ms, report)
+        except LevelOverflow as exc:
+            if chosen is Engine.FAST:
+                raise InputError(f"{symbol}: {exc}; use engine='python'") from None
+    sequencer = Sequencer()
+    for event in _pieces(paths, lambda path: store.events(path, symbol)):
+        if isinstance(event, CorruptSegmentError):
+            report.problems.append(str(event))
+            continue
+        if (event.event_time_ms if isinstance(event, DepthUpdate) else event.recv_ns // 1_000_000) > at_ms:
+            break
+        report.events += 1
+        sequencer.apply(event)
+    return sequencer
+
+
+def _fast_book_at(store: SegmentStore, symbol: str, paths: Sequence[PurePath], at_ms: int,
+                  report: ReplayReport) -> Sequencer[Any]:
+    """``book_at`` on the fast path: the compiled lane follows the chain up to ``at_ms`` (it stops at the
+    first diff past it); every other event goes through the sequencer."""
+    book = ArrayBook()
+    sequencer = Sequencer(book=book)
+    for group in _pieces(paths, lambda path: store.row_groups(path, symbol)):
+        if isinstance(group, CorruptSegmentError):
+            report.problems.append(str(group))
+            continue
+        i, n = 0, len(group)
+        while i < n:
+            if sequencer.state is State.LIVE:
+                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position, at_ms + 1)
+                if j > i:
+                    sequencer.followed(position, None if last_time < 0 else last_time)
+                    report.events += j - i
+                    i = j
+                    if crossed:
+                        sequencer.crossed(position)
+                    continue
+            is_diff = group.kinds[i] == EventKind.DEPTH
+            if (int(group.times[i]) if is_diff else int(group.recv[i]) // 1_000_000) > at_ms:
+                return sequencer
+            report.events += 1
+            sequencer.apply(group.event(i))
+            i += 1
+    return sequencer
 
 
 def _rows(steps: Iterator[FastStep | CorruptSegmentError], start_ms: int, end_ms: int | None, report: ReplayReport,
