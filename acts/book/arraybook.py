@@ -341,8 +341,11 @@ class _Side:
         needed = self.count + extra
         if needed > len(self.keys):
             size = max(needed, 2 * len(self.keys))
-            self.keys = np.resize(self.keys, size)
-            self.qtys = np.resize(self.qtys, size)
+            # Copy only the live levels: np.resize would fill the whole new size (a row group's worth).
+            keys, qtys = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+            keys[: self.count] = self.keys[: self.count]
+            qtys[: self.count] = self.qtys[: self.count]
+            self.keys, self.qtys = keys, qtys
 
     def top(self, n: int | None) -> list[tuple[int, int]]:
         count = self.count if n is None else min(n, self.count)
