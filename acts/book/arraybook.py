@@ -8,6 +8,10 @@ mid (BTC at 0.01 ticks, SHIB at 1e-8). Capacity doubles as needed. Numba compile
 when installed (extra ``fast``); without it the same code runs as plain Python, slower but
 identical. Same interface as ``Book`` (``book.protocol.BookLike``/``BookView``), but levels arrive
 as integer arrays already at ``BOOK_SCALE`` (``ArrayLevels``, from ``storage.columnar``).
+
+The compiled lane lives here too: ``_follow_chain`` (apply chain-continuing diffs up to an interval's
+end) and ``_sample_chain`` (the same, closing intervals and sampling the ``book.kernels`` features
+on the way, for ``replayer.replay``).
 """
 
 from __future__ import annotations

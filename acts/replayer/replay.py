@@ -1,8 +1,14 @@
-"""Replay: fold recorded events through the feature pipeline, one row per symbol per minute.
+"""Replay: fold recorded events through the feature pipeline, one row per symbol per interval.
 
 Output depends only on the recorded events and the arguments: symbols are replayed
 independently and merged by ``(minute, symbol)``, and segment boundaries are invisible to the
 fold (an event never spans two files).
+
+Strategy (fast engine): the compiled lane folds the diffs that continue the update-id chain; when
+every requested feature has a compiled twin (``features.builtin.CompiledFeature``) it also closes
+intervals -- every diff, in event mode -- and samples their rows into arrays, so Python sees a
+batch of rows per few thousand intervals instead of one call per interval. Everything else
+(snapshots, markers, gaps, a restart's cut, user features) goes through the one sampler.
 """
 
 from __future__ import annotations
