@@ -40,10 +40,10 @@ from acts.features.pipeline import (
     OnFeatureError,
     raise_feature_error,
 )
-from acts.features.registry import Feature
+from acts.features.registry import Feature, check_names
 from acts.replayer.output import DEFAULT_BATCH_ROWS, features_schema, row_batches
 from acts.replayer.replay import ReplayReport, book_at, replay, sampled_rows
-from acts.replayer.verify import verify
+from acts.replayer.verify import verify_segments
 from acts.storage.store import SegmentStore
 
 __all__ = [
@@ -62,9 +62,10 @@ DECIMAL = pa.decimal128(38, 18)
 _TIME_MS = pa.timestamp("ms", tz="UTC")
 _TIME_NS = pa.timestamp("ns", tz="UTC")
 
-#: A feature as the API takes it: a registered name (``"bias10"``, ``"pkg.mod:func"``), a function
-#: of the book view (named by its ``__name__``), or a ready ``Feature``.
-FeatureSpec = str | Feature | Callable[[BookView], "float | None"]
+#: A feature as the API takes it: a registered name (``"bias10"``, ``"pkg.mod:func"``, an installed
+#: plug-in's name), a function of the book view (named by its ``__name__``; a vector if it declares
+#: ``@vector(k)``), or a ready ``Feature`` (``Feature(name, fn, size=k)``).
+FeatureSpec = str | Feature | Callable[[BookView], Any]
 #: A time as the API takes it: what the CLI accepts (``"2024-05-01"``, ``"2024-05-01T12:00:00Z"``)
 #: or a ``datetime`` (naive means UTC).
 TimeSpec = str | datetime
@@ -160,13 +161,19 @@ class History:
 
     def coverage(self, symbol: str, start: TimeSpec | None = None, end: TimeSpec | None = None) -> pa.Table:
         """Per hour (exchange time) of ``[start, end)``: the share of time the book was valid and proven
-        so (``coverage``), events, gaps, lost update ids, resyncs... as ``acts verify`` reports them."""
+        so (``coverage``), events, gaps, lost update ids, resyncs... as ``acts verify`` reports them.
+
+        Reads every segment's footer, then only the segments that can change the answer: from the one
+        before the last snapshot received at or before ``start`` (the book's state there, as replay
+        starts) to the last one holding an event before ``end``."""
         chosen = self._symbol(symbol)
         start_ms = None if start is None else _time_ms(start, "start")
         end_ms = None if end is None else _time_ms(end, "end")
         _check_order(start_ms, end_ms, start, end)
-        report = verify(self.location, [chosen], start_ms, end_ms)
-        for problem in report.corrupt:
+        unreadable: list[str] = []
+        paths = _coverage_segments(self.store, chosen, start_ms, end_ms, unreadable)
+        report = verify_segments(self.store, chosen, paths, start_ms, end_ms)
+        for problem in unreadable + report.corrupt:
             warnings.warn(f"skipped a corrupt segment: {problem}", RuntimeWarning, stacklevel=2)
         counts = [f.name for f in fields(report.hours[0])][2:] if report.hours else []
         columns: dict[str, Any] = {
@@ -186,9 +193,10 @@ class History:
         """One row per symbol per interval of ``[start, end)`` (``end`` None: to the end of the data), as a
         ``pyarrow.Table`` ordered by ``(time, symbol)``; schema in ``features_schema``. ``every`` as
         ``parse_every`` reads it. See ``iter_features`` for the parameters."""
-        batches = self.iter_features(symbols, start, end, features, every, on_feature_error=on_feature_error,
+        resolved = self._features(features)  # once: a plug-in's module is imported once
+        batches = self.iter_features(symbols, start, end, resolved, every, on_feature_error=on_feature_error,
                                      strict=strict, engine=engine)
-        schema = features_schema([f.name for f in self._features(features)])
+        schema = features_schema(resolved)
         return pa.Table.from_batches(list(batches), schema=schema)
 
     def iter_features(self, symbols: str | Sequence[str] | None, start: TimeSpec, end: TimeSpec | None = None,
@@ -200,7 +208,9 @@ class History:
         replay (memory holds one batch, whatever the length of the request).
 
         ``symbols``: ``"BTC"``, ``["BTC", "ETH"]`` or None (all); ``features``: registered names,
-        ``"pkg.mod:func"`` plug-ins or functions of the book view; ``on_feature_error``: ``"raise"``
+        ``"pkg.mod:func"`` plug-ins (installed or in the current folder), installed plug-ins' names
+        (``acts.features`` entry points) or functions of the book view; a vector feature
+        (``@vector(k)``) is a ``fixed_size_list<float64>[k]`` column; ``on_feature_error``: ``"raise"``
         (a failing feature raises ``FeatureError``) or ``"null"`` (its value is null, a warning names
         its first failure per feature and symbol); ``strict``: raise on a corrupt segment instead of
         skipping it with a warning. ``report``: a ``ReplayReport`` to fill as the replay goes (events,
@@ -217,7 +227,7 @@ class History:
         warn = report is None
         report = ReplayReport() if report is None else report
         rows = replay(self.store, chosen, resolved, start_ms, end_ms, report, strict, engine, interval_ms, policy)
-        schema = features_schema([f.name for f in resolved])
+        schema = features_schema(resolved)
         return _batches(rows, schema, batch_rows, report if warn else None)
 
     # --- books ---------------------------------------------------------------------------
@@ -318,17 +328,12 @@ class History:
             elif isinstance(spec, str):
                 out += registry.resolve([spec])
             elif callable(spec):
-                out.append(Feature(getattr(spec, "__name__", type(spec).__name__), spec))
+                out.append(Feature.of(getattr(spec, "__name__", type(spec).__name__), spec))
             else:
                 raise UnknownFeatureError(f"feature {spec!r} is neither a name nor a function of the book view")
         if not out:
             raise UnknownFeatureError("no feature requested; give at least one, like ['mid']")
-        seen: set[str] = set()
-        for feature in out:
-            if feature.name in seen:
-                raise UnknownFeatureError(f"feature {feature.name!r} is requested twice; list it once (give a "
-                                          "function its own name with Feature(name, fn))")
-            seen.add(feature.name)
+        check_names(out, " (give a function its own name with Feature(name, fn))")
         return out
 
     @staticmethod
@@ -345,6 +350,44 @@ def open_history(location: str | PurePath) -> History:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _coverage_segments(store: SegmentStore, symbol: str, start_ms: int | None, end_ms: int | None,
+                       unreadable: list[str]) -> list[PurePath]:
+    """The segments ``coverage`` reads, chosen from the footers alone (an unreadable footer is listed in
+    ``unreadable``; reading that file would fail the same way).
+
+    Strategy: only events in ``[start, end)`` are counted; the ones before matter only through the
+    book they leave, which the fold rebuilds from the last snapshot at or before ``start`` (read from
+    one segment earlier, whose diffs may straddle it: ``SegmentStore.plan``'s rule). A segment whose
+    events (a diff's ``E``, others' receive times, both bounded by the footer) could fall in the range
+    is never skipped, and reading stops after the last one with an event before ``end``.
+    """
+    paths = store.paths(symbol)
+    spans: list[tuple[int, int] | None] = []  # (earliest, latest) event time a segment can hold
+    snapshot_at: list[bool] = []  # holds a snapshot received at or before start
+    for path in paths:
+        try:
+            info = store.info(path)
+        except CorruptSegmentError as exc:
+            unreadable.append(str(exc))
+            spans.append(None)
+            snapshot_at.append(False)
+            continue
+        low, high = info.first_recv_ns // 1_000_000, info.last_recv_ns // 1_000_000
+        if info.first_event_ms is not None and info.last_event_ms is not None:
+            low, high = min(low, info.first_event_ms), max(high, info.last_event_ms)
+        spans.append((low, high))
+        snapshot_at.append(start_ms is not None and any(t <= start_ms * 1_000_000 for t in info.snapshot_recv_ns))
+    first, last = 0, len(paths) - 1
+    if start_ms is not None:
+        with_snapshot = [i for i, yes in enumerate(snapshot_at) if yes]
+        first = max(0, with_snapshot[-1] - 1) if with_snapshot else 0
+        reaching = [i for i, span in enumerate(spans) if span is not None and span[1] >= start_ms]
+        first = min([first, *reaching[:1]])
+    if end_ms is not None:
+        last = max((i for i, span in enumerate(spans) if span is not None and span[0] < end_ms), default=-1)
+    return [paths[i] for i in range(first, last + 1) if spans[i] is not None]
 
 
 class _BookSampler(MinuteSampler):

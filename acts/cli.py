@@ -161,6 +161,8 @@ def import_cmd(
     if report.other_streams:
         other = ", ".join(f"{name} {count}" for name, count in sorted(report.other_streams.items()))
         out.print(f"  {sum(report.other_streams.values())} lines of other streams skipped ({other})")
+    for note in report.notes():
+        out.print(note)
     for duplicate in report.duplicate_files:
         out.print(f"  {duplicate}: the same file was given before; read once")
     if report.malformed:
@@ -204,7 +206,7 @@ def replay_cmd(
     from acts.api import History, parse_every
     from acts.features.builtin import default_registry
     from acts.features.registry import names_from_csv
-    from acts.replayer.output import batch_records, features_schema, row_batches, write_batches
+    from acts.replayer.output import batch_records, features_schema, row_batches, text_columns, write_batches
     from acts.replayer.replay import ReplayReport
 
     names = names_from_csv(features)
@@ -223,11 +225,8 @@ def replay_cmd(
 
         if strict:
             raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
-        if interval_ms != MINUTE_MS:
-            raise InputError(f"--every {every} is not supported with --workers/--scheduler yet (only 1min); "
-                             "run without them")
         batches = row_batches(replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers, scheduler,
-                                                 report), schema)
+                                                 report, interval_ms), schema)
     else:
         # The API's own stream: the CLI's rows are the table History.features returns, batch for batch.
         policy = "null" if on_feature_error is FeatureErrorPolicy.NULL else "raise"
@@ -241,7 +240,7 @@ def replay_cmd(
         if out is not None:
             count = write_batches(batches, schema, out, interval_ms)
         else:
-            table = Table(*schema.names, box=None)
+            table = Table(*text_columns(schema), box=None)  # a vector feature spreads over name_0..name_{k-1}
             count = 0
             for batch in batches:
                 for record in batch_records(batch, interval_ms):
@@ -600,12 +599,17 @@ def verify_cmd(
 
 
 def _research_table(data_dir: str, start: str, end: str | None, symbols: str | None, names: list[str],
-                    every: str) -> tuple[Any, int | None]:
-    """The features table of a study or plot request (``acts.open(...).features``) and its interval in
-    ms (None for ``event``). Options are checked first, under their flag names."""
+                    every: str) -> tuple[Any, int | None, list[str]]:
+    """The features table of a study or plot request (``acts.open(...).features``), its interval in
+    ms (None for ``event``) and the feature columns to use: a vector feature ``v`` of k numbers is
+    spread into ``v_0..v_{k-1}`` (as in CSV), so each element is studied or drawn on its own.
+    Options are checked first, under their flag names."""
+    import pyarrow as pa
+
     import acts
     from acts.api import parse_every
     from acts.features.pipeline import EVERY_EVENT
+    from acts.replayer.output import spread_vectors
 
     start_ms = parse_time_ms(start, "--from")
     if end is not None and parse_time_ms(end, "--to") <= start_ms:
@@ -620,7 +624,9 @@ def _research_table(data_dir: str, start: str, end: str | None, symbols: str | N
     if table.num_rows == 0:
         raise NoDataError(f"no rows from {start} to {end or 'the end of the data'} at --every {every}; "
                           "widen the range ('acts verify' lists what is recorded)")
-    return table, None if interval == EVERY_EVENT else interval
+    sizes = {f.name: f.type.list_size for f in table.schema if pa.types.is_fixed_size_list(f.type)}
+    columns = [c for name in names for c in ([f"{name}_{i}" for i in range(sizes[name])] if name in sizes else [name])]
+    return spread_vectors(table), None if interval == EVERY_EVENT else interval, columns
 
 
 def _research_out(path: Path | None, flag: str, suffixes: tuple[str, ...]) -> None:
@@ -664,8 +670,8 @@ def study_cmd(
         require_matplotlib("acts study --png")
     check_horizons(steps)  # before the replay, not after it
     fetched = names if "mid" in names else [*names, "mid"]
-    table, every_ms = _research_table(data_dir, start, end, symbols, fetched, every)
-    result = study(table, names, steps, every_ms=every_ms)
+    table, every_ms, columns = _research_table(data_dir, start, end, symbols, fetched, every)
+    result = study(table, [c for c in columns if c != "mid" or "mid" in names], steps, every_ms=every_ms)
     shown = Table("feature", "horizon", "symbol", "IC", "n", box=None)
     for row in result.ic.to_pylist():
         shown.add_row(row["feature"], str(row["horizon"]), row["symbol"],
@@ -713,11 +719,11 @@ def plot_cmd(
         raise InputError(f"--features {features!r} names no feature; use e.g. mid,bias10")
     _research_out(out, "--out", (".png",))
     require_matplotlib("acts plot")
-    table, every_ms = _research_table(data_dir, start, end, symbols, names, every)
-    plot = draw_features(table, names, every_ms, title=f"{start} to {end or 'end'}, every {every}")
+    table, every_ms, columns = _research_table(data_dir, start, end, symbols, names, every)
+    plot = draw_features(table, columns, every_ms, title=f"{start} to {end or 'end'}, every {every}")
     save_png(plot.figure, out)
     count = plot.span_count
-    _err().print(f"wrote {out}: {len(names)} panel{'s' * (len(names) > 1)}, {len(plot.spans)} symbol"
+    _err().print(f"wrote {out}: {len(columns)} panel{'s' * (len(columns) > 1)}, {len(plot.spans)} symbol"
                  f"{'s' * (len(plot.spans) > 1)}, {count} invalid span{'s' * (count != 1)} shaded", markup=False)
     return 0
 

@@ -47,7 +47,7 @@ from acts.core.events import DepthUpdate, EventKind, Levels, LevelsT, Marker, Sn
 from acts.core.symbols import iso_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import CompiledFeature
-from acts.features.registry import Feature
+from acts.features.registry import Feature, FeatureValue
 
 __all__ = [
     "EVERY_EVENT",
@@ -74,7 +74,7 @@ class MinuteRow:
     valid: bool
     last_book_update_ms: int | None  # E of the last diff applied to the book (None before the first)
     closing_recv_ns: int  # local receive time of the diff that closed the interval
-    values: tuple[float | None, ...]  # one per feature, None when the book is invalid
+    values: tuple[FeatureValue, ...]  # one per feature (a vector feature's is a tuple), None when the book is invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +297,9 @@ class MinuteSampler(Generic[LevelsT]):
             values = self._nulls()
         return MinuteRow(self.symbol, minute_ms, seq.valid, seq.last_event_time_ms, recv_ns, values)
 
-    def _value(self, feature: Feature, view: BookView, minute_ms: int) -> float | None:
+    def _value(self, feature: Feature, view: BookView, minute_ms: int) -> FeatureValue:
         try:
-            return _finite(feature.fn(view))
+            return _finite(feature.fn(view)) if feature.size is None else feature.vector(feature.fn(view))
         except Exception as exc:  # noqa: BLE001 - user code: any failure is reported, never fatal here
             self.on_feature_error(FeatureFailure(feature.name, self.symbol, minute_ms, f"{type(exc).__name__}: {exc}"))
             return None

@@ -1,16 +1,18 @@
 """``acts import --format binance-jsonl``: raw captures -> segments.
 
-One JSON value per line, any of:
+One frame per line, optionally after the collector's local receive time (``<local time> <frame>``, the form
+common collectors and tardis.dev raw data files write; ``acts/recorder/import_frames.py`` says how the time is
+read: s, ms, µs or ns by the number's size, or ISO-8601). A frame is any of:
 
-* a raw ``depthUpdate`` object, or a combined-stream wrapper ``{"stream": ..., "data": {...}}``;
-* a REST depth snapshot ``{"lastUpdateId", "bids", "asks"}`` (symbol from the line's ``symbol``
-  key or ``--symbol``);
-* either of the above prefixed by a local receive time, ``<local_ts> <json>`` (hftbacktest
-  collector style): the unit is taken from the magnitude (s, ms, us or ns since the epoch).
+* a raw ``depthUpdate`` payload, or a combined-stream envelope ``{"stream": "btcusdt@depth@100ms", "data": ...}``;
+* a REST depth snapshot ``{"lastUpdateId", "bids", "asks"}`` (symbol from the line's ``symbol`` key, the
+  envelope's stream name as in tardis.dev's ``btcusdt@depthSnapshot`` frames, or ``--symbol``);
+* a frame of another stream: ``trade`` and ``bookTicker`` are counted as "not stored yet" (ACTS has no event
+  kind for them yet), any other type (``aggTrade``, ``kline``, ``forceOrder``, ...) as "other streams"; both
+  are skipped, never quarantined.
 
 Files may be compressed (``.gz``, ``.zst``, ``.bz2``, ``.xz``: recognised by their magic bytes, whatever
-the name), start with a UTF-8 BOM and end lines with CRLF. Lines of other streams (``trade``,
-``aggTrade``, ``bookTicker``, ``kline``, tickers) are counted as "other streams" and skipped.
+the name; ``acts/recorder/import_files.py``), start with a UTF-8 BOM and end lines with CRLF.
 
 Lines without a local time get ``E`` (ms -> ns) as receive time; a snapshot without one gets
 the receive time of the line before it (or after it, at the top of a file). Receive times
@@ -28,193 +30,101 @@ never be used, and the real symbol would stay invalid without a word.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
-import io
-import json
-import lzma
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, BinaryIO
-
-import zstandard
 
 from acts.core.errors import DataError, InputError, MalformedMessageError
-from acts.core.events import MAX_TIME_MS, MIN_TIME_MS, DepthUpdate, Event, Snapshot, decode_message
+from acts.core.events import DepthUpdate, Event, Snapshot, decode_message
+from acts.recorder.import_files import READ_ERRORS, open_capture
+from acts.recorder.import_frames import NOT_STORED_YET, TimeUnit, frame_symbol, parse_line, stream_type
 from acts.storage.buffers import SegmentBuffers
 from acts.storage.quarantine import Quarantine
 
-__all__ = ["ImportReport", "import_jsonl", "parse_line", "open_capture", "other_stream"]
+__all__ = ["ImportReport", "import_jsonl"]
 
 #: Events held per symbol before they are appended to its open segment (bounded memory for huge captures).
 FLUSH_EVENTS = 20_000
 #: Lines read from the head of each file to find its first receive time (the files' reading order).
 HEAD_LINES = 1_000
-#: Event types of Binance market streams other than diff depth: counted and skipped, not malformed.
-OTHER_EVENTS = frozenset({"trade", "aggTrade", "kline", "24hrTicker", "24hrMiniTicker", "1hTicker", "4hTicker",
-                          "1dTicker", "avgPrice", "bookTicker"})
-#: Combined-stream names of the diff-depth stream (``btcusdt@depth``, ``btcusdt@depth@100ms``).
-_DEPTH_STREAM = re.compile(r"[^@]+@depth(@\d+ms)?")
-#: Keys of a ``bookTicker`` message, the one market stream without an ``"e"``.
-_BOOK_TICKER_KEYS = frozenset({"u", "s", "b", "B", "a", "A"})
-#: Magic bytes of the compressed formats read transparently.
-_MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
-#: Errors a damaged compressed file raises part-way through.
-_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError)
-_MIN_NS, _MAX_NS = MIN_TIME_MS * 1_000_000, MAX_TIME_MS * 1_000_000
+
+
+#: ``ImportReport.times`` key of lines without a local time.
+NO_TIME = "none"
 
 
 @dataclass
 class ImportReport:
     lines: int = 0
     events: dict[str, int] = field(default_factory=dict)
+    snapshots: dict[str, int] = field(default_factory=dict)  # symbol -> snapshots imported
     malformed: int = 0
     malformed_lines: list[str] = field(default_factory=list)  # "file:line: reason", first few
     clamped: int = 0
-    other_streams: dict[str, int] = field(default_factory=dict)  # "trade" -> lines skipped
+    not_stored: dict[str, int] = field(default_factory=dict)  # "trade" -> lines skipped until ACTS stores them
+    other_streams: dict[str, int] = field(default_factory=dict)  # "kline" -> lines skipped
+    times: dict[str, int] = field(default_factory=dict)  # how local times were written ("µs", NO_TIME) -> lines
     duplicate_files: list[str] = field(default_factory=list)  # inputs skipped: the same file given again
     segments: list[Path] = field(default_factory=list)
     quarantine: Path | None = None
 
+    def count_time(self, unit: TimeUnit | None) -> None:
+        key = NO_TIME if unit is None else unit.value
+        self.times[key] = self.times.get(key, 0) + 1
 
-def open_capture(path: Path) -> IO[str]:
-    """A capture as text lines: decompressed by its magic bytes, BOM dropped, CRLF read as a line end.
+    def skip(self, stream: str) -> None:
+        """Count a line of a stream that is not imported as depth."""
+        counts = self.not_stored if stream in NOT_STORED_YET else self.other_streams
+        counts[stream] = counts.get(stream, 0) + 1
 
-    ``InputError`` if the file cannot be opened. Closing the lines closes the file.
-    """
-    try:
-        kind = _compression(path)
-        raw: Any
-        if kind == "gzip":
-            raw = gzip.open(path, "rb")
-        elif kind == "zstd":
-            raw = zstandard.open(path, "rb")
-        elif kind == "bzip2":
-            raw = bz2.open(path, "rb")
-        elif kind == "xz":
-            raw = lzma.open(path, "rb")
-        else:
-            raw = open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
+    def without_snapshot(self) -> list[str]:
+        """Symbols imported with diffs but no snapshot."""
+        return sorted(symbol for symbol in self.events if not self.snapshots.get(symbol))
 
-
-def _open_stored(path: Path) -> BinaryIO:
-    """The capture file as stored: its position says how far reading got (for progress)."""
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    def notes(self) -> list[str]:
+        """Summary lines about how the input was read: local times, streams not stored yet, missing snapshots."""
+        notes = []
+        if self.times:
+            notes.append(f"  local receive times: {_times(self.times)}")
+        if self.not_stored:
+            counts = ", ".join(f"{name} {count}" for name, count in sorted(self.not_stored.items()))
+            notes.append(f"  {sum(self.not_stored.values())} lines not stored yet ({counts}): ACTS stores depth "
+                         "only so far; keep the files to import these streams once it stores them")
+        for symbol in self.without_snapshot():
+            notes.append(f"  {symbol}: no depth snapshot in the input: replay's rows for it stay invalid until a "
+                         "snapshot, unless one stored before these files continues the update-id chain")
+        return notes
 
 
-def _lines(stored: BinaryIO, path: Path) -> IO[str]:
-    """``open_capture``'s lines, read through ``stored`` (closing both twice is harmless)."""
-    kind = _compression(path)
-    raw: Any
-    if kind == "gzip":
-        raw = gzip.GzipFile(fileobj=stored, mode="rb")
-    elif kind == "zstd":
-        raw = zstandard.open(stored, "rb")
-    elif kind == "bzip2":
-        raw = bz2.BZ2File(stored, "rb")
-    elif kind == "xz":
-        raw = lzma.LZMAFile(stored, "rb")
-    else:
-        raw = stored
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace")
-
-
-def _compression(path: Path) -> str | None:
-    """``"gzip"``, ``"zstd"``, ``"bzip2"``, ``"xz"`` by the file's magic bytes, or None (plain text)."""
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
-
-
-def _zstd_cut(path: Path) -> bool:
-    """True when the file ends inside a zstd frame.
-
-    zstandard's reader stops quietly at a cut frame (gzip, bzip2 and xz raise), so a truncated ``.zst``
-    capture would look complete; this second pass asks each frame whether it ended.
-    """
-    inside = False
-    with open(path, "rb") as fh:
-        frame = zstandard.ZstdDecompressor().decompressobj()
-        for block in iter(lambda: fh.read(1 << 16), b""):
-            while block:
-                frame.decompress(block)  # the text was read already; only whether the frame ends matters
-                inside = not frame.eof
-                block = frame.unused_data if frame.eof else b""
-                if frame.eof:
-                    frame = zstandard.ZstdDecompressor().decompressobj()
-    return inside
-
-
-def _local_ns(token: str) -> int:
-    value = float(token) if any(c in token for c in ".eE") else int(token)
-    magnitude = abs(value)
-    scale = 1 if magnitude >= 1e17 else 1_000 if magnitude >= 1e14 else 1_000_000 if magnitude >= 1e11 else 10**9
-    return int(value * scale) if isinstance(value, int) else int(round(value * scale))
-
-
-def parse_line(line: str) -> tuple[int | None, Any]:
-    """``(local receive ns or None, parsed JSON)``; raises ``MalformedMessageError``."""
-    text = line.strip().lstrip("\ufeff")
-    local: int | None = None
-    if text and text[0] not in "{[":
-        token, _, text = text.partition(" ")
-        try:
-            local = _local_ns(token)
-        except (ValueError, OverflowError):
-            raise MalformedMessageError(f"line starts with {token[:20]!r}, neither JSON nor a timestamp") from None
-        if not _MIN_NS <= local < _MAX_NS:
-            raise MalformedMessageError(f"local receive time {token[:24]!r} is not a time in 2017..2100")
-    try:
-        return local, json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MalformedMessageError(f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-    except RecursionError:
-        raise MalformedMessageError("JSON nested too deeply") from None
-
-
-def other_stream(msg: Any) -> str | None:
-    """The name of the market stream a message belongs to when it is not diff depth (``"trade"``), else None."""
-    if isinstance(msg, dict) and "stream" in msg and "data" in msg:
-        name = msg["stream"]
-        if isinstance(name, str) and "@" in name and not _DEPTH_STREAM.fullmatch(name):
-            return name.split("@", 1)[1].split("_", 1)[0]  # btcusdt@kline_1m -> kline
-        msg = msg["data"]
-    if not isinstance(msg, dict):
-        return None
-    event_type = msg.get("e")
-    if event_type in OTHER_EVENTS:
-        return str(event_type)
-    if event_type is None and _BOOK_TICKER_KEYS <= msg.keys():
-        return "bookTicker"
-    return None
+def _times(times: dict[str, int]) -> str:
+    numbers = [unit.value for unit in (TimeUnit.S, TimeUnit.MS, TimeUnit.US, TimeUnit.NS)]
+    parts = [f"{times[key]} lines in {key}" for key in [*numbers, TimeUnit.ISO.value] if times.get(key)]
+    if any(times.get(key) for key in numbers):
+        parts.append("the unit read from each number's size: s < 1e11 <= ms < 1e14 <= µs < 1e17 <= ns")
+    if times.get(NO_TIME):
+        parts.append(f"{times[NO_TIME]} lines without one (a diff takes its exchange time E, a snapshot its "
+                     "neighbour's)")
+    return "; ".join(parts)
 
 
 def _first_ns(path: Path) -> int | None:
     """The first receive time in the head of a capture (its place in the reading order), if any."""
     try:
-        with open_capture(path) as fh:
-            for number, line in enumerate(fh):
+        with open_capture(path) as capture:
+            for number, line in enumerate(capture.lines):
                 if number >= HEAD_LINES:
                     break
                 try:
-                    local, msg = parse_line(line)
-                    if local is not None:
-                        return local
-                    event = decode_message(msg, -1, "?")
+                    parsed = parse_line(line)
+                    if parsed.local_ns is not None:
+                        return parsed.local_ns
+                    event = decode_message(parsed.frame, -1, "?")
                 except (MalformedMessageError, DataError):
                     continue
                 if isinstance(event, DepthUpdate):
                     return event.event_time_ms * 1_000_000
-    except _READ_ERRORS:
+    except READ_ERRORS:
         return None
     return None
 
@@ -279,14 +189,18 @@ class _Importer:
         self.report.lines += 1
         where = f"{name}:{number}"
         try:
-            local, msg = parse_line(line)
-            stream = other_stream(msg)
-            if stream is not None:
-                self.report.other_streams[stream] = self.report.other_streams.get(stream, 0) + 1
-                return
-            event = decode_message(msg, local if local is not None else -1, self.symbol)
+            parsed = parse_line(line)
+            local = parsed.local_ns
+            stream = stream_type(parsed.frame)
+            if stream is None:
+                event = decode_message(parsed.frame, local if local is not None else -1,
+                                       frame_symbol(parsed.frame) or self.symbol)
         except (MalformedMessageError, DataError) as exc:
             self._quarantine(where, line, str(exc))
+            return
+        self.report.count_time(parsed.unit)
+        if stream is not None:
+            self.report.skip(stream)
             return
         if local is None and isinstance(event, DepthUpdate):
             event = replace(event, recv_ns=event.event_time_ms * 1_000_000)
@@ -325,6 +239,8 @@ class _Importer:
             self.report.clamped += 1
         self.last_ns[event.symbol] = self.prev_ns = event.recv_ns
         self.report.events[event.symbol] = self.report.events.get(event.symbol, 0) + 1
+        if isinstance(event, Snapshot):
+            self.report.snapshots[event.symbol] = self.report.snapshots.get(event.symbol, 0) + 1
         self.buffers.add(event)
         # A symbol no diff has named yet is held back: its snapshots may turn out to be misfiled.
         if self.buffers.events(event.symbol) >= FLUSH_EVENTS and event.symbol in self.diff_symbols:
@@ -341,6 +257,7 @@ class _Importer:
         orphans = sorted(set(self.snapshot_where) - self.diff_symbols)
         for symbol in orphans:
             self.report.events.pop(symbol, None)
+            self.report.snapshots.pop(symbol, None)
             self.buffers.drop(symbol)
         self.report.segments += self.buffers.close()
         if orphans:
@@ -376,23 +293,23 @@ def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = Non
         before = 0
         for path in order:
             importer.start_file()
-            with _open_stored(path) as stored, _lines(stored, path) as fh:
-                lines, number = iter(fh), 0
+            with open_capture(path) as capture:
+                lines, number = iter(capture.lines), 0
                 while True:
                     try:
                         line = next(lines)
                     except StopIteration:
-                        if _compression(path) == "zstd" and _zstd_cut(path):
-                            importer.unreadable(str(path), number, zstandard.ZstdError(
+                        if capture.cut_short():
+                            importer.unreadable(str(path), number, ValueError(
                                 "the file ends inside a zstd frame: it was cut short"))
                         break
-                    except _READ_ERRORS as exc:
+                    except READ_ERRORS as exc:
                         importer.unreadable(str(path), number, exc)
                         break
                     number += 1
                     importer.feed(str(path), number, line)
                     if on_bytes is not None and number % _PROGRESS_LINES == 0:
-                        on_bytes(before + stored.tell(), total)
+                        on_bytes(before + capture.tell(), total)
             before += _size(path)
             if on_bytes is not None:
                 on_bytes(before, total)

@@ -3,8 +3,10 @@
 Strategy: replay from any point needs only the nearest snapshot before it (the recorder writes
 one at least hourly), so a (symbol, day) partition is an ordinary ``replay_symbol`` over
 ``[day, day + 1)`` that reads from its own snapshot onwards -- the book is carried across the
-day boundary by the recording itself, not by shipping state between tasks. Rows are merged by
-``(minute, symbol)`` exactly as the single-process path does, so outputs are identical.
+day boundary by the recording itself, not by shipping state between tasks. Any sampling interval
+works: an interval that straddles midnight starts before it, so it belongs to the earlier part,
+whose replay reads on past its end until the diff that closes it. Rows are merged by
+``(time, symbol)`` exactly as the single-process path does, so outputs are identical.
 Tasks receive feature *names* and resolve them on the worker (user features must be importable
 there).
 """
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 import heapq
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from acts.core.errors import InputError, ServiceError
-from acts.core.timeunits import DAY_MS
+from acts.core.timeunits import DAY_MS, MINUTE_MS
 from acts.features.builtin import default_registry
 from acts.features.pipeline import MinuteRow
 from acts.replayer.replay import ReplayReport, replay_symbol
@@ -50,14 +53,16 @@ def partitions(store: SegmentStore, symbols: Sequence[str], start_ms: int,
 
 
 def replay_partition(data_dir: str, symbol: str, feature_names: Sequence[str], start_ms: int,
-                     end_ms: int | None) -> tuple[list[MinuteRow], ReplayReport]:
-    """One task: runs on a worker, so it builds its own store and features."""
+                     end_ms: int | None, interval_ms: int = MINUTE_MS) -> tuple[list[MinuteRow], ReplayReport]:
+    """One task: runs on a worker, so it builds its own store and features. ``interval_ms`` as
+    ``replay_symbol`` takes it (``EVERY_EVENT``: a row after every diff)."""
     from acts.core.errors import NoDataError
 
     features = default_registry().resolve(feature_names)
     report = ReplayReport()
     try:
-        rows = list(replay_symbol(SegmentStore.open(data_dir), symbol, features, start_ms, end_ms, report))
+        rows = list(replay_symbol(SegmentStore.open(data_dir), symbol, features, start_ms, end_ms, report,
+                                  interval_ms=interval_ms))
     except NoDataError:
         rows = []  # a day without data inside the range: nothing to emit
     return rows, report
@@ -89,8 +94,13 @@ def check_options(workers: int | None, scheduler: str | None) -> None:
 
 def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_names: Sequence[str], start_ms: int,
                        end_ms: int | None, workers: int | None = None, scheduler: str | None = None,
-                       report: ReplayReport | None = None) -> list[MinuteRow]:
-    """Replay on a local process cluster (``workers``) or an existing scheduler (``tcp://host:port``)."""
+                       report: ReplayReport | None = None, interval_ms: int = MINUTE_MS,
+                       processes: bool = True) -> Iterator[MinuteRow]:
+    """Replay on a local cluster of ``workers`` processes (threads if not ``processes``) or an existing
+    scheduler (``tcp://host:port``), sampled every ``interval_ms`` like ``replay``.
+
+    The cluster starts (and bad options fail) before this returns. Rows are then streamed a UTC day at
+    a time: the client holds one day's rows of every symbol, while the workers go on with later days."""
     check_options(workers, scheduler)
     from distributed import Client, LocalCluster
 
@@ -100,8 +110,10 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
     location = str(data_dir) if "://" in str(data_dir) else str(Path(data_dir).resolve())
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+        # Worker processes talk over loopback TCP; worker threads over Dask's in-process transport.
+        where = {"host": "127.0.0.1"} if processes else {}
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=processes,
+                               dashboard_address=None, **where)
         client = Client(cluster)
     else:
         try:
@@ -110,20 +122,40 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
             raise ServiceError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; check that it runs and "
                                "that the address is right") from None
     try:
-        futures = [client.submit(replay_partition, location, symbol, list(feature_names), s, e,
-                                 pure=False) for symbol, s, e in parts]
-        results = client.gather(futures)
+        by_day: dict[int, list[Any]] = {}
+        for symbol, s, e in parts:  # symbol by symbol: each day's list is in symbol order
+            future = client.submit(replay_partition, location, symbol, list(feature_names), s, e, interval_ms,
+                                   pure=False)
+            by_day.setdefault(s - s % DAY_MS, []).append(future)
+    except BaseException:
+        _close(client, cluster)
+        raise
+    return _day_by_day(client, cluster, [by_day[day] for day in sorted(by_day)], report)
+
+
+def _day_by_day(client: Any, cluster: Any, days: list[list[Any]], report: ReplayReport) -> Iterator[MinuteRow]:
+    """Each day's parts gathered, counted in ``report`` and merged; then the cluster is closed.
+
+    A part's rows lie in its day and are in time order, so days follow each other and, inside one,
+    a merge by ``(time, symbol)`` gives the single-process order (one part per symbol and day, so rows
+    sharing a millisecond in event mode keep their order)."""
+    try:
+        for index, futures in enumerate(days):
+            results = client.gather(futures)
+            days[index] = []  # the futures' results may be dropped by the workers now
+            for _, part_report in results:
+                report.events += part_report.events
+                report.gaps += part_report.gaps
+                report.stale_snapshots += part_report.stale_snapshots
+                report.crossed += part_report.crossed
+                # A segment read by two partitions (a day's replay starts one file early) is reported once.
+                report.problems += [p for p in part_report.problems if p not in report.problems]
+            yield from heapq.merge(*(rows for rows, _ in results), key=lambda row: (row.minute_ms, row.symbol))
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    per_part: list[list[MinuteRow]] = []
-    for rows, part_report in results:
-        per_part.append(rows)
-        report.events += part_report.events
-        report.gaps += part_report.gaps
-        report.stale_snapshots += part_report.stale_snapshots
-        # A segment read by two partitions (a day's replay starts one file early) is reported once.
-        report.problems += [p for p in part_report.problems if p not in report.problems]
-    # A (symbol, day) part's rows are sorted by minute; parts of one symbol do not overlap.
-    return list(heapq.merge(*per_part, key=lambda row: (row.minute_ms, row.symbol)))
+        _close(client, cluster)
+
+
+def _close(client: Any, cluster: Any) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()

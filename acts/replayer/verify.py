@@ -10,9 +10,9 @@ as it did live).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from acts.book.sequencer import BREAKS_CHAIN, Crossed, Gap, Sequencer, StaleSnapshot
 from acts.core.errors import CorruptSegmentError
@@ -20,7 +20,7 @@ from acts.core.events import DepthUpdate, Event, EventKind, Marker
 from acts.core.timeunits import HOUR_MS
 from acts.storage.store import SegmentStore
 
-__all__ = ["HourReport", "VerifyReport", "verify"]
+__all__ = ["HourReport", "VerifyReport", "verify", "verify_segments"]
 
 
 
@@ -128,4 +128,19 @@ def verify(data_dir: Path | str, symbols: list[str], start_ms: int | None = None
             if on_segment is not None:
                 on_segment(done, total)
         report.hours += [verifier.hours[k] for k in sorted(verifier.hours)]
+    return report
+
+
+def verify_segments(store: SegmentStore, symbol: str, paths: Sequence[PurePath], start_ms: int | None = None,
+                    end_ms: int | None = None) -> VerifyReport:
+    """``verify`` of one symbol over ``paths`` only, in that order: the caller chose, from the footers,
+    the segments that can change the report of ``[start_ms, end_ms)`` (``History.coverage``)."""
+    report = VerifyReport()
+    verifier = _SymbolVerifier(symbol, report, start_ms, end_ms)
+    for path in paths:
+        try:
+            verifier.feed(store.events(path, symbol))
+        except CorruptSegmentError as exc:
+            report.corrupt.append(str(exc))
+    report.hours += [verifier.hours[k] for k in sorted(verifier.hours)]
     return report

@@ -17,7 +17,8 @@ from acts.cli import main
 from acts.core.events import to_wire
 from acts.exchange.generator import MarketGenerator
 from acts.features.builtin import default_registry
-from acts.recorder.importer import import_jsonl, other_stream
+from acts.recorder.import_frames import stream_type
+from acts.recorder.importer import import_jsonl
 from acts.replayer.replay import replay
 from acts.storage.segments import read_events
 from acts.storage.store import SegmentStore
@@ -164,13 +165,14 @@ def test_other_streams_are_counted_not_quarantined(tmp_path: Path, capsys: pytes
         {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": 1, "s": "BTCUSDT"}},
         {"stream": "btcusdt@bookTicker", "data": {"u": 1, "s": "BTCUSDT", "b": "1", "B": "1", "a": "1", "A": "1"}},
     ]
-    assert [other_stream(m) for m in others] == ["trade", "aggTrade", "kline", "bookTicker", "trade", "kline",
+    assert [stream_type(m) for m in others] == ["trade", "aggTrade", "kline", "bookTicker", "trade", "kline",
                                                  "bookTicker"]
     lines = capture(steps=100)
     src = write(tmp_path / "cap.jsonl", lines[:50] + [json.dumps(m) for m in others] + lines[50:])
     code, out, err = run_cli(["import", str(src), "--data-dir", str(tmp_path / "data"), "--symbol", "BTC"], capsys)
     assert code == 0 and "malformed" not in err and not (tmp_path / "data" / "quarantine").exists()
-    assert "7 lines of other streams skipped (aggTrade 1, bookTicker 2, kline 2, trade 2)" in out
+    assert "3 lines of other streams skipped (aggTrade 1, kline 2)" in out
+    assert "4 lines not stored yet (bookTicker 2, trade 2)" in out
 
 
 def _day_files(tmp_path: Path) -> tuple[Path, Path]:

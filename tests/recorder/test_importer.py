@@ -9,7 +9,8 @@ import pytest
 from acts.core.events import to_wire
 from acts.exchange.generator import MarketGenerator
 from acts.recorder import importer
-from acts.recorder.importer import import_jsonl, parse_line
+from acts.recorder.import_frames import parse_line
+from acts.recorder.importer import import_jsonl
 from acts.storage.segments import read_events
 from acts.storage.store import SegmentStore
 
@@ -57,7 +58,8 @@ def test_malformed_lines_are_quarantined_with_line_numbers(tmp_path: Path) -> No
     _, diffs = _capture(20)
     good = [json.dumps(m) for m in diffs]
     bad = ['{"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 5, "u": 4, "b": [], "a": []}',
-           "not json at all", '{"e": "frobnicate", "p": "1"}', '{"lastUpdateId": 5, "bids": [], "asks": []}',
+           "not json at all", '{"e": "depthUpdat", "E": 1, "s": "BTCUSDT", "U": 1, "u": 2, "b": [], "a": []}',
+           '{"lastUpdateId": 5, "bids": [], "asks": []}',
            '{"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1, "u": 2, "b": [["1e5", "1"]], "a": []}']
     src = tmp_path / "cap.jsonl"
     src.write_text("\n".join(good[:4] + bad + good[4:]) + "\n")
@@ -65,11 +67,12 @@ def test_malformed_lines_are_quarantined_with_line_numbers(tmp_path: Path) -> No
     assert report.malformed == len(bad)
     assert [line.split(":")[1] for line in report.malformed_lines] == [str(n) for n in range(5, 10)]
     assert "U=5 > u=4" in report.malformed_lines[0]
-    assert "unknown message type 'frobnicate'" in report.malformed_lines[2]
+    assert "unknown message type 'depthUpdat'" in report.malformed_lines[2]
     assert "without a symbol" in report.malformed_lines[3]
     quarantined = [json.loads(x) for x in report.quarantine.read_text().splitlines()]  # type: ignore[union-attr]
     assert [q["text"] for q in quarantined] == bad
     assert sum(report.events.values()) == len(good)
+    assert report.other_streams == {} and report.not_stored == {}  # a damaged diff is not another stream
 
 
 def test_import_is_idempotent(tmp_path: Path) -> None:
@@ -83,11 +86,11 @@ def test_import_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_parse_line_timestamp_units() -> None:
-    assert parse_line('1714521600 {"a":1}')[0] == 1714521600 * 10**9
-    assert parse_line('1714521600123 {"a":1}')[0] == 1714521600123 * 10**6
-    assert parse_line('1714521600123456 {"a":1}')[0] == 1714521600123456 * 10**3
-    assert parse_line('1714521600123456789 {"a":1}')[0] == 1714521600123456789
-    assert parse_line('{"a":1}') == (None, {"a": 1})
+    assert parse_line('1714521600 {"a":1}').local_ns == 1714521600 * 10**9
+    assert parse_line('1714521600123 {"a":1}').local_ns == 1714521600123 * 10**6
+    assert parse_line('1714521600123456 {"a":1}').local_ns == 1714521600123456 * 10**3
+    assert parse_line('1714521600123456789 {"a":1}').local_ns == 1714521600123456789
+    assert parse_line('{"a":1}').local_ns is None and parse_line('{"a":1}').frame == {"a": 1}
 
 
 def test_a_capture_imported_in_small_pieces_is_still_one_file_per_symbol_hour(

@@ -153,3 +153,29 @@ def test_without_matplotlib(data_dir: Path, tmp_path: Path, capsys: pytest.Captu
     _one_line_error(main(["plot", *base, "--out", str(tmp_path / "f.png")]), capsys, "install acts[plot]")
     _one_line_error(main(["study", *base, "--png", str(tmp_path / "s.png")]), capsys, "install acts[plot]")
     assert not (tmp_path / "f.png").exists()
+
+
+VECTOR_PLUGIN = """
+def top(view):
+    (b, bq), (a, aq) = view.bids(1)[0], view.asks(1)[0]
+    return ((bq - aq) / (bq + aq), (a - b) / 1e8)
+
+top.vector_size = 2
+"""
+
+
+def test_study_and_plot_take_a_vector_feature_element_by_element(data_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "vecstudy.py").write_text(VECTOR_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    common = ["--data-dir", str(data_dir), "--from", "2024-05-01", "--every", "5s", "--symbols", "BTC"]
+    code = main(["study", *common, "--features", "vecstudy:top", "--horizons", "1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    studied = {line.split()[0] for line in out.strip().splitlines()[1:]}
+    assert studied == {"vecstudy:top_0", "vecstudy:top_1"}
+    png = tmp_path / "v.png"
+    assert main(["plot", *common, "--features", "vecstudy:top,mid", "--out", str(png)]) == 0
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert "3 panels" in capsys.readouterr().err

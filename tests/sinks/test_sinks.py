@@ -60,6 +60,14 @@ class SinkContract:
         for key, value in values.items():
             assert got[key] == value and repr(got[key]) == repr(value)
 
+    def test_registered_names_and_vectors_round_trip(self, sink: Any) -> None:
+        # Live entries name features as replay does: plug-in names carry '.' and ':'; a vector is a list.
+        values = {"time": "2024-05-01T00:00:00Z", "mid": 1.5, "mid_price": 1.5, "mypkg.feat:wimb5": 0.25,
+                  "mypkg.feat:vec": [1.0, None, -2.5], "depth50": None}
+        sink.write([entry("BTCUSDT", "2024-05-01T00:00:00Z", **values)])
+        sink.write([entry("BTCUSDT", "2024-05-01T00:00:00Z", **values)])
+        assert sink.read() == [entry("BTCUSDT", "2024-05-01T00:00:00Z", **values)]
+
     def test_data_survives_a_restart(self, sink: Any) -> None:
         sink.write([entry("BTCUSDT", "2024-05-01T00:00:00Z", mid_price=1.5)])
         again = self.reopen(sink)
