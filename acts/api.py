@@ -38,12 +38,11 @@ from acts.features.pipeline import (
     MinuteSampler,
     NullAndReportOnce,
     OnFeatureError,
-    Rows,
     raise_feature_error,
 )
 from acts.features.registry import Feature, check_names
 from acts.replayer.output import DEFAULT_BATCH_ROWS, features_schema, row_batches
-from acts.replayer.replay import ReplayReport, replay
+from acts.replayer.replay import ReplayReport, book_at, replay, sampled_rows
 from acts.replayer.verify import verify_segments
 from acts.storage.store import SegmentStore
 
@@ -241,11 +240,9 @@ class History:
         chosen = self._symbol(symbol)
         at_ms = _time_ms(at, "at")
         _check_depth(depth)
-        sequencer = Sequencer()
-        for event in self._events_from(chosen, at_ms, at_ms + 1):
-            if _event_ms(event) > at_ms:
-                break
-            sequencer.apply(event)
+        report = ReplayReport()
+        sequencer = book_at(self.store, chosen, at_ms, report)
+        _warn_skipped(report)
         valid = sequencer.valid
         view = sequencer.view()
         return _snapshot(chosen, at_ms, valid, sequencer.position if valid else None,
@@ -266,20 +263,21 @@ class History:
 
     def _books(self, symbol: str, start_ms: int, end_ms: int | None, interval_ms: int,
                depth: int | None) -> Iterator[BookSnapshot]:
-        sampler = _BookSampler(symbol, interval_ms, depth)
-        for event in self._events_from(symbol, start_ms, end_ms):
-            rows, _ = sampler.apply(event)
-            if isinstance(rows, Rows) and rows.stop_ms <= start_ms:
-                continue
-            for row in rows:
-                if end_ms is not None and row.minute_ms >= end_ms:
-                    return
-                if row.minute_ms < start_ms:
-                    continue
-                levels = sampler.captured if row.valid else None
-                yield _snapshot(symbol, row.minute_ms + interval_ms, row.valid,
-                                levels[0] if levels else None, row.last_book_update_ms,
-                                levels[1] if levels else [], levels[2] if levels else [])
+        samplers: list[_BookSampler] = []  # the engine's (the fast one may hand over to the reference)
+
+        def make_sampler(sequencer: Sequencer[Any] | None) -> _BookSampler:
+            samplers.append(_BookSampler(symbol, interval_ms, depth, sequencer))
+            return samplers[-1]
+
+        report = ReplayReport()
+        for row in sampled_rows(self.store, symbol, make_sampler, start_ms, end_ms, report):
+            # Rows come out as they are sampled (``_BookSampler`` has no compiled twin): the levels
+            # captured last are this row's.
+            levels = samplers[-1].captured if row.valid else None
+            yield _snapshot(symbol, row.minute_ms + interval_ms, row.valid,
+                            levels[0] if levels else None, row.last_book_update_ms,
+                            levels[1] if levels else [], levels[2] if levels else [])
+        _warn_skipped(report)
 
     # --- raw events ----------------------------------------------------------------------
 
@@ -345,19 +343,6 @@ class History:
         _check_order(start_ms, end_ms, start, end)
         return start_ms, end_ms
 
-    def _events_from(self, symbol: str, start_ms: int, end_ms: int | None) -> Iterator[Event]:
-        """The events to fold to know ``symbol``'s book from ``start_ms`` on (from the snapshot before it);
-        a corrupt segment is skipped with a warning (the chain breaks across it, so the book goes
-        invalid by itself)."""
-        def on_problem(exc: CorruptSegmentError) -> None:
-            warnings.warn(f"skipped a corrupt segment: {exc}", RuntimeWarning, stacklevel=4)
-
-        for path in self.store.plan(symbol, start_ms, end_ms, on_problem):
-            try:
-                yield from self.store.events(path, symbol)
-            except CorruptSegmentError as exc:
-                on_problem(exc)
-
 
 def open_history(location: str | PurePath) -> History:
     """``acts.open``: the history recorded in a data folder, or under a filesystem URI (``s3://...``)."""
@@ -411,8 +396,10 @@ class _BookSampler(MinuteSampler):
 
     __slots__ = ("depth", "captured")
 
-    def __init__(self, symbol: str, interval_ms: int, depth: int | None) -> None:
-        super().__init__(symbol, (), None, interval_ms)
+    def __init__(self, symbol: str, interval_ms: int, depth: int | None, sequencer: Sequencer[Any] | None = None,
+                 ) -> None:
+        super().__init__(symbol, (), sequencer, interval_ms)
+        self.kernels = None  # rows need the levels: sampled here, never by the compiled lane
         self.depth = depth
         self.captured: tuple[int, list[tuple[int, int]], list[tuple[int, int]]] | None = None
 
@@ -425,6 +412,11 @@ class _BookSampler(MinuteSampler):
         else:
             self.captured = None
         return row
+
+
+def _warn_skipped(report: ReplayReport) -> None:
+    for problem in report.problems:
+        warnings.warn(f"skipped a corrupt segment: {problem}", RuntimeWarning, stacklevel=3)
 
 
 def _policy(on_feature_error: str) -> OnFeatureError:
@@ -456,10 +448,6 @@ def _datetime(ms: int) -> datetime:
 def _check_depth(depth: int | None) -> None:
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise InputError(f"depth={depth!r} must be a number of levels (0 or more), or None for all")
-
-
-def _event_ms(event: Event) -> int:
-    return event.event_time_ms if isinstance(event, DepthUpdate) else event.recv_ns // 1_000_000
 
 
 def _levels(levels: list[tuple[int, int]]) -> np.ndarray:

@@ -8,6 +8,10 @@ mid (BTC at 0.01 ticks, SHIB at 1e-8). Capacity doubles as needed. Numba compile
 when installed (extra ``fast``); without it the same code runs as plain Python, slower but
 identical. Same interface as ``Book`` (``book.protocol.BookLike``/``BookView``), but levels arrive
 as integer arrays already at ``BOOK_SCALE`` (``ArrayLevels``, from ``storage.columnar``).
+
+The compiled lane lives here too: ``_follow_chain`` (apply chain-continuing diffs up to an interval's
+end) and ``_sample_chain`` (the same, closing intervals and sampling the ``book.kernels`` features
+on the way, for ``replayer.replay``).
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import Any, Protocol, TypeAlias
 import numpy as np
 
 from acts.book.book import SCALE
+from acts.book.kernels import EXACT_LIMIT, Kernel
 from acts.core.events import EventKind, Side
 
-__all__ = ["ArrayBook", "ArrayBookView", "ArrayLevels", "EventColumns", "HAVE_NUMBA"]
+__all__ = ["ArrayBook", "ArrayBookView", "ArrayLevels", "EventColumns", "HAVE_NUMBA", "LaneRows"]
 
 #: One side's levels for ``ArrayBook``: ``(prices, quantities)``, int64 arrays at ``BOOK_SCALE``.
 #: ``storage.columnar`` spells the same type (``storage`` and ``book`` share a floor and never import
@@ -38,6 +43,7 @@ class EventColumns(Protocol):
     ends: np.ndarray
     kinds: np.ndarray
     times: np.ndarray
+    recv: np.ndarray
     firsts: np.ndarray
     finals: np.ndarray
     side: np.ndarray
@@ -183,6 +189,149 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
     return i, position, last_time, bid_count, ask_count, False
 
 
+_SCALE_F = float(SCALE)
+#: ``Kernel`` values as plain ints, constants to the compiled code.
+_MID, _BEST_BID, _BEST_ASK, _SPREAD, _BIAS, _BID_AMOUNT = (int(Kernel.MID), int(Kernel.BEST_BID), int(Kernel.BEST_ASK),
+                                                           int(Kernel.SPREAD), int(Kernel.BIAS), int(Kernel.BID_AMOUNT))
+
+
+@njit(cache=True, nogil=True)
+def _top_sum(qtys: np.ndarray, count: int, levels: int) -> int:  # pragma: no cover - compiled
+    """Summed quantity of the best ``levels`` levels (the best sits at the end); -1 past ``EXACT_LIMIT``."""
+    total = 0
+    for j in range(count - 1, max(count - levels, 0) - 1, -1):
+        if qtys[j] > EXACT_LIMIT:  # checked before adding: no int64 wrap-around
+            return -1
+        total += qtys[j]
+        if total > EXACT_LIMIT:
+            return -1
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _features(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
+              ask_qtys: np.ndarray, ask_count: int, codes: np.ndarray, params: np.ndarray,
+              out: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """The ``kernels.Kernel`` features of the book into ``out`` (NaN: undefined, Python's None); False when
+    one of them cannot be computed exactly here (then ``out`` is garbage and Python computes the row)."""
+    nan = np.nan
+    bid = bid_keys[bid_count - 1] if bid_count else 0
+    ask = -ask_keys[ask_count - 1] if ask_count else 0
+    both = bid_count > 0 and ask_count > 0
+    for f in range(codes.shape[0]):
+        code = codes[f]
+        if code == _MID:
+            if not both:
+                out[f] = nan
+            elif bid + ask > EXACT_LIMIT:
+                return False
+            else:
+                out[f] = float(bid + ask) / (2 * _SCALE_F)
+        elif code == _BEST_BID or code == _BEST_ASK:
+            count, price = (bid_count, bid) if code == _BEST_BID else (ask_count, ask)
+            if not count:
+                out[f] = nan
+            elif price > EXACT_LIMIT:
+                return False
+            else:
+                out[f] = float(price) / _SCALE_F
+        elif code == _SPREAD:
+            if not both:
+                out[f] = nan
+            elif ask > EXACT_LIMIT or bid > EXACT_LIMIT:
+                return False
+            else:
+                out[f] = float(ask - bid) / _SCALE_F
+        else:  # a family over the top N levels
+            b = _top_sum(bid_qtys, bid_count, params[f])
+            a = _top_sum(ask_qtys, ask_count, params[f])
+            if b < 0 or a < 0 or a + b > EXACT_LIMIT:
+                return False
+            if code == _BIAS:
+                out[f] = nan if a + b == 0 else float(b - a) / float(b + a)
+            elif code == _BID_AMOUNT:
+                out[f] = float(b) / _SCALE_F if bid_count else nan
+            else:  # Kernel.ASK_AMOUNT
+                out[f] = float(a) / _SCALE_F if ask_count else nan
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _sample_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
+                  ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
+                  price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
+                  times: np.ndarray, firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, i: int,
+                  position: int, last_time: int, open_start: int, interval: int, depth_kind: int,
+                  codes: np.ndarray, params: np.ndarray, out_time: np.ndarray, out_stop: np.ndarray,
+                  out_last: np.ndarray, out_recv: np.ndarray, out_values: np.ndarray,
+                  ) -> tuple[int, int, int, int, int, int, int, bool]:  # pragma: no cover - compiled
+    """``_follow_chain`` that also closes intervals itself: a diff that continues the chain (or is
+    already covered) and whose ``E`` is past the open interval (every diff, with ``interval`` 0:
+    event mode) closes it -- the row is sampled first, into ``out_*`` at the next free index, then
+    the diff is applied, as ``MinuteSampler.apply`` does. Such a row is valid: the book was LIVE and
+    the closing diff kept the chain. Stops where ``_follow_chain`` stops, when the output is full,
+    or before a closing diff whose features cannot be computed exactly here. Returns ``(next i,
+    position, last E or -1, open interval start, bid count, ask count, rows, crossed)``.
+    """
+    n = starts.shape[0]
+    rows = 0
+    capacity = out_time.shape[0]
+    limit = open_start + interval
+    while i < n:
+        if kinds[i] != depth_kind:
+            break
+        final = finals[i]
+        ahead = final > position
+        if ahead and firsts[i] != position + 1:
+            break
+        if interval == 0 or times[i] >= limit:
+            if rows == capacity:
+                break
+            if not _features(bid_keys, bid_qtys, bid_count, ask_keys, ask_qtys, ask_count, codes, params,
+                             out_values[rows]):
+                break
+            out_time[rows] = open_start
+            out_last[rows] = last_time
+            out_recv[rows] = recv[i]
+            open_start = times[i] if interval == 0 else times[i] - times[i] % interval
+            out_stop[rows] = open_start
+            rows += 1
+            limit = open_start + interval
+        if ahead:
+            for r in range(starts[i], ends[i]):
+                if side[r] == _BID:
+                    bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor,
+                                           qty[r] * qty_factor)
+                elif side[r] == _ASK:
+                    ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor,
+                                           qty[r] * qty_factor)
+            position = final
+            last_time = times[i]
+            if bid_count and ask_count and bid_keys[bid_count - 1] >= -ask_keys[ask_count - 1]:
+                return i + 1, position, last_time, open_start, bid_count, ask_count, rows, True
+        i += 1
+    return i, position, last_time, open_start, bid_count, ask_count, rows, False
+
+
+class LaneRows:
+    """Rows the compiled lane closed, as columns: ``time`` (interval start), ``stop`` (start of the
+    interval the closing diff opened: rows in between carry this one), ``last`` (E of the last diff
+    applied, -1 for none), ``recv`` (closing diff's receive time), ``values`` (one column per
+    feature, NaN for undefined). Each row is valid (see ``_sample_chain``). Reused from call to
+    call: read before the next."""
+
+    __slots__ = ("time", "stop", "last", "recv", "values", "codes", "params")
+
+    def __init__(self, codes: np.ndarray, params: np.ndarray, capacity: int = 4096) -> None:
+        self.codes = codes
+        self.params = params
+        self.time = np.empty(capacity, dtype=np.int64)
+        self.stop = np.empty(capacity, dtype=np.int64)
+        self.last = np.empty(capacity, dtype=np.int64)
+        self.recv = np.empty(capacity, dtype=np.int64)
+        self.values = np.empty((capacity, len(codes)), dtype=np.float64)
+
+
 class _Side:
     __slots__ = ("keys", "qtys", "count", "negate")
 
@@ -196,8 +345,11 @@ class _Side:
         needed = self.count + extra
         if needed > len(self.keys):
             size = max(needed, 2 * len(self.keys))
-            self.keys = np.resize(self.keys, size)
-            self.qtys = np.resize(self.qtys, size)
+            # Copy only the live levels: np.resize would fill the whole new size (a row group's worth).
+            keys, qtys = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+            keys[: self.count] = self.keys[: self.count]
+            qtys[: self.count] = self.qtys[: self.count]
+            self.keys, self.qtys = keys, qtys
 
     def top(self, n: int | None) -> list[tuple[int, int]]:
         count = self.count if n is None else min(n, self.count)
@@ -247,6 +399,21 @@ class ArrayBook:
             group.ends, group.kinds, group.times, group.firsts, group.finals, i, position, time_limit,
             int(EventKind.DEPTH))
         return i, position, last_time, crossed
+
+    def sample_chain(self, group: EventColumns, i: int, position: int, last_time: int, open_start: int,
+                     interval: int, out: LaneRows) -> tuple[int, int, int, int, int, bool]:
+        """Run ``_sample_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1,
+        open interval start, rows written into out, crossed)``."""
+        b, a = self._bids, self._asks
+        rows = len(group.side) - int(group.starts[i])
+        b.reserve(rows)
+        a.reserve(rows)
+        i, position, last_time, open_start, b.count, a.count, written, crossed = _sample_chain(
+            b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty,
+            group.price_factor, group.qty_factor, group.starts, group.ends, group.kinds, group.times,
+            group.firsts, group.finals, group.recv, i, position, last_time, open_start, interval,
+            int(EventKind.DEPTH), out.codes, out.params, out.time, out.stop, out.last, out.recv, out.values)
+        return i, position, last_time, open_start, written, crossed
 
     def is_crossed(self) -> bool:
         b, a = self._bids, self._asks

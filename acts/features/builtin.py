@@ -3,15 +3,34 @@
 Numbers: the view holds exact integers (value * SCALE). Every feature sums integers exactly and
 divides once at the end (Python's int/int division is correctly rounded), so results are the
 same bit for bit whatever order the book was built in.
+
+Most built-ins have a twin in the compiled lane (``book.kernels.Kernel``): ``CompiledFeature``
+says which, and replay uses the twins when every requested feature has one (same values: the
+twins divide the same integers, see ``Kernel``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from acts.book.book import SCALE
+from acts.book.kernels import Kernel
 from acts.book.protocol import BookView
 from acts.features.registry import FeatureFn, Registry
 
-__all__ = ["default_registry"]
+__all__ = ["CompiledFeature", "default_registry"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFeature:
+    """A built-in feature with a compiled twin: ``kernel`` with ``param`` (levels, for families)."""
+
+    fn: FeatureFn
+    kernel: Kernel
+    param: int = 0
+
+    def __call__(self, view: BookView) -> float | None:
+        return self.fn(view)
 
 
 def best_bid(view: BookView) -> float | None:
@@ -52,21 +71,21 @@ def bias(levels: int) -> FeatureFn:
         bids, asks = _side_sums(view, levels)
         return None if bids + asks == 0 else (bids - asks) / (bids + asks)
 
-    return bias_n
+    return CompiledFeature(bias_n, Kernel.BIAS, levels)
 
 
 def bid_amount(levels: int) -> FeatureFn:
     def bid_amount_n(view: BookView) -> float | None:
         return _side_sums(view, levels)[0] / SCALE if view.bid_depth else None
 
-    return bid_amount_n
+    return CompiledFeature(bid_amount_n, Kernel.BID_AMOUNT, levels)
 
 
 def ask_amount(levels: int) -> FeatureFn:
     def ask_amount_n(view: BookView) -> float | None:
         return _side_sums(view, levels)[1] / SCALE if view.ask_depth else None
 
-    return ask_amount_n
+    return CompiledFeature(ask_amount_n, Kernel.ASK_AMOUNT, levels)
 
 
 def depth(bps: int) -> FeatureFn:
@@ -95,10 +114,10 @@ def depth(bps: int) -> FeatureFn:
 def default_registry() -> Registry:
     """A fresh registry with every built-in feature (no module-level mutable state)."""
     registry = Registry()
-    registry.add("mid", mid, "(best bid + best ask) / 2")
-    registry.add("best_bid", best_bid, "highest bid price")
-    registry.add("best_ask", best_ask, "lowest ask price")
-    registry.add("spread", spread, "best ask - best bid")
+    registry.add("mid", CompiledFeature(mid, Kernel.MID), "(best bid + best ask) / 2")
+    registry.add("best_bid", CompiledFeature(best_bid, Kernel.BEST_BID), "highest bid price")
+    registry.add("best_ask", CompiledFeature(best_ask, Kernel.BEST_ASK), "lowest ask price")
+    registry.add("spread", CompiledFeature(spread, Kernel.SPREAD), "best ask - best bid")
     registry.add("microprice", microprice, "(bid * ask_qty + ask * bid_qty) / (bid_qty + ask_qty) at the best level")
     registry.add_family("bias", bias, "(B - A) / (B + A), B and A the summed quantities of the top N levels")
     registry.add_family("bid_amount", bid_amount, "summed quantity of the top N bid levels")

@@ -23,6 +23,10 @@ diff closes the previous one's row, by the same rule: the row after diff d is va
 book was valid after d and the next diff continues the chain. Snapshots and markers belong to the
 row of the diff before them, as they belong to the open interval above; no row is ever carried.
 
+The compiled lane (``replayer.replay``) may close intervals itself when every feature is a
+``CompiledFeature``: ``kernels`` says which, ``lane_open``/``lane_closed`` hand the interval clock
+over and back, and ``lane_rows`` turns what it sampled into the same rows this fold would give.
+
 A feature is user code: if it raises or returns something that is not a finite number, the value
 is null and ``on_feature_error`` hears of it (``raise_feature_error``, the default, stops with an
 ``ActsError`` naming feature, symbol and time).
@@ -42,6 +46,7 @@ from acts.core.errors import FeatureError
 from acts.core.events import DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot
 from acts.core.symbols import iso_ms
 from acts.core.timeunits import MINUTE_MS
+from acts.features.builtin import CompiledFeature
 from acts.features.registry import Feature, FeatureValue
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "raise_feature_error",
     "NullAndReportOnce",
     "MinuteSampler",
+    "LaneBatch",
 ]
 
 #: ``interval_ms`` for event mode: a row after every diff (see the module docstring).
@@ -92,6 +98,47 @@ class Rows:
 
     def __bool__(self) -> bool:
         return True
+
+
+#: ``MinuteRow``'s slot setters: ``LaneBatch`` builds rows through them, in half the time of the frozen
+#: dataclass's ``__init__`` (which adds no check: it only sets the slots too). Event mode builds one per diff.
+_LANE_FIELDS = ("symbol", "minute_ms", "valid", "last_book_update_ms", "closing_recv_ns", "values")
+assert MinuteRow.__slots__ == _LANE_FIELDS, "MinuteRow changed: update _lane_row"
+_ROW_SETTERS = tuple(getattr(MinuteRow, name).__set__ for name in _LANE_FIELDS)
+
+
+class LaneBatch:
+    """Rows the compiled lane closed, from its columns (``book.arraybook.LaneRows``), copied: every one
+    valid, carried over empty intervals as ``Rows`` carries. Iterates like ``Rows``; ``stop_ms`` is
+    where the last one's carried rows end, ``first_ms`` the first row's time."""
+
+    __slots__ = ("symbol", "step_ms", "first_ms", "stop_ms", "_columns")
+
+    def __init__(self, symbol: str, step_ms: int, times: list[int], stops: list[int], lasts: list[int],
+                 recvs: list[int], values: list[tuple[float | None, ...]]) -> None:
+        self.symbol = symbol
+        self.step_ms = step_ms
+        self.first_ms = min(times)  # event mode: E may run backwards
+        # Event mode carries nothing: a row is over at its own time.
+        self.stop_ms = stops[-1] if step_ms != EVERY_EVENT else max(times) + 1
+        self._columns = (times, stops, lasts, recvs, values)
+
+    def __iter__(self) -> Iterator[MinuteRow]:
+        symbol, step = self.symbol, self.step_ms
+        s_symbol, s_minute, s_valid, s_last, s_recv, s_values = _ROW_SETTERS
+        new = object.__new__
+        for time, stop, last, recv, values in zip(*self._columns, strict=True):
+            row = new(MinuteRow)  # MinuteRow(symbol, time, True, last or None, recv, values)
+            s_symbol(row, symbol)
+            s_minute(row, time)
+            s_valid(row, True)
+            s_last(row, None if last < 0 else last)
+            s_recv(row, recv)
+            s_values(row, values)
+            if step != EVERY_EVENT and stop - time > step:
+                yield from Rows(row, stop, step)
+            else:
+                yield row
 
 
 #: What ``apply`` returns when no interval closed.
@@ -148,7 +195,8 @@ class MinuteSampler(Generic[LevelsT]):
 
     Generic, like its ``Sequencer``, in how events hold their levels (strings, or the fast path's arrays)."""
 
-    __slots__ = ("symbol", "features", "sequencer", "interval_ms", "on_feature_error", "_open_minute", "_cut")
+    __slots__ = ("symbol", "features", "sequencer", "interval_ms", "on_feature_error", "kernels", "_open_minute",
+                 "_cut")
 
     @overload
     def __init__(self: MinuteSampler[Levels], symbol: str, features: Sequence[Feature], sequencer: None = None,
@@ -162,6 +210,10 @@ class MinuteSampler(Generic[LevelsT]):
                  interval_ms: int = MINUTE_MS, on_feature_error: OnFeatureError = raise_feature_error) -> None:
         self.symbol = symbol
         self.features = tuple(features)
+        #: ``(kernel, param)`` per feature when every one has a compiled twin, else None (the lane
+        #: then leaves every interval close to ``apply``). A subclass that samples more than the
+        #: features sets it to None.
+        self.kernels: tuple[tuple[int, int], ...] | None = _kernels(self.features)
         self.sequencer: Sequencer[LevelsT] = sequencer if sequencer is not None else _reference_sequencer()
         self.interval_ms = interval_ms
         self.on_feature_error = on_feature_error
@@ -175,6 +227,17 @@ class MinuteSampler(Generic[LevelsT]):
         the first diff, and always in event mode, where every diff closes one (so the compiled lane,
         which follows the chain up to the interval's end, never runs there)."""
         return None if self.interval_ms == EVERY_EVENT else self._open_minute
+
+    def lane_open(self) -> int | None:
+        """Start of the open interval when the compiled lane may close it itself (compiled features, an
+        interval open, no restart cut pending), else None. Event mode included."""
+        if self.kernels is None or self._cut is not None:
+            return None
+        return self._open_minute
+
+    def lane_closed(self, open_start: int) -> None:
+        """The lane closed intervals up to the one starting at ``open_start``, now open."""
+        self._open_minute = open_start
 
     def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Marker) -> Step:
         if self.interval_ms == EVERY_EVENT and isinstance(event, DepthUpdate):
@@ -240,6 +303,12 @@ class MinuteSampler(Generic[LevelsT]):
         except Exception as exc:  # noqa: BLE001 - user code: any failure is reported, never fatal here
             self.on_feature_error(FeatureFailure(feature.name, self.symbol, minute_ms, f"{type(exc).__name__}: {exc}"))
             return None
+
+
+def _kernels(features: Sequence[Feature]) -> tuple[tuple[int, int], ...] | None:
+    if all(isinstance(f.fn, CompiledFeature) for f in features):
+        return tuple((int(f.fn.kernel), f.fn.param) for f in features if isinstance(f.fn, CompiledFeature))
+    return None
 
 
 def _finite(value: object) -> float | None:

@@ -1,8 +1,14 @@
-"""Replay: fold recorded events through the feature pipeline, one row per symbol per minute.
+"""Replay: fold recorded events through the feature pipeline, one row per symbol per interval.
 
 Output depends only on the recorded events and the arguments: symbols are replayed
 independently and merged by ``(minute, symbol)``, and segment boundaries are invisible to the
 fold (an event never spans two files).
+
+Strategy (fast engine): the compiled lane folds the diffs that continue the update-id chain; when
+every requested feature has a compiled twin (``features.builtin.CompiledFeature``) it also closes
+intervals -- every diff, in event mode -- and samples their rows into arrays, so Python sees a
+batch of rows per few thousand intervals instead of one call per interval. Everything else
+(snapshots, markers, gaps, a restart's cut, user features) goes through the one sampler.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePath
-from typing import TypeVar
+from typing import Any, TypeAlias, TypeVar
 
-from acts.book.arraybook import ArrayBook, ArrayLevels
-from acts.book.sequencer import Crossed, Gap, Sequencer, StaleSnapshot, State
+import numpy as np
+
+from acts.book.arraybook import ArrayBook, ArrayLevels, LaneRows
+from acts.book.sequencer import Applied, Crossed, Gap, Outcome, Sequencer, StaleSnapshot, State
 from acts.core.errors import CorruptSegmentError, InputError
-from acts.core.events import Event, Levels
+from acts.core.events import DepthUpdate, Event, EventKind, Levels
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import (
     NO_ROWS,
+    LaneBatch,
     MinuteRow,
     MinuteSampler,
     OnFeatureError,
@@ -33,7 +42,10 @@ from acts.features.registry import Feature
 from acts.storage.columnar import LevelOverflow, RowGroup
 from acts.storage.store import SegmentStore
 
-__all__ = ["Engine", "ReplayReport", "replay", "replay_symbol"]
+__all__ = ["Engine", "ReplayReport", "book_at", "replay", "replay_symbol", "sampled_rows"]
+
+#: A step of the fast fold: ``MinuteSampler.apply``'s, or rows the compiled lane closed itself.
+FastStep: TypeAlias = Step | tuple[LaneBatch, Outcome]
 
 
 @dataclass
@@ -75,11 +87,36 @@ def replay_symbol(
     ``engine``: an ``Engine`` or its name. Both engines share every sequencing and interval rule and
     give identical rows. ``interval_ms`` is the sampling interval.
     """
+    def make_sampler(sequencer: Sequencer[Any] | None) -> MinuteSampler[Any]:
+        return MinuteSampler(symbol, features, sequencer, interval_ms, on_feature_error)
+
+    return sampled_rows(store, symbol, make_sampler, start_ms, end_ms, report, strict, engine)
+
+
+def sampled_rows(
+    store: SegmentStore,
+    symbol: str,
+    make_sampler: Callable[[Sequencer[Any] | None], MinuteSampler[Any]],
+    start_ms: int,
+    end_ms: int | None,
+    report: ReplayReport,
+    strict: bool = False,
+    engine: Engine | str = Engine.AUTO,
+) -> Iterator[MinuteRow]:
+    """``replay_symbol`` with the sampler of the caller's choosing: ``make_sampler(sequencer)`` builds it
+    around the engine's sequencer (None: the reference one). A sampler that samples more than its
+    features (``api.History.books`` keeps the levels) sets its ``kernels`` to None, so that every row
+    is sampled by its ``sample`` just before it is yielded. Arguments are checked before this returns."""
     try:
         chosen = Engine(engine)
     except ValueError:
         raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    return _sampled_rows(store, symbol, make_sampler, start_ms, end_ms, report, strict, chosen)
 
+
+def _sampled_rows(store: SegmentStore, symbol: str, make_sampler: Callable[[Sequencer[Any] | None], MinuteSampler[Any]],
+                  start_ms: int, end_ms: int | None, report: ReplayReport, strict: bool, chosen: Engine,
+                  ) -> Iterator[MinuteRow]:
     def run(fast: bool) -> Iterator[MinuteRow]:
         def on_problem(exc: CorruptSegmentError) -> None:
             if strict:
@@ -87,14 +124,14 @@ def replay_symbol(
             report.problems.append(str(exc))
 
         paths = store.plan(symbol, start_ms, end_ms, on_problem)
-        steps: Iterator[Step | CorruptSegmentError]
+        steps: Iterator[FastStep | CorruptSegmentError]
         if fast:
             book = ArrayBook()
-            sampler = MinuteSampler(symbol, features, Sequencer(book=book), interval_ms, on_feature_error)
+            sampler = make_sampler(Sequencer(book=book))
             groups = _prefetched(_pieces(paths, lambda path: store.row_groups(path, symbol)))
             steps = _fast_steps(sampler, book, groups, report)
         else:
-            reference = MinuteSampler(symbol, features, None, interval_ms, on_feature_error)
+            reference = make_sampler(None)
             steps = _reference_steps(reference, _pieces(paths, lambda path: store.events(path, symbol)), report)
         return _rows(steps, start_ms, end_ms, report, on_problem)
 
@@ -102,17 +139,78 @@ def replay_symbol(
         yield from run(fast=False)
         return
     emitted = False
+    rows = run(fast=True)
     try:
-        for row in run(fast=True):
+        for row in rows:
             emitted = True
             yield row
+            break
+        yield from rows  # the rest without this frame's loop: event mode yields a row per diff
     except LevelOverflow as exc:
         if chosen is Engine.FAST or emitted:
             raise InputError(f"{symbol}: {exc}; replay it with --engine python") from None
         yield from run(fast=False)
 
 
-def _rows(steps: Iterator[Step | CorruptSegmentError], start_ms: int, end_ms: int | None, report: ReplayReport,
+def book_at(store: SegmentStore, symbol: str, at_ms: int, report: ReplayReport,
+            engine: Engine | str = Engine.AUTO) -> Sequencer[Any]:
+    """``symbol``'s sequencer (book, validity, position) after the fold of the recording up to, not
+    including, the first event whose time is past ``at_ms`` (a diff's time is its ``E``; a snapshot's
+    or marker's, its receive time). Corrupt segments are skipped, listed in ``report.problems``."""
+    try:
+        chosen = Engine(engine)
+    except ValueError:
+        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    paths = store.plan(symbol, at_ms, at_ms + 1, lambda exc: report.problems.append(str(exc)))
+    if chosen is not Engine.PYTHON:
+        try:
+            return _fast_book_at(store, symbol, paths, at_ms, report)
+        except LevelOverflow as exc:
+            if chosen is Engine.FAST:
+                raise InputError(f"{symbol}: {exc}; use engine='python'") from None
+    sequencer = Sequencer()
+    for event in _pieces(paths, lambda path: store.events(path, symbol)):
+        if isinstance(event, CorruptSegmentError):
+            report.problems.append(str(event))
+            continue
+        if (event.event_time_ms if isinstance(event, DepthUpdate) else event.recv_ns // 1_000_000) > at_ms:
+            break
+        report.events += 1
+        sequencer.apply(event)
+    return sequencer
+
+
+def _fast_book_at(store: SegmentStore, symbol: str, paths: Sequence[PurePath], at_ms: int,
+                  report: ReplayReport) -> Sequencer[Any]:
+    """``book_at`` on the fast path: the compiled lane follows the chain up to ``at_ms`` (it stops at the
+    first diff past it); every other event goes through the sequencer."""
+    book = ArrayBook()
+    sequencer = Sequencer(book=book)
+    for group in _pieces(paths, lambda path: store.row_groups(path, symbol)):
+        if isinstance(group, CorruptSegmentError):
+            report.problems.append(str(group))
+            continue
+        i, n = 0, len(group)
+        while i < n:
+            if sequencer.state is State.LIVE:
+                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position, at_ms + 1)
+                if j > i:
+                    sequencer.followed(position, None if last_time < 0 else last_time)
+                    report.events += j - i
+                    i = j
+                    if crossed:
+                        sequencer.crossed(position)
+                    continue
+            is_diff = group.kinds[i] == EventKind.DEPTH
+            if (int(group.times[i]) if is_diff else int(group.recv[i]) // 1_000_000) > at_ms:
+                return sequencer
+            report.events += 1
+            sequencer.apply(group.event(i))
+            i += 1
+    return sequencer
+
+
+def _rows(steps: Iterator[FastStep | CorruptSegmentError], start_ms: int, end_ms: int | None, report: ReplayReport,
           on_problem: Callable[[CorruptSegmentError], None]) -> Iterator[MinuteRow]:
     """The rows in ``[start_ms, end_ms)`` of what the fold gave, counting its outcomes in ``report``."""
     for step in steps:
@@ -128,8 +226,11 @@ def _rows(steps: Iterator[Step | CorruptSegmentError], start_ms: int, end_ms: in
             report.stale_snapshots += 1
         elif isinstance(outcome, Crossed):
             report.crossed += 1
-        if isinstance(rows, Rows) and rows.stop_ms <= start_ms:
+        if isinstance(rows, (Rows, LaneBatch)) and rows.stop_ms <= start_ms:
             continue  # all before the requested range: skip without visiting each carried row
+        if isinstance(rows, LaneBatch) and rows.first_ms >= start_ms and (end_ms is None or rows.stop_ms <= end_ms):
+            yield from rows  # all inside the range: no test per row
+            continue
         for row in rows:
             if end_ms is not None and row.minute_ms >= end_ms:
                 return
@@ -184,38 +285,81 @@ def _reference_steps(sampler: MinuteSampler[Levels], events: Iterator[Event | Co
 
 def _fast_steps(sampler: MinuteSampler[ArrayLevels], book: ArrayBook,
                 groups: Iterator[RowGroup | CorruptSegmentError], report: ReplayReport,
-                ) -> Iterator[Step | CorruptSegmentError]:
+                ) -> Iterator[FastStep | CorruptSegmentError]:
     """``_fold_fast`` over every decoded row group; ``book`` is the sampler's."""
+    lane = None if sampler.kernels is None else _lane_rows(sampler.kernels)
     for group in groups:
         if isinstance(group, CorruptSegmentError):
             yield group
         else:
-            yield from _fold_fast(sampler, book, group, report)
+            yield from _fold_fast(sampler, book, group, report, lane)
+
+
+#: What a lane step reports: the rows it closed were each closed by a diff that kept the chain.
+_APPLIED = Applied()
 
 
 def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowGroup,
-               report: ReplayReport) -> Iterator[Step]:
+               report: ReplayReport, lane: LaneRows | None = None) -> Iterator[FastStep]:
     """``sampler.apply`` over a decoded row group. While the book is LIVE, runs of diffs that continue the
-    chain inside the open interval go through the compiled lane (no outcome, no row: ``apply`` would
-    give ``Applied``/``Ignored`` and no row for each, or ``Crossed`` for the diff that crosses the
-    book, which the lane stops after); every other event goes through ``apply``."""
+    chain go through the compiled lane (no outcome: ``apply`` would give ``Applied``/``Ignored`` for
+    each, or ``Crossed`` for the diff that crosses the book, which the lane stops after); every other
+    event goes through ``apply``. With ``lane`` (every feature compiled), the lane also closes
+    intervals and samples their rows itself (``ArrayBook.sample_chain``); without it, it stops at the
+    diff that closes the open interval and leaves it to ``apply``."""
     sequencer = sampler.sequencer
     i, n = 0, len(group)
     while i < n:
-        open_minute = sampler.open_minute
-        if sequencer.state is State.LIVE and open_minute is not None:
-            j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position,
-                                                                open_minute + sampler.interval_ms)
-            if j > i:
-                sequencer.followed(position, None if last_time < 0 else last_time)
-                report.events += j - i
-                i = j
-                if crossed:
-                    yield NO_ROWS, sequencer.crossed(position)
-                continue
+        if sequencer.state is State.LIVE:
+            if lane is not None and (open_start := sampler.lane_open()) is not None:
+                last = sequencer.last_event_time_ms
+                j, position, last_time, open_start, written, crossed = book.sample_chain(
+                    group, i, sequencer.position, -1 if last is None else last, open_start, sampler.interval_ms,
+                    lane)
+                if j > i:
+                    sequencer.followed(position, None if last_time < 0 else last_time)
+                    sampler.lane_closed(open_start)
+                    report.events += j - i
+                    i = j
+                    if written:
+                        yield _lane_batch(sampler, lane, written), _APPLIED
+                    if crossed:
+                        yield NO_ROWS, sequencer.crossed(position)
+                    continue
+            elif (open_minute := sampler.open_minute) is not None:
+                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position,
+                                                                    open_minute + sampler.interval_ms)
+                if j > i:
+                    sequencer.followed(position, None if last_time < 0 else last_time)
+                    report.events += j - i
+                    i = j
+                    if crossed:
+                        yield NO_ROWS, sequencer.crossed(position)
+                    continue
         report.events += 1
         yield sampler.apply(group.event(i))
         i += 1
+
+
+#: Rows the compiled lane closes before it hands them over (its output columns' length).
+LANE_ROWS = 4096
+
+
+def _lane_rows(kernels: tuple[tuple[int, int], ...]) -> LaneRows:
+    codes = np.array([code for code, _ in kernels], dtype=np.int64)
+    params = np.array([param for _, param in kernels], dtype=np.int64)
+    return LaneRows(codes, params, LANE_ROWS)
+
+
+def _lane_batch(sampler: MinuteSampler[ArrayLevels], lane: LaneRows, written: int) -> LaneBatch:
+    """The lane's first ``written`` rows, copied out of its reused columns."""
+    values = lane.values[:written]
+    columns = values.T.tolist()
+    for f in np.flatnonzero(np.isnan(values).any(axis=0)):  # NaN is the lane's "undefined": None, as in Python
+        columns[f] = [None if v != v else v for v in columns[f]]
+    rows: list[tuple[float | None, ...]] = list(zip(*columns, strict=True)) if columns else [()] * written
+    return LaneBatch(sampler.symbol, sampler.interval_ms, lane.time[:written].tolist(),
+                     lane.stop[:written].tolist(), lane.last[:written].tolist(), lane.recv[:written].tolist(), rows)
 
 
 def replay(
