@@ -31,7 +31,7 @@ __all__ = ["RollFailed", "roll_apart", "main", "ROLL_NICENESS"]
 log = logging.getLogger("acts.recorder.roll")
 
 #: The child yields the CPU to the recorder (and to the exchange feeding it) on a busy machine.
-ROLL_NICENESS = 10
+ROLL_NICENESS = 5
 #: The child runs this checkout's ``acts`` (the parent's), installed or not.
 _CHILD = ("import sys; sys.path.insert(0, sys.argv[1]); from acts.recorder.rollproc import main; "
           "sys.exit(main(sys.argv[2]))")
