@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,35 @@ async def test_a_fold_too_far_behind_skips_to_a_resync_and_the_journal_keeps_eve
     depth_ids = [e.final_update_id for e in events[: restarts[1]] if e.kind is EventKind.DEPTH]
     assert len(depth_ids) == 1 + len(burst)  # the first diff and the whole skipped burst
     assert after and any(e.kind is EventKind.SNAPSHOT for e in events[restarts[1]:])
+
+
+class StuckSink:
+    """A store that takes no entries until released (a MongoDB that hangs)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+        self.written: list[dict[str, Any]] = []
+
+    def write(self, entries: list[dict[str, Any]], timeout_s: float | None = None) -> int:
+        self.calls += 1
+        self.release.wait()
+        self.written += entries
+        return len(entries)
+
+
+async def test_a_stuck_sink_never_holds_back_the_journal_or_the_fold(tmp_path: Path) -> None:
+    clock, exchange, recorder, task, trace = await _synced(tmp_path, stale_after_s=3600.0)
+    sink = recorder.sink = StuckSink()
+    clock.advance(61.0)  # the next diff closes the first minute: an entry to write
+    _burst(exchange, 1)
+    await _until(lambda: sink.calls == 1, "the entry write started, and hangs")
+    frames = recorder.report.frames
+    burst = _burst(exchange, 3 * FOLD_CHUNK)
+    await _until(lambda: recorder.report.frames == frames + len(burst) and not recorder._unfolded,
+                 "the burst journaled and folded while the sink hangs")
+    assert not sink.written
+    sink.release.set()
+    recorder.stop()
+    await task
+    assert recorder.failure is None and sink.written and sink.written[0]["symbol"] == SYMBOL
