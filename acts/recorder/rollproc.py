@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,8 +48,9 @@ async def roll_apart(roller: Roller, journal: Path | None, now_ns: int) -> list[
     """Roll ``journal`` (None: every journal a previous run left, as ``Roller.recover``) in a child
     process with ``roller``'s settings; the segment paths it wrote. ``now_ns`` is the time the roll's
     retention rules see (the recorder's injected clock)."""
-    spec = {"data_dir": str(roller.data_dir), "journal": None if journal is None else str(journal),
-            "keep_rolled": roller.keep_rolled, "keep_days": roller.keep_days, "now_ns": now_ns}
+    spec = {"parent": os.getpid(), "data_dir": str(roller.data_dir),
+            "journal": None if journal is None else str(journal), "keep_rolled": roller.keep_rolled,
+            "keep_days": roller.keep_days, "now_ns": now_ns}
     source = str(Path(__file__).resolve().parents[2])  # the folder holding this ``acts`` package
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", _CHILD, source, json.dumps(spec),
                                                  stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -69,6 +72,17 @@ async def roll_apart(roller: Roller, journal: Path | None, now_ns: int) -> list[
 
 
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+#: Linux ``prctl`` option: the signal this process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A roll outliving a recorder killed with -9 would race the next start's recovery of the same
+    journal: the child dies with its parent instead, a crash mid-roll that recovery already handles."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux (glibc) only
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent and os.getppid() != parent:  # the parent was gone before the line above
+        os._exit(1)
 
 
 def main(spec_json: str) -> int:
@@ -79,6 +93,7 @@ def main(spec_json: str) -> int:
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     spec: dict[str, Any] = json.loads(spec_json)
+    _die_with_parent(int(spec.get("parent", 0)))
     # Retention reads the parent's clock, frozen at the time it asked for the roll.
     roller = Roller(Path(spec["data_dir"]), keep_rolled=spec["keep_rolled"], keep_days=spec["keep_days"],
                     clock=FakeClock(start_ns=spec["now_ns"], autojump=False))
