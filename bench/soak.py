@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         while recorder.poll() is None and time.monotonic() - start < seconds + 120:
             samples.append((time.monotonic() - start, _rss_mb(recorder.pid)))
             time.sleep(10)
-        recorder.wait(timeout=120)
+        try:
+            recorder.wait(timeout=120)
+            exit_note = f"exit {recorder.returncode}"
+        except subprocess.TimeoutExpired:  # report what was measured rather than lose it
+            recorder.kill()
+            recorder.wait()
+            exit_note = "killed: still running 120 s after its duration plus 120 s"
         err = stderr_path.read_text()
     report = verify(args.data_dir, symbols, started_ms)
     gaps = sum(h.gaps for h in report.hours)
@@ -71,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     total_ms = valid_ms + sum(h.invalid_ms for h in report.hours)
     injected = [f.split("@")[0] for f in faults]
     settled = [rss for t, rss in samples if t >= 60] or [rss for _, rss in samples]
+    # The first roll starts at --roll-every: RSS before it is the recorder's own level, after it the
+    # level it keeps (a roll in the recorder's process used to leave it at the roll's peak).
+    before_roll = [rss for t, rss in samples if 60 <= t < args.roll_every] or settled[:1]
+    after_roll = [rss for t, rss in samples if t >= args.roll_every] or settled[-1:]
     summary = {
         "symbols": args.symbols, "minutes": args.minutes, "faults_injected": injected,
         "gapping_faults": sum(k in GAPPING for k in injected), "gaps_recorded": gaps, "update_ids_lost": missing,
@@ -78,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         # Coverage only spans the recorded time; a recorder that stopped receiving shows up here.
         "diffs_recorded_vs_sent_at_100ms": sum(h.diffs for h in report.hours) / (args.symbols * seconds * 10),
         "rss_mb_first_minute_end": settled[0], "rss_mb_last": settled[-1], "rss_mb_max": max(settled),
+        "rss_mb_max_before_first_roll": max(before_roll), "rss_mb_max_after_first_roll": max(after_roll),
+        "recorder_exit": exit_note,
         "recorder_summary": err.strip().splitlines()[-1] if err.strip() else "",
         "rss_over_time": [(round(t), round(r, 1)) for t, r in samples],
     }

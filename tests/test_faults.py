@@ -129,10 +129,13 @@ def test_connection_is_replaced_before_the_exchange_cuts_it(tmp_path: Path) -> N
 
 def test_queue_overflow_reconnects_instead_of_spinning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # A stall (shorter than the stale timeout) whose diffs then arrive in one burst: far more frames
-    # at once than the queue holds.
+    # at once than the queue holds. The recorder takes every waiting frame at each turn (issue 14), so
+    # the queue may never overflow; if python-binance does see it overflow, the recorder reconnects.
     run = _run(tmp_path, queue_size=2, seconds=5, faults=("stall:500ms:burst",))
-    assert run.report.reconnects >= 1
-    assert any("QueueOverflow" in r.getMessage() for r in caplog.records)  # python-binance saw it overflow
+    if any("QueueOverflow" in r.getMessage() for r in caplog.records):
+        assert run.report.reconnects >= 1
+    else:
+        assert run.report.reconnects == 0 and _gaps(run) == 0  # the burst taken whole: nothing lost
     assert run.live == run.replayed(SYMBOLS)
     _check_against_the_reference(run)
 

@@ -117,9 +117,11 @@ def test_live_entries_equal_the_replay_across_kills_and_restarts(tmp_path: Path)
         for _ in range(3):
             before = _published(tmp_path)
             proc = _recorder(tmp_path, ex.rest_url, ex.stream_url)
-            # Kill once this process has published an entry of its own (bounded wait, polled).
+            # Kill once this process has published a minute of its own, both symbols' entries (bounded wait,
+            # polled): a kill between two symbols' entries of one minute would leave a valid minute in the
+            # journal that live never wrote, which the downtime check below would take for invented data.
             deadline = time.monotonic() + 60
-            while _published(tmp_path) <= before and time.monotonic() < deadline and proc.poll() is None:
+            while _published(tmp_path) < before + 2 and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.05)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)

@@ -6,6 +6,8 @@ Strategy:
   inside its read loop; we replace that method on each socket with one that returns the raw text
   plus the clock's ``time_ns()``, so every frame is timestamped where it is read and journaled
   byte-for-byte before anything parses it.
+* Batches. ``ready`` takes every frame waiting in python-binance's queue (``_queue``) without
+  awaiting, so the shell journals a burst at once.
 * ACTS owns reconnection: python-binance's own retries are switched off (``MAX_RECONNECTS = 0``).
 * Closing aborts the TCP connection first and demotes python-binance's log of that close to DEBUG.
 
@@ -15,6 +17,7 @@ new release may move them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -71,6 +74,17 @@ class BinanceStream:
     async def recv(self) -> RawFrame | dict[str, Any]:
         message: RawFrame | dict[str, Any] = await self._socket.recv()
         return message
+
+    def ready(self) -> list[RawFrame | dict[str, Any]]:
+        # python-binance's read loop puts each parsed frame in this asyncio.Queue; ``recv`` takes one
+        # per await (and a wait_for each), we take every one waiting at once.
+        queue: asyncio.Queue[RawFrame | dict[str, Any]] = self._socket._queue
+        waiting: list[RawFrame | dict[str, Any]] = []
+        while True:
+            try:
+                waiting.append(queue.get_nowait())
+            except asyncio.QueueEmpty:
+                return waiting
 
     async def close(self) -> None:
         """Close for good, without ever hanging the recorder on it.

@@ -33,4 +33,9 @@ class RecorderConfig:
     #: The most one minute-entry write may wait for a remote store (MongoDB) before the entries stay
     #: spooled; it also bounds how long a stop waits for a write in progress.
     sink_timeout_s: float = 2.0
+    #: Folding (books, features, entries) runs behind capture; lagging by more than this is logged.
+    fold_lag_warn_s: float = 1.0
+    #: Journaled records waiting for the fold past which the fold skips them and resyncs every book
+    #: (a RESTART marker, then snapshots): the journal keeps them all, live rows go invalid meanwhile.
+    fold_backlog_max: int = 50_000
     duration_s: float | None = None  # stop by itself (demos, tests)

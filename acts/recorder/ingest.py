@@ -71,7 +71,13 @@ class Ingestor:
         self._on_malformed = on_malformed
 
     def ingest(self, record: JournalRecord) -> Ingested:
+        """Journal ``record``, then fold it."""
         self.journal.append(record)
+        return self.fold(record)
+
+    def fold(self, record: JournalRecord) -> Ingested:
+        """Decode and fold a record that is already journaled (the live shell journals a whole batch
+        of waiting frames first, then folds them in the same order)."""
         try:
             event = record_to_event(record)
         except (MalformedMessageError, DataError, KeyError, ValueError) as exc:

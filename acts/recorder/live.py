@@ -6,9 +6,15 @@ Strategy:
   (frames, REST answers, connections opened or failed, timer ticks) and carries out the actions it
   gets back, in order. python-binance is reached only through ``acts.recorder.binance_adapter``
   (or any ``ExchangeClient``, e.g. a test's).
-* Order. Everything that touches the journal and the books runs on the event loop without an
-  ``await`` between "journal" and "fold" (``Ingestor.ingest``), so journal order is fold order
-  and the rolled segments replay exactly what the live books saw.
+* Capture first. A connection takes every frame waiting in the client's queue (``Stream.ready``)
+  and journals them all at once; books, features and entries are folded behind, by one fold task,
+  from a queue of journaled records (``_unfolded``). Every journal append -- frames, snapshots,
+  markers -- enqueues its record in the same synchronous step, so fold order is journal order and
+  the rolled segments replay exactly what the live books saw. The fold yields to the loop after
+  each slice (``FOLD_SLICE_S`` or ``FOLD_CHUNK`` records), so a burst's folds (or a slow feature)
+  hold a frame's way to the journal back by a slice per loop turn, not by the whole burst. How far
+  the fold lags is reported to the session, which warns and, past ``fold_backlog_max``, has the
+  fold skip to a resync (``acts.recorder.session``).
 * Sync. Binance's own procedure: subscribe, buffer, then fetch the REST snapshot; the
   sequencer does the rest. We do not use python-binance's ``DepthCacheManager``: it snapshots
   before subscribing and spins after a queue overflow.
@@ -16,9 +22,10 @@ Strategy:
   ``clock.wait_for`` that times out, a reconnect delay is a ``clock.sleep``, and one timer task
   ticks the session at its next deadline (timers, snapshot retries, the weight budget, the end).
   Under a ``FakeClock`` a test runs hours of recording in milliseconds.
-* Slow things off the loop: sink writes, journal fsyncs (every ``journal_flush_s``, so a quiet
-  feed is durable too) and journal-to-segment rolls run in threads; a slow or dead MongoDB never
-  delays capture.
+* Slow things off the loop: sink writes and journal fsyncs (every ``journal_flush_s``, so a quiet
+  feed is durable too) run in threads; the journal's own inline fsync is only a backstop for a late
+  timer. A slow or dead MongoDB never delays capture. Journal rolls run in a child process
+  (``acts.recorder.rollproc``): the recorder's memory stays flat and its loop keeps the GIL.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from acts.features.registry import Feature
 from acts.recorder.config import RecorderConfig
 from acts.recorder.ingest import Ingestor
 from acts.recorder.roll import Roller
+from acts.recorder.rollproc import RollFailed, roll_apart
 from acts.recorder.session import (
     Action,
     Close,
@@ -57,12 +65,14 @@ from acts.recorder.session import (
     Reconnect,
     RecorderSession,
     RollJournal,
+    SkipFolds,
     Stop,
     Wait,
     WriteMarker,
 )
 from acts.recorder.transport import ExchangeClient, RawFrame, Stream
-from acts.storage.journal import Channel, JournalRecord, JournalWriter
+from acts.storage.journal import Channel, JournalRecord, JournalWriter, list_journals
+from acts.storage.records import marker_record
 
 __all__ = ["RecorderConfig", "Recorder", "RecorderReport"]
 
@@ -70,6 +80,14 @@ log = logging.getLogger("acts.recorder")
 
 #: The most reading ``exchangeInfo`` at start may take.
 EXCHANGE_INFO_TIMEOUT_S = 30.0
+#: The fold yields to the event loop after this much of its time (injected clock) or ``FOLD_CHUNK``
+#: records, whichever comes first: a frame's path to the journal takes a few loop turns, each of
+#: which may wait for one slice.
+FOLD_SLICE_S = 0.002
+FOLD_CHUNK = 64
+#: The journal's own interval flush (an fsync on the event loop) waits this many timer intervals:
+#: the timer's flush, in a thread, comes first unless the loop is that late.
+INLINE_FLUSH_BACKSTOP = 3.0
 
 
 @dataclass
@@ -83,12 +101,23 @@ class RecorderReport:
     segments: list[Path] = field(default_factory=list)
     #: Receive -> journal-append lag of recent frames (ns), queueing in python-binance included.
     lags_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+    #: Receive -> fold lag of recent records (ns): how far books and entries run behind capture.
+    fold_lags_ns: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+    fold_skips: int = 0  # times the fold fell too far behind and skipped to a resync
+    roll_failures: int = 0  # rolls that failed: their journals stay for the next start
 
     def lag_ms(self, quantile: float) -> float | None:
-        if not self.lags_ns:
-            return None
-        ordered = sorted(self.lags_ns)
-        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] / 1e6
+        return _quantile_ms(self.lags_ns, quantile)
+
+    def fold_lag_ms(self, quantile: float) -> float | None:
+        return _quantile_ms(self.fold_lags_ns, quantile)
+
+
+def _quantile_ms(lags_ns: deque[int], quantile: float) -> float | None:
+    if not lags_ns:
+        return None
+    ordered = sorted(lags_ns)
+    return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] / 1e6
 
 
 def _disk_error(writer: JournalWriter, exc: OSError) -> StorageError:
@@ -131,6 +160,8 @@ class Recorder:
         self._closing: set[int] = set()  # connections the session asked to close
         self._tasks: set[asyncio.Task[Any]] = set()
         self._entries: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        self._unfolded: deque[JournalRecord] = deque()  # journaled, not folded yet, in journal order
+        self._fold_wake = asyncio.Event()
         self._writing: asyncio.Future[None] | None = None  # the sink write in progress
         self._flushing: asyncio.Task[None] | None = None  # the journal fsync in progress
         self._flushed: tuple[JournalWriter, int] | None = None  # (journal, records) at the last timed flush
@@ -147,7 +178,8 @@ class Recorder:
 
     async def run(self) -> RecorderReport:
         """Recover old journals, validate symbols, record until stopped, then flush and roll."""
-        self.report.segments += await asyncio.to_thread(self.roller.recover)
+        if list_journals(self.roller.journal_dir):  # a previous run's: rolled apart, like every rotation
+            self.report.segments += await roll_apart(self.roller, None, self.clock.time_ns())
         if self._exchange is None:
             from acts.recorder.binance_adapter import BinanceAdapter
 
@@ -161,6 +193,7 @@ class Recorder:
                                       self._on_malformed)
             self._install_signals()
             self._spawn(self._publish_loop())
+            self._spawn(self._fold_loop())
             # The session's first actions: a RESTART marker for every symbol (this process knows
             # nothing of what came before: replay forgets at the same point), then the connections.
             self._run(self.session.start(self.clock.monotonic()))
@@ -172,7 +205,9 @@ class Recorder:
 
     def _open_journal(self) -> JournalWriter:
         try:
-            return self.roller.open_journal(self.clock.time_ns())
+            writer = self.roller.open_journal(self.clock.time_ns())
+            writer.flush_interval_s = max(writer.flush_interval_s, INLINE_FLUSH_BACKSTOP * self.config.journal_flush_s)
+            return writer
         except OSError as exc:
             raise StorageError(f"cannot create a journal under {self.roller.journal_dir}: {exc.strerror or exc}; "
                                "check the --data-dir path, its permissions and free space") from None
@@ -183,6 +218,7 @@ class Recorder:
             if task not in self._rolls:
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._fold_all()  # what capture journaled is folded too: its entries go out below
         await self._drain_entries()
         if self._journal is None:
             pass
@@ -191,6 +227,7 @@ class Recorder:
             log.error("journal left for recovery at the next start: %s", self._journal.path)
         else:
             self._run(self.session.shutdown_markers())
+            self._fold_all()
             journal, self._journal = self._journal, None
             try:
                 self.report.segments += await asyncio.to_thread(self.roller.finish, journal)
@@ -200,6 +237,11 @@ class Recorder:
         if self._exchange is not None:
             await self._exchange.close()
         self._log_health_now()
+        fold_p99 = self.report.fold_lag_ms(0.99)
+        if fold_p99 is not None:
+            log.info("fold lag behind capture: p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d skips to a resync",
+                     self.report.fold_lag_ms(0.5), fold_p99, max(self.report.fold_lags_ns) / 1e6,
+                     self.report.fold_skips)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -236,13 +278,15 @@ class Recorder:
         """Carry out ``actions`` in order, synchronously: a fold's follow-ups run before the next record."""
         for action in actions:
             if isinstance(action, JournalAndFold):
-                self._journal_and_fold(action.record)
+                self._journal_record(action.record)
             elif isinstance(action, WriteMarker):
-                assert self._ingestor is not None
                 now = self.clock.time_ns() if action.recv_ns is None else action.recv_ns
                 detail = dict(action.detail)
                 for symbol in action.symbols:
-                    self._ingestor.marker(action.kind, symbol, now, **detail)
+                    self._journal_record(marker_record(action.kind, symbol, now, **detail))
+            elif isinstance(action, SkipFolds):
+                self.report.fold_skips += 1
+                self._unfolded.clear()
             elif isinstance(action, PublishEntries):
                 names = self.config.feature_names
                 self._entries.put_nowait([to_entry(row, names) for row in action.rows])
@@ -276,13 +320,49 @@ class Recorder:
                     self.failure = action.failure
                 self.stop()
 
-    def _journal_and_fold(self, record: JournalRecord) -> None:
+    def _journal_record(self, record: JournalRecord) -> None:
+        """Append ``record`` to the journal and queue it for the fold, in one step (journal order = fold order)."""
         assert self._ingestor is not None
-        result = self._ingestor.ingest(record)
+        self._ingestor.journal.append(record)
         if record.channel is Channel.STREAM:
             self.report.frames += 1
             self.report.lags_ns.append(self.clock.time_ns() - record.recv_ns)
-        self._run(self.session.folded(result, self.clock.monotonic()))
+        self._unfolded.append(record)
+        self._fold_wake.set()
+
+    # --- the fold, behind capture ----------------------------------------------------------
+
+    async def _fold_loop(self) -> None:
+        while True:
+            await self._fold_wake.wait()
+            self._fold_wake.clear()
+            while self._unfolded:
+                self._fold(FOLD_CHUNK, self.clock.monotonic() + FOLD_SLICE_S)
+                await asyncio.sleep(0)  # capture journals what arrived meanwhile before the next chunk
+            self._report_backlog()
+
+    def _fold(self, most: int, until: float = float("inf")) -> None:
+        """Fold up to ``most`` journaled records, oldest first, until the clock reads ``until`` (at least
+        one), and carry out what the session makes of each."""
+        assert self._ingestor is not None
+        for i in range(min(most, len(self._unfolded))):
+            if i and self.clock.monotonic() >= until:
+                return
+            record = self._unfolded.popleft()
+            result = self._ingestor.fold(record)
+            self.report.fold_lags_ns.append(self.clock.time_ns() - record.recv_ns)
+            self._run(self.session.folded(result, self.clock.monotonic()))
+
+    def _fold_all(self) -> None:
+        if self._ingestor is not None:
+            while self._unfolded:
+                self._fold(len(self._unfolded))
+
+    def _report_backlog(self) -> None:
+        """Tell the session how far the fold is behind capture (it warns, or skips to a resync)."""
+        waiting = len(self._unfolded)
+        lag_s = (self.clock.time_ns() - self._unfolded[0].recv_ns) / 1e9 if waiting else 0.0
+        self._run(self.session.fold_backlog(waiting, lag_s, self.clock.monotonic()))
 
     # --- symbols ---------------------------------------------------------------------------
 
@@ -333,12 +413,20 @@ class Recorder:
                     self._run(self.session.connection_failed(connection, self.clock.monotonic(),
                                                              f"{type(exc).__name__}: {exc}"))
                     return
-                if isinstance(message, RawFrame):
-                    record = JournalRecord(message.recv_ns, Channel.STREAM, "", message.payload)
-                    self._run(self.session.frame(connection, record, self.clock.monotonic()))
-                elif isinstance(message, dict) and message.get("e") == "error":
-                    reason = f"ExchangeError: websocket {message.get('type')}: {message.get('m')}"
-                    self._run(self.session.connection_failed(connection, self.clock.monotonic(), reason))
+                # Every frame already waiting is journaled now, as one batch, before any is folded.
+                records: list[JournalRecord] = []
+                error: str | None = None
+                for item in [message, *stream.ready()]:
+                    if isinstance(item, RawFrame):
+                        records.append(JournalRecord(item.recv_ns, Channel.STREAM, "", item.payload))
+                    elif isinstance(item, dict) and item.get("e") == "error":
+                        error = f"ExchangeError: websocket {item.get('type')}: {item.get('m')}"
+                        break
+                if records:
+                    self._run(self.session.frames(connection, records, self.clock.monotonic()))
+                    self._report_backlog()
+                if error is not None:
+                    self._run(self.session.connection_failed(connection, self.clock.monotonic(), error))
                     return
         finally:
             self._closing.discard(connection)
@@ -438,8 +526,18 @@ class Recorder:
         roll.add_done_callback(self._rolls.discard)
 
     async def _roll(self, journal: JournalWriter) -> None:
+        """Roll a rotated journal in a child process; if that fails, recording goes on and the journal
+        stays in place for the next start's recovery (nothing is lost)."""
         async with self._rolling:
-            self.report.segments += await asyncio.to_thread(self.roller.finish, journal)
+            try:
+                await asyncio.to_thread(journal.close)
+            except OSError as exc:
+                raise _disk_error(journal, exc) from None
+            try:
+                self.report.segments += await roll_apart(self.roller, journal.path, self.clock.time_ns())
+            except RollFailed as exc:
+                self.report.roll_failures += 1
+                log.error("%s", exc)
 
     def _log_health_now(self) -> None:
         if self._ingestor is None:

@@ -21,6 +21,12 @@ Rules:
 * Every frame is journaled and folded (``JournalAndFold``); the shell hands the fold's result back
   (``folded``). A gap writes a GAP marker; an invalid book asks for a snapshot, at most one in
   flight per symbol, announced by a RESYNC marker.
+* Capture never waits for the fold: the shell journals every frame at once and folds behind, in
+  journal order, and reports how far behind (``fold_backlog``). Lagging more than
+  ``fold_lag_warn_s`` logs a warning (and a line when it caught up). More than ``fold_backlog_max``
+  records waiting: the fold skips them (``SkipFolds``; they stay in the journal) and a RESTART marker
+  makes every book start over from a snapshot -- live and replay forget at the same journal
+  position, so live rows of the skipped stretch are invalid where replay's may be valid, never wrong.
 * Snapshots spend REST weight from a rolling one-minute budget (``weight_per_minute``) and wait
   while a 429/418 ban lasts (``Retry-After``, 60 s if absent). Failures with status >= 500,
   429/418, or no answer are retried with the same backoff as connections, up to ``max_retries``
@@ -68,6 +74,8 @@ __all__ = [
     "LogHealth",
     "Log",
     "Stop",
+    "SkipFolds",
+    "FOLD_SKIP_REASON",
     "RETRY_STATUSES",
     "WEIGHT_WINDOW_S",
 ]
@@ -83,6 +91,8 @@ _MIN_BUDGET_WAIT_S = 0.05
 #: The first line of a websocket frame names its event: ``serverShutdown`` is Binance's notice.
 _SHUTDOWN_NOTICE = b'"serverShutdown"'
 _NOTICE_PREFIX = 80
+#: The ``reason`` detail of the RESTART marker written when the fold skips its backlog.
+FOLD_SKIP_REASON = "fold_behind"
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -194,8 +204,15 @@ class Stop:
     failure: ExchangeError | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SkipFolds:
+    """Drop the records waiting for the fold (``waiting`` of them): they stay journaled, unfolded."""
+
+    waiting: int
+
+
 Action = Union[Connect, Reconnect, HandOver, Close, JournalAndFold, WriteMarker, FetchSnapshot, Wait, PublishEntries,
-               RollJournal, FlushJournal, LogHealth, Log, Stop]
+               RollJournal, FlushJournal, LogHealth, Log, Stop, SkipFolds]
 
 
 # --- state -----------------------------------------------------------------------------------
@@ -278,6 +295,8 @@ class RecorderSession:
         self._announced = float("inf")  # the deadline the shell was last told of
         self._out: list[Action] = []
         self._now = 0.0  # the time of the latest input
+        self._fold_lagging = False  # a lag warning was logged and the fold has not caught up since
+        self.fold_skips = 0
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -382,6 +401,32 @@ class RecorderSession:
         if result.needs_snapshot:
             self._request_snapshot(result.symbol, _RESYNC_REASONS.get(type(outcome), ResyncReason.SYNC), now)
         return self._take()
+
+    def fold_backlog(self, waiting: int, lag_s: float, now: float) -> list[Action]:
+        """The fold is ``waiting`` journaled records behind capture, the oldest received ``lag_s`` ago."""
+        self._now = now
+        if waiting > self.config.fold_backlog_max:
+            self.fold_skips += 1
+            self._fold_lagging = False
+            self._out.append(Log(logging.ERROR, f"fold {waiting} records ({lag_s:.1f}s) behind capture, more than "
+                                                f"{self.config.fold_backlog_max}: skipping them (kept in the journal) "
+                                                "and resyncing every book"))
+            self._out.append(SkipFolds(waiting))
+            self._out.append(WriteMarker(EventKind.RESTART, self.symbols, (("reason", FOLD_SKIP_REASON),)))
+        elif lag_s > self.config.fold_lag_warn_s and not self._fold_lagging:
+            self._fold_lagging = True
+            self._out.append(Log(logging.WARNING, f"fold {lag_s:.1f}s behind capture ({waiting} records waiting)"))
+        elif waiting == 0 and self._fold_lagging:
+            self._fold_lagging = False
+            self._out.append(Log(logging.INFO, "fold caught up with capture"))
+        return self._take()
+
+    def frames(self, connection: int, records: list[JournalRecord], now: float) -> list[Action]:
+        """Frames that were waiting together on ``connection``, in arrival order: ``frame`` for each."""
+        actions: list[Action] = []
+        for record in records:
+            actions += self.frame(connection, record, now)
+        return actions
 
     def snapshot_received(self, record: JournalRecord, now: float) -> list[Action]:
         """The REST snapshot for ``record.symbol`` arrived (``record`` is its body as journaled)."""

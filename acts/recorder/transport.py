@@ -46,6 +46,11 @@ class Stream(Protocol):
         """The next frame, or the client's own error message as a dict (``{"e": "error", ...}``)."""
         ...
 
+    def ready(self) -> list[RawFrame | dict[str, Any]]:
+        """The messages already waiting, in order, without waiting (none: an empty list). The shell
+        journals them all as one batch before the fold sees any."""
+        ...
+
     async def close(self) -> None:
         """Close for good, quietly (the close is ours, not an error), without ever hanging."""
         ...

@@ -19,6 +19,7 @@ from acts.core.events import EventKind
 from acts.recorder.config import RecorderConfig
 from acts.recorder.ingest import Ingested
 from acts.recorder.session import (
+    FOLD_SKIP_REASON,
     Action,
     Close,
     Connect,
@@ -29,6 +30,7 @@ from acts.recorder.session import (
     Log,
     Reconnect,
     RecorderSession,
+    SkipFolds,
     Stop,
     Wait,
     WriteMarker,
@@ -317,3 +319,38 @@ def test_recording_stops_at_its_duration(duration: float) -> None:
     assert of(s.tick(100.0 + duration), Stop) == [Stop()]
     assert s.stopping and not of(_ask(s, 100.0 + duration), FetchSnapshot)  # nothing new once stopping
 
+
+
+# --- the fold behind capture ------------------------------------------------------------------
+
+
+def test_a_burst_of_frames_is_journaled_in_arrival_order() -> None:
+    s, conn = started()
+    burst = [diff(n) for n in range(1, 6)]
+    assert of(s.frames(conn, burst, 1.0), JournalAndFold) == [JournalAndFold(r) for r in burst]
+
+
+def test_a_lagging_fold_warns_once_then_says_it_caught_up() -> None:
+    s, _ = started(fold_lag_warn_s=1.0, fold_backlog_max=1000)
+    assert s.fold_backlog(10, 0.5, 1.0) == []  # behind, but within the bound: nothing to say
+    (warning,) = of(s.fold_backlog(400, 1.5, 2.0), Log)
+    assert warning.level == logging.WARNING and "1.5s behind" in warning.message and "400 records" in warning.message
+    assert of(s.fold_backlog(600, 2.5, 3.0), Log) == []  # still lagging: no second warning
+    assert of(s.fold_backlog(5, 0.1, 4.0), Log) == []  # not caught up until nothing waits
+    (done,) = of(s.fold_backlog(0, 0.0, 5.0), Log)
+    assert done.level == logging.INFO and "caught up" in done.message
+    assert s.fold_backlog(0, 0.0, 6.0) == []
+
+
+def test_a_fold_too_far_behind_skips_its_backlog_and_restarts_every_book() -> None:
+    s, _ = started(fold_backlog_max=100)
+    assert not of(s.fold_backlog(100, 30.0, 1.0), SkipFolds)  # at the bound: still folds
+    actions = s.fold_backlog(101, 31.0, 2.0)
+    skip = of(actions, SkipFolds)
+    assert skip == [SkipFolds(101)]
+    # The skip comes first, so the RESTART markers are the first records folded after it.
+    assert actions.index(skip[0]) < actions.index(markers(actions, EventKind.RESTART)[0])
+    assert markers(actions, EventKind.RESTART) == [WriteMarker(EventKind.RESTART, SYMBOLS,
+                                                               (("reason", FOLD_SKIP_REASON),))]
+    assert [a.level for a in of(actions, Log)] == [logging.ERROR]
+    assert s.fold_skips == 1

@@ -39,6 +39,12 @@ class FakeStream:
     async def recv(self) -> RawFrame:
         return await self.queue.get()
 
+    def ready(self) -> list[RawFrame]:
+        waiting = []
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        return waiting
+
     async def close(self) -> None:
         self.closed = True
 
