@@ -12,12 +12,14 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Protocol, TypeVar
 
 __all__ = ["Clock", "SystemClock", "FakeClock"]
 
 T = TypeVar("T")
+#: How often a held ``FakeClock`` looks again, in real seconds (``FakeClock.hold``).
+_HOLD_POLL_S = 0.005
 
 
 class Clock(Protocol):
@@ -70,6 +72,7 @@ class FakeClock:
         self.autojump_threshold_s = autojump_threshold_s
         self._idle_polls = idle_polls
         self._jumper: asyncio.Task[None] | None = None
+        self._holds = 0
 
     def time_ns(self) -> int:
         return self._start_ns + round(self._now * 1e9)
@@ -93,6 +96,16 @@ class FakeClock:
         if self.autojump and (self._jumper is None or self._jumper.done()):
             self._jumper = asyncio.ensure_future(self._autojump())
         await future
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Autojump stands still inside this block: for a test awaiting real work (a child process), so
+        fake time does not run through hours of timers while the loop only looks idle."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
 
     async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
         task = asyncio.ensure_future(awaitable)
@@ -128,6 +141,9 @@ class FakeClock:
                 await asyncio.sleep(self.autojump_threshold_s)
                 for _ in range(self._idle_polls):
                     await asyncio.sleep(0)
+            if self._holds:
+                await asyncio.sleep(_HOLD_POLL_S)
+                continue
             deadline = self._next_deadline()
             if deadline is None:
                 return

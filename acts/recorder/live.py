@@ -528,11 +528,11 @@ class Recorder:
     async def _roll(self, journal: JournalWriter) -> None:
         """Roll a rotated journal in a child process; if that fails, recording goes on and the journal
         stays in place for the next start's recovery (nothing is lost)."""
+        try:  # at once, not in its turn: a roll waiting behind a slow one holds no open file
+            await asyncio.to_thread(journal.close)
+        except OSError as exc:
+            raise _disk_error(journal, exc) from None
         async with self._rolling:
-            try:
-                await asyncio.to_thread(journal.close)
-            except OSError as exc:
-                raise _disk_error(journal, exc) from None
             try:
                 self.report.segments += await roll_apart(self.roller, journal.path, self.clock.time_ns())
             except RollFailed as exc:

@@ -57,3 +57,15 @@ async def test_wait_for_on_the_fake_clock_times_out_in_fake_time() -> None:
 def test_time_only_moves_forward() -> None:
     with pytest.raises(ValueError):
         FakeClock().advance(-1)
+
+
+async def test_a_held_clock_does_not_autojump_until_released() -> None:
+    clock = FakeClock()
+    with clock.hold():
+        sleeper = asyncio.ensure_future(clock.sleep(10))
+        for _ in range(200):  # the jumper runs many rounds meanwhile (it polls in real time while held)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.02)
+        assert clock.monotonic() == 0 and not sleeper.done()
+    await sleeper
+    assert clock.monotonic() == 10

@@ -6,11 +6,13 @@ import asyncio
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from acts.core.clock import FakeClock
 from acts.core.events import EventKind
+from acts.recorder import live
 from acts.recorder.roll import Roller
 from acts.recorder.rollproc import RollFailed, roll_apart
 from acts.storage.journal import Channel, JournalRecord, list_journals, read_journal
@@ -66,10 +68,22 @@ async def test_a_failed_child_is_reported_and_the_journal_is_kept_whole(tmp_path
     assert not list_journals(roller.journal_dir) and len(_events(tmp_path)) == len(records)
 
 
+def _time_stands_still_during_rolls(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a roll's child process runs (real time), the loop looks idle: without a hold, autojump ran
+    fake time through a day of 5 s rotations in one roll, each queueing another roll."""
+    async def held(*args: Any, **kwargs: Any) -> list[Path]:
+        with clock.hold():
+            return await roll_apart(*args, **kwargs)
+
+    monkeypatch.setattr(live, "roll_apart", held)
+
+
 async def test_a_recorder_whose_roll_fails_records_on_and_keeps_the_journal(tmp_path: Path,
-                                                                           caplog: pytest.LogCaptureFixture) -> None:
+                                                                           caplog: pytest.LogCaptureFixture,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.ERROR)
     clock = FakeClock(autojump_threshold_s=0.001)  # worker threads and child processes get real time to run
+    _time_stands_still_during_rolls(clock, monkeypatch)
     exchange = FakeExchange(clock)
     exchange.market_every_s = 1.0
     recorder = _recorder(tmp_path, clock, exchange, roll_every_s=5.0)
