@@ -173,7 +173,7 @@ def dask_rows(data: Path, n_symbols: int, days: int, levels: int, skip: bool) ->
     symbols = dask_symbols(n_symbols)
 
     def run(workers: int, which: list[str]) -> int:
-        return len(replay_distributed(data, which, FEATURES, DEFAULT_START_MS, None, workers=workers))
+        return sum(1 for _ in replay_distributed(data, which, FEATURES, DEFAULT_START_MS, None, workers=workers))
 
     def whole_symbols() -> int:
         return sum(acts_replay(data, symbol=s) for s in symbols)
