@@ -154,6 +154,20 @@ def _apply_event(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask
 
 
 @njit(cache=True, nogil=True)
+def _apply_rows(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
+                ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
+                price_factor: int, qty_factor: int, start: int, end: int) -> tuple[int, int, bool]:  # pragma: no cover
+    """Apply level rows ``start:end`` (scaled as read); ``(bid count, ask count, crossed)`` after them."""
+    for r in range(start, end):
+        if side[r] == _BID:
+            bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor, qty[r] * qty_factor)
+        elif side[r] == _ASK:
+            ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor, qty[r] * qty_factor)
+    crossed = bid_count > 0 and ask_count > 0 and bid_keys[bid_count - 1] >= -ask_keys[ask_count - 1]
+    return bid_count, ask_count, crossed
+
+
+@njit(cache=True, nogil=True)
 def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
                   ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
                   price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
@@ -174,16 +188,12 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
         if final > position:
             if firsts[i] != position + 1:
                 break
-            for r in range(starts[i], ends[i]):
-                if side[r] == _BID:
-                    bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor,
-                                           qty[r] * qty_factor)
-                elif side[r] == _ASK:
-                    ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor,
-                                           qty[r] * qty_factor)
+            bid_count, ask_count, crossed = _apply_rows(bid_keys, bid_qtys, bid_count, ask_keys, ask_qtys,
+                                                        ask_count, side, price, qty, price_factor, qty_factor,
+                                                        starts[i], ends[i])
             position = final
             last_time = times[i]
-            if bid_count and ask_count and bid_keys[bid_count - 1] >= -ask_keys[ask_count - 1]:
+            if crossed:
                 return i + 1, position, last_time, bid_count, ask_count, True
         i += 1
     return i, position, last_time, bid_count, ask_count, False
@@ -298,16 +308,12 @@ def _sample_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
             rows += 1
             limit = open_start + interval
         if ahead:
-            for r in range(starts[i], ends[i]):
-                if side[r] == _BID:
-                    bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor,
-                                           qty[r] * qty_factor)
-                elif side[r] == _ASK:
-                    ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor,
-                                           qty[r] * qty_factor)
+            bid_count, ask_count, crossed = _apply_rows(bid_keys, bid_qtys, bid_count, ask_keys, ask_qtys,
+                                                        ask_count, side, price, qty, price_factor, qty_factor,
+                                                        starts[i], ends[i])
             position = final
             last_time = times[i]
-            if bid_count and ask_count and bid_keys[bid_count - 1] >= -ask_keys[ask_count - 1]:
+            if crossed:
                 return i + 1, position, last_time, open_start, bid_count, ask_count, rows, True
         i += 1
     return i, position, last_time, open_start, bid_count, ask_count, rows, False
