@@ -29,7 +29,7 @@ from acts.book.book import SCALE
 from acts.book.protocol import BookView
 from acts.book.sequencer import Sequencer
 from acts.core.errors import BadDateError, CorruptSegmentError, InputError, UnknownFeatureError
-from acts.core.events import DepthUpdate, Event, EventKind, Snapshot
+from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
 from acts.core.symbols import parse_symbols, parse_time_ms
 from acts.features.builtin import default_registry
 from acts.features.pipeline import (
@@ -485,6 +485,8 @@ class _EventColumns:
             head = (event.event_time_ms, event.first_update_id, event.final_update_id, None)
         elif isinstance(event, Snapshot):
             head = (None, None, event.last_update_id, None)
+        elif not isinstance(event, Marker):
+            raise ValueError(f"{event.kind.name} events are not shown as book rows yet")
         else:
             head = (None, None, None, event.detail)
         levels: list[tuple[str | None, str | None, str | None]] = []

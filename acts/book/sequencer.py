@@ -39,7 +39,7 @@ from typing import Any, Generic, TypeAlias, overload
 
 from acts.book.book import Book
 from acts.book.protocol import BookLike, BookView
-from acts.core.events import DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot
+from acts.core.events import BookTicker, DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot, Trade
 
 __all__ = [
     "State",
@@ -226,12 +226,13 @@ class Sequencer(Generic[LevelsT]):
     def view(self) -> BookView:
         return self._book.view()
 
-    def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Marker) -> Outcome:
+    def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Trade | BookTicker | Marker) -> Outcome:
         if isinstance(event, DepthUpdate):
             return self._on_diff(event)
         if isinstance(event, Snapshot):
             return self._on_snapshot(event)
-        assert isinstance(event, Marker)
+        if not isinstance(event, Marker):  # trades and bookTickers never change the book
+            return Noted()
         if event.kind is EventKind.RESTART:
             self._invalidate()
             self._buffer.clear()

@@ -10,10 +10,12 @@ scale (``BOOK_SCALE`` decimals), which every Binance spot price and quantity fit
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from acts.core.errors import PrecisionError
 
-__all__ = ["BOOK_SCALE", "MAX_DIGITS", "parse_decimal", "format_decimal", "to_book", "is_canonical", "check_storable"]
+__all__ = ["BOOK_SCALE", "MAX_DIGITS", "parse_decimal", "format_decimal", "to_book", "is_canonical", "check_storable",
+           "check_shared_scale"]
 
 #: Decimals of the book's integer prices and quantities: Binance spot never sends more than 8.
 BOOK_SCALE = 8
@@ -42,6 +44,24 @@ def check_storable(text: str) -> None:
         if digits > MAX_DIGITS:
             raise PrecisionError(f"{text[:40]!r} has {digits} significant digits; at most {MAX_DIGITS} fit an "
                                  "int64 mantissa")
+
+
+def check_shared_scale(texts: Iterable[str]) -> None:
+    """``PrecisionError`` unless storable ``texts`` (see ``check_storable``) all fit an int64 at one scale: the
+    finest of their significant decimals. Segments store each event's prices (and quantities) that way."""
+    texts = list(texts)
+    whole_digits = frac_digits = 0
+    for text in texts:
+        whole, _, frac = text.partition(".")
+        whole_digits = max(whole_digits, len(whole.lstrip("0")))
+        frac_digits = max(frac_digits, len(frac.rstrip("0")))
+    if whole_digits + frac_digits <= MAX_DIGITS:  # every value < 10**18 at that scale: the common case
+        return
+    for text in texts:
+        whole, _, frac = text.partition(".")
+        if int(whole + frac.rstrip("0").ljust(frac_digits, "0")) >= 2**63:
+            raise PrecisionError(f"{text[:40]!r} beside a value with {frac_digits} decimals needs more than 18 "
+                                 "digits at one scale; such values cannot be stored together exactly")
 
 
 def parse_decimal(text: str) -> tuple[int, int]:

@@ -16,11 +16,12 @@ live ingest all quarantine the same messages.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from acts.core.decimals import check_storable
+from acts.core.decimals import check_shared_scale, check_storable
 from acts.core.errors import MalformedMessageError, PrecisionError
 
 __all__ = [
@@ -33,8 +34,11 @@ __all__ = [
     "LevelsT",
     "DepthUpdate",
     "Snapshot",
+    "Trade",
+    "BookTicker",
     "Marker",
     "Event",
+    "MarketEvent",
     "decode_message",
     "check_event_time",
     "MAX_UPDATE_ID",
@@ -68,6 +72,8 @@ class EventKind(IntEnum):
     GAP = 4
     RESYNC = 5
     RESTART = 6  #: the recorder process started: nothing it knew before carries over
+    TRADE = 7  #: one ``<symbol>@trade`` message
+    BOOK_TICKER = 8  #: one ``<symbol>@bookTicker`` message: the exchange's own best bid/ask at update id ``u``
 
 
 class Side(IntEnum):
@@ -124,6 +130,8 @@ class DepthUpdate(Generic[LevelsT]):
     bids: LevelsT
     asks: LevelsT
     recv_ns: int
+    #: ``pu`` of a USD-M futures diff: the previous diff's ``u`` (None on spot, which has no ``pu``).
+    prev_final_update_id: int | None = None
 
     @property
     def kind(self) -> EventKind:
@@ -146,6 +154,44 @@ class Snapshot(Generic[LevelsT]):
 
 
 @dataclass(frozen=True, slots=True)
+class Trade:
+    """A ``trade`` message: one fill. ``buyer_is_maker`` (``m``) false means the buyer was the taker.
+    Price and quantity stay the exchange's strings, as levels do."""
+
+    symbol: str
+    event_time_ms: int  # E
+    trade_id: int  # t: consecutive per symbol on spot, so a jump is a trade gap
+    price: str  # p
+    qty: str  # q
+    trade_time_ms: int  # T: the interval a trade belongs to
+    buyer_is_maker: bool  # m
+    recv_ns: int
+
+    @property
+    def kind(self) -> EventKind:
+        return EventKind.TRADE
+
+
+@dataclass(frozen=True, slots=True)
+class BookTicker:
+    """A ``bookTicker`` message: the exchange's best bid and ask as of update id ``u``. Spot sends no
+    event time (``event_time_ms`` None); futures do."""
+
+    symbol: str
+    update_id: int  # u
+    bid_price: str  # b
+    bid_qty: str  # B
+    ask_price: str  # a
+    ask_qty: str  # A
+    recv_ns: int
+    event_time_ms: int | None = None  # E (futures only)
+
+    @property
+    def kind(self) -> EventKind:
+        return EventKind.BOOK_TICKER
+
+
+@dataclass(frozen=True, slots=True)
 class Marker:
     """Something that happened to the feed: connect, disconnect, gap, resync or a recorder restart.
 
@@ -160,7 +206,9 @@ class Marker:
 
 
 #: A stored event with its levels as the exchange spelled them.
-Event: TypeAlias = DepthUpdate[Levels] | Snapshot[Levels] | Marker
+Event: TypeAlias = DepthUpdate[Levels] | Snapshot[Levels] | Trade | BookTicker | Marker
+#: What ``decode_message`` gives: an event the exchange sent (not a marker).
+MarketEvent: TypeAlias = DepthUpdate[Levels] | Snapshot[Levels] | Trade | BookTicker
 
 
 def marker(kind: EventKind, symbol: str, recv_ns: int, **detail: Any) -> Marker:
@@ -228,12 +276,13 @@ def _symbol(value: Any, missing: str) -> str:
 
 
 def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
-                   max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> DepthUpdate[Levels] | Snapshot[Levels]:
+                   max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> MarketEvent:
     """Decode one parsed Binance message into a typed event.
 
-    Accepts a raw ``depthUpdate``, a combined-stream wrapper ``{"stream", "data"}`` and a REST
-    depth snapshot (``symbol`` is then required, as the snapshot does not name it). ``recv_ns`` < 0
-    means the receive time is not known (no skew check).
+    Accepts a raw ``depthUpdate`` (spot, or USD-M futures with ``pu``), ``trade``, ``bookTicker``, a
+    combined-stream wrapper ``{"stream", "data"}`` and a REST depth snapshot (``symbol`` is then
+    required, as the snapshot does not name it). ``recv_ns`` < 0 means the receive time is not known
+    (no skew check).
     Raises ``MalformedMessageError`` naming what is wrong, including values that cannot be stored
     exactly and event times that cannot be true (see the module docstring).
     """
@@ -241,40 +290,107 @@ def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
         raise MalformedMessageError(f"expected a JSON object, got {type(msg).__name__}")
     if "stream" in msg and "data" in msg:
         return decode_message(msg["data"], recv_ns, symbol, max_skew_ms)
-    if msg.get("e") == "depthUpdate":
-        sym = _symbol(msg.get("s"), "depthUpdate without a symbol 's'")
-        first, final = _int_field(msg, "U"), _int_field(msg, "u")
-        if first > final:
-            raise MalformedMessageError(f"depthUpdate with U={first} > u={final}")
-        event_time = _int_field(msg, "E")
-        check_event_time(event_time, recv_ns, max_skew_ms)
-        return DepthUpdate(
-            sym, event_time, first, final, _levels(msg.get("b"), "b"), _levels(msg.get("a"), "a"), recv_ns
-        )
+    event_type = msg.get("e")
+    if event_type == "depthUpdate":
+        return _decode_depth(msg, recv_ns, max_skew_ms)
+    if event_type == "trade":
+        return _decode_trade(msg, recv_ns, max_skew_ms)
+    if event_type == "bookTicker" or (event_type is None and "u" in msg and "b" in msg and "A" in msg):
+        return _decode_book_ticker(msg, recv_ns, max_skew_ms)
     if "lastUpdateId" in msg:
         sym = _symbol(msg.get("symbol", symbol), "depth snapshot without a symbol (pass --symbol)")
-        return Snapshot(
-            sym, _int_field(msg, "lastUpdateId"), _levels(msg.get("bids"), "bids"), _levels(msg.get("asks"), "asks"),
-            recv_ns,
-        )
-    event_type = msg.get("e")
+        bids, asks = _levels(msg.get("bids"), "bids"), _levels(msg.get("asks"), "asks")
+        _check_shared_scales(bids, asks, "snapshot")
+        return Snapshot(sym, _int_field(msg, "lastUpdateId"), bids, asks, recv_ns)
     raise MalformedMessageError(
         f"unknown message type {event_type!r}" if event_type else f"unrecognised message with keys {sorted(msg)[:6]}"
     )
 
 
-def to_wire(event: DepthUpdate[Levels] | Snapshot[Levels]) -> dict[str, Any]:
+def _decode_depth(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None) -> DepthUpdate[Levels]:
+    sym = _symbol(msg.get("s"), "depthUpdate without a symbol 's'")
+    first, final = _int_field(msg, "U"), _int_field(msg, "u")
+    if first > final:
+        raise MalformedMessageError(f"depthUpdate with U={first} > u={final}")
+    prev = _int_field(msg, "pu") if "pu" in msg else None
+    event_time = _int_field(msg, "E")
+    check_event_time(event_time, recv_ns, max_skew_ms)
+    bids, asks = _levels(msg.get("b"), "b"), _levels(msg.get("a"), "a")
+    _check_shared_scales(bids, asks, "depthUpdate")
+    return DepthUpdate(sym, event_time, first, final, bids, asks, recv_ns, prev)
+
+
+def _decode_trade(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None) -> Trade:
+    sym = _symbol(msg.get("s"), "trade without a symbol 's'")
+    event_time, trade_time = _int_field(msg, "E"), _int_field(msg, "T")
+    check_event_time(event_time, recv_ns, max_skew_ms)
+    check_event_time(trade_time, recv_ns, max_skew_ms)
+    buyer_is_maker = msg.get("m")
+    if type(buyer_is_maker) is not bool:
+        raise MalformedMessageError(f"trade field 'm' must be true or false, got {_short(buyer_is_maker)}")
+    return Trade(sym, event_time, _int_field(msg, "t"), _decimal_field(msg, "p"), _decimal_field(msg, "q"),
+                 trade_time, buyer_is_maker, recv_ns)
+
+
+def _decode_book_ticker(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None) -> BookTicker:
+    sym = _symbol(msg.get("s"), "bookTicker without a symbol 's'")
+    event_time = None
+    if "E" in msg:
+        event_time = _int_field(msg, "E")
+        check_event_time(event_time, recv_ns, max_skew_ms)
+    bid, bid_qty, ask, ask_qty = (_decimal_field(msg, key) for key in ("b", "B", "a", "A"))
+    _check_shared_scale((bid, ask), "bookTicker prices")
+    _check_shared_scale((bid_qty, ask_qty), "bookTicker quantities")
+    return BookTicker(sym, _int_field(msg, "u"), bid, bid_qty, ask, ask_qty, recv_ns, event_time)
+
+
+def _decimal_field(msg: dict[str, Any], key: str) -> str:
+    value = msg.get(key)
+    if not isinstance(value, str):
+        raise MalformedMessageError(f"field {key!r} must be a decimal string, got {_short(value)}")
+    try:
+        check_storable(value)
+    except PrecisionError as exc:
+        raise MalformedMessageError(f"field {key!r}: {exc}") from None
+    return value
+
+
+def _check_shared_scales(bids: Levels, asks: Levels, what: str) -> None:
+    _check_shared_scale([p for p, _ in bids] + [p for p, _ in asks], f"{what} prices")
+    _check_shared_scale([q for _, q in bids] + [q for _, q in asks], f"{what} quantities")
+
+
+def _check_shared_scale(texts: Sequence[str], what: str) -> None:
+    """A segment stores one event's prices (and its quantities) as int64 at one scale: refuse at the door
+    an event whose values cannot share one (``1e16`` beside ``1e-8``), so the roll never meets it."""
+    try:
+        check_shared_scale(texts)
+    except PrecisionError as exc:
+        raise MalformedMessageError(f"{what}: {exc}") from None
+
+
+def to_wire(event: MarketEvent) -> dict[str, Any]:
     """The Binance JSON object for an event (inverse of ``decode_message``)."""
     if isinstance(event, DepthUpdate):
-        return {
+        wire: dict[str, Any] = {
             "e": "depthUpdate",
             "E": event.event_time_ms,
             "s": event.symbol,
             "U": event.first_update_id,
             "u": event.final_update_id,
-            "b": [list(level) for level in event.bids],
-            "a": [list(level) for level in event.asks],
         }
+        if event.prev_final_update_id is not None:
+            wire["pu"] = event.prev_final_update_id
+        wire["b"] = [list(level) for level in event.bids]
+        wire["a"] = [list(level) for level in event.asks]
+        return wire
+    if isinstance(event, Trade):
+        return {"e": "trade", "E": event.event_time_ms, "s": event.symbol, "t": event.trade_id, "p": event.price,
+                "q": event.qty, "T": event.trade_time_ms, "m": event.buyer_is_maker, "M": True}
+    if isinstance(event, BookTicker):
+        head: dict[str, Any] = {} if event.event_time_ms is None else {"e": "bookTicker", "E": event.event_time_ms}
+        return {**head, "u": event.update_id, "s": event.symbol, "b": event.bid_price, "B": event.bid_qty,
+                "a": event.ask_price, "A": event.ask_qty}
     return {
         "lastUpdateId": event.last_update_id,
         "bids": [list(level) for level in event.bids],

@@ -43,7 +43,7 @@ from typing import Any, Generic, TypeAlias, overload
 from acts.book.protocol import BookView
 from acts.book.sequencer import BREAKS_CHAIN, Outcome, Sequencer
 from acts.core.errors import FeatureError
-from acts.core.events import DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot
+from acts.core.events import BookTicker, DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot, Trade
 from acts.core.symbols import iso_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import CompiledFeature
@@ -239,7 +239,7 @@ class MinuteSampler(Generic[LevelsT]):
         """The lane closed intervals up to the one starting at ``open_start``, now open."""
         self._open_minute = open_start
 
-    def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Marker) -> Step:
+    def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Trade | BookTicker | Marker) -> Step:
         if self.interval_ms == EVERY_EVENT and isinstance(event, DepthUpdate):
             return self._apply_event_mode(event)
         if isinstance(event, DepthUpdate):

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from acts.core.decimals import MAX_DIGITS
 from acts.core.errors import CorruptSegmentError
-from acts.core.events import DepthUpdate, Event, Snapshot
+from acts.core.events import DepthUpdate, Event, Marker, Snapshot
 from acts.core.timeunits import HOUR_NS
 from acts.storage import segments_v1, segments_v2
 from acts.storage.fsync import fsync_dir
@@ -93,6 +93,8 @@ def _digest_update(h: Any, event: Event) -> None:
                                     event.final_update_id))
     elif isinstance(event, Snapshot):
         h.update(b"S%d:%d;" % (event.recv_ns, event.last_update_id))
+    elif not isinstance(event, Marker):
+        raise ValueError(f"{event.kind.name} events are not stored in segments yet")
     else:
         h.update(b"M%d:%d:%s;" % (event.recv_ns, event.kind, event.detail.encode()))
 

@@ -102,6 +102,8 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
         elif isinstance(event, Snapshot):
             out.event(ev, EventKind.SNAPSHOT, event.recv_ns, None, None, event.last_update_id,
                       event.bids, event.asks)
+        elif not isinstance(event, Marker):
+            raise ValueError(f"{event.kind.name} events are not stored in segments yet")
         else:
             out.row(ev, event.kind, event.recv_ns, None, None, None, detail=event.detail)
     return pa.Table.from_pydict(out.cols, schema=SCHEMA)

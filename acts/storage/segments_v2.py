@@ -79,6 +79,8 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
         elif isinstance(event, Snapshot):
             kinds[i] = EventKind.SNAPSHOT
             finals[i] = event.last_update_id
+        elif not isinstance(event, Marker):
+            raise ValueError(f"{event.kind.name} events are not stored in segments yet")
         else:
             kinds[i] = event.kind
             details[i] = event.detail

@@ -17,8 +17,10 @@ from acts.core.events import (
     MAX_EVENT_SKEW_MS,
     MAX_TIME_MS,
     MIN_TIME_MS,
+    BookTicker,
     DepthUpdate,
     Snapshot,
+    Trade,
     decode_message,
     to_wire,
 )
@@ -57,6 +59,10 @@ BAD = [
     ("E 11 minutes behind", diff(E=E - 11 * 60_000), "behind its receive time"),
     ("E beyond int64", diff(E=2**64), "int64"),
     ("negative E", diff(E=-1), "non-negative"),
+    # Each storable alone, but one event's prices must share one int64 scale in a segment.
+    ("prices that cannot share a scale", diff(b=[["12345678901234.5", "1"]], a=[["1.00000001", "1"]]),
+     "one scale"),
+    ("quantities that cannot share a scale", diff(b=[["1", "99999999999.0"]], a=[["2", "0.00000001"]]), "one scale"),
 ]
 
 
@@ -81,9 +87,61 @@ def test_snapshot_ids_and_values_are_checked_too() -> None:
     diff(U=2**63 - 10, u=2**63 - 1),
     diff(E=E + MAX_EVENT_SKEW_MS),  # exactly at the limit
     diff(E=E - MAX_EVENT_SKEW_MS),
+    diff(b=[["1234567890.12345678", "1"]], a=[["0.00000001", "1"]]),  # 18 digits at scale 8: fits
+    diff(b=[["92233720368.547758", "1"]], a=[["0.00000001", "1"]]),  # 2**63 - 7 at scale 8: fits
 ])
 def test_the_limits_themselves_are_fine(msg: dict[str, Any]) -> None:
     assert isinstance(decode_message(msg, RECV), DepthUpdate)
+
+
+def test_one_scale_needs_the_exact_check_past_18_digits() -> None:
+    """92233720368.547758 beside 8 decimals fits int64 (above), 92233720368.547759 does not."""
+    with pytest.raises(MalformedMessageError, match="one scale"):
+        decode_message(diff(b=[["92233720368.547759", "1"]], a=[["0.00000001", "1"]]), RECV)
+    with pytest.raises(MalformedMessageError, match="bookTicker prices"):
+        decode_message({"u": 5, "s": "BTCUSDT", "b": "92233720369.5", "B": "1", "a": "0.00000001", "A": "1"}, RECV)
+
+
+TRADE = {"e": "trade", "E": E, "s": "BTCUSDT", "t": 17, "p": "65000.01000000", "q": "0.00100000", "T": E - 3,
+         "m": False, "M": True}
+TICKER = {"u": 12, "s": "BTCUSDT", "b": "65000.01000000", "B": "0.50000000", "a": "65000.02000000", "A": "1.00000000"}
+FUTURES_TICKER = {"e": "bookTicker", "E": E, **TICKER}
+FUTURES_DIFF = {"e": "depthUpdate", "E": E, "s": "BTCUSDT", "U": 10, "u": 12, "pu": 9,
+                "b": [["65000.1", "0.500"]], "a": []}
+
+
+@pytest.mark.parametrize("msg", [TRADE, TICKER, FUTURES_TICKER, FUTURES_DIFF, diff()])
+def test_trades_tickers_and_futures_diffs_decode_and_serialize_back_exactly(msg: dict[str, Any]) -> None:
+    event = decode_message(msg, RECV)
+    assert to_wire(event) == msg
+    assert decode_message({"stream": "btcusdt@x", "data": msg}, RECV) == event
+
+
+def test_trade_and_ticker_fields() -> None:
+    trade = decode_message(TRADE, RECV)
+    assert isinstance(trade, Trade)
+    assert (trade.trade_id, trade.price, trade.qty, trade.trade_time_ms, trade.buyer_is_maker) == (
+        17, "65000.01000000", "0.00100000", E - 3, False)
+    ticker = decode_message(TICKER, RECV)
+    assert isinstance(ticker, BookTicker) and ticker.update_id == 12 and ticker.event_time_ms is None
+    futures = decode_message(FUTURES_DIFF, RECV)
+    assert isinstance(futures, DepthUpdate) and futures.prev_final_update_id == 9
+    assert decode_message(diff(), RECV).prev_final_update_id is None
+
+
+@pytest.mark.parametrize(("msg", "words"), [
+    ({**TRADE, "m": "false"}, "'m' must be true or false"),
+    ({**TRADE, "p": 65000.01}, "'p' must be a decimal string"),
+    ({**TRADE, "q": "1.000000001"}, "9 decimals"),
+    ({**TRADE, "T": E * 1000}, "2017..2100"),
+    ({**TRADE, "t": -1}, "non-negative"),
+    ({**TICKER, "u": "12"}, "non-negative integer"),
+    ({**TICKER, "s": "../X"}, "letters and digits"),
+    ({**FUTURES_DIFF, "pu": 2**63}, "int64"),
+])
+def test_bad_trades_and_tickers_are_malformed(msg: dict[str, Any], words: str) -> None:
+    with pytest.raises(MalformedMessageError, match=words):
+        decode_message(msg, RECV)
 
 
 def test_without_a_receive_time_only_the_calendar_applies() -> None:
@@ -123,7 +181,8 @@ def _journal_with_bad_frames(data_dir: Path) -> tuple[Path, list[bytes], int]:
     events = list(synthetic_events(["BTCUSDT"], 3, seed=4, snapshot_every_s=60, depth=20))
     bad = [json.dumps(diff(b=[["12345678901234567890", "1"]])).encode(),  # 20 digits
            json.dumps(diff(E=E + 365 * 86_400_000)).encode(),  # a year ahead
-           json.dumps(diff(u=2**63)).encode()]
+           json.dumps(diff(u=2**63)).encode(),
+           json.dumps(diff(b=[["92233720369.5", "1"]], a=[["1.00000001", "1"]])).encode()]  # no shared scale
     writer = Roller(data_dir).open_journal(1)
     good = 0
     with writer:
@@ -152,6 +211,7 @@ def _check_rolled(data_dir: Path, journal: Path, bad: list[bytes], good: int) ->
     assert all(q["where"].startswith(f"{journal.name} record ") for q in quarantined)
     assert [q["error"] for q in quarantined][0].count("significant digits") == 1
     assert "ahead of its receive time" in quarantined[1]["error"] and "int64" in quarantined[2]["error"]
+    assert "one scale" in quarantined[3]["error"]
     # ... and the result replays (today a 9-decimal or 20-digit value made every replay fail).
     rows = list(replay(SegmentStore(data_dir), ["BTCUSDT"], default_registry().resolve(["mid"]), 0))
     assert rows and any(row.valid for row in rows)
