@@ -675,13 +675,17 @@ def verify_cmd(
 
 @command("migrate")
 def migrate_cmd(
-    data: Annotated[Path, typer.Argument(help="The data folder (with segments/) to convert.")],
+    data_dir: DataLocation = "data",
+    folder: Annotated[Path | None, typer.Argument(help="Same as --data-dir (a local folder).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be converted.")] = False,
 ) -> int:
     """Rewrite segment format 1 files as format 2 (docs/FORMAT.md): lossless, atomic per file, idempotent."""
     from acts.storage.migrate import migrate
 
-    report = migrate(data, dry_run=dry_run)
+    if folder is None and "://" in data_dir:
+        raise InputError(f"acts migrate rewrites files in place and works on a local folder, not {data_dir}: "
+                         "copy the data locally, migrate, and copy it back")
+    report = migrate(folder if folder is not None else Path(data_dir), dry_run=dry_run)
     for problem in report.corrupt:
         _err().print(f"CORRUPT: {problem}", markup=False)
     mb = 1024 * 1024

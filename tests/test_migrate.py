@@ -43,7 +43,7 @@ def test_migrate_keeps_events_names_and_replay_bytes(tmp_path: Path, recording_e
     assert f"would migrate {len(before_paths)} format 1 segments" in capsys.readouterr().out
     assert {read_info(p).format_version for p in _segments(data)} == {1}  # a dry run changes nothing
 
-    assert main(["migrate", str(data)]) == 0
+    assert main(["migrate", "--data-dir", str(data)]) == 0
     assert f"migrated {len(before_paths)} format 1 segments" in capsys.readouterr().out
     after_paths = _segments(data)
     assert after_paths == before_paths  # content-named: the same names, replaced in place
@@ -96,3 +96,9 @@ def test_no_data_folder_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
     assert main(["migrate", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("acts: error:") and err.count("\n") == 1
+
+
+def test_migrate_refuses_object_storage_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate", "--data-dir", "s3://bucket/acts"]) == 2
+    err = capsys.readouterr().err
+    assert "local folder" in err and "Traceback" not in err

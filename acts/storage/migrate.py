@@ -42,7 +42,8 @@ def migrate(data_dir: Path, dry_run: bool = False, on_file: Callable[[Path], Non
     """Rewrite every version 1 segment under ``data_dir`` as version 2 (``dry_run``: only count them)."""
     segments = DataLayout(data_dir).segments
     if not segments.is_dir():
-        raise NoDataError(f"{data_dir} holds no segments folder; point --data-dir at a data folder (with segments/)")
+        raise NoDataError(f"{data_dir} holds no segments folder; point --data-dir at a data folder "
+                          "(with segments/)")
     report = MigrateReport()
     for path in sorted(p for p in segments.rglob("*.parquet") if not p.name.startswith(TEMP_PREFIX)):
         try:
