@@ -107,7 +107,7 @@ class RowGroup:
     """
 
     __slots__ = ("symbol", "starts", "ends", "kinds", "times", "firsts", "finals", "recv", "side", "price", "qty",
-                 "price_factor", "qty_factor", "trade_ids", "trade_times", "makers", "_details", "_market")
+                 "price_factor", "qty_factor", "trade_ids", "trade_times", "makers", "_details", "_market", "_spelling")
 
     def __init__(self, symbol: str, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray,
                  firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, side: np.ndarray,
@@ -120,6 +120,7 @@ class RowGroup:
         self.qty, self.qty_factor = qty
         self._details = details  # one per event
         self._market = market  # ``_MARKET_COLUMNS``, read only for a row group holding trades or bookTickers
+        self._spelling: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # built on first use
         n = len(starts)
         if market is None:
             self.trade_ids, self.trade_times = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
@@ -154,24 +155,35 @@ class RowGroup:
                          int(self.trade_times[i]), bool(self.makers[i]), recv)
         if kind == EventKind.BOOK_TICKER:
             (bid, bid_qty), (ask, ask_qty) = self._texts(i, start), self._texts(i, start + 1)
-            assert self._market is not None
-            has_time = self._market.column("event_time_ms")[i].is_valid
+            has_time = self._spell()[2][i]
             return BookTicker(self.symbol, int(self.finals[i]), bid, bid_qty, ask, ask_qty, recv,
                               int(self.times[i]) if has_time else None)
         return Marker(EventKind(kind), self.symbol, recv, self._details[i].as_py() or "{}")
 
     def _texts(self, i: int, row: int) -> tuple[str, str]:
-        """Row ``row``'s price and quantity spelled as the exchange sent them (event ``i``'s decimals)."""
-        assert self._market is not None  # read for every row group holding a trade or a bookTicker
-        out = []
-        for name, values, factor in (("price", self.price, self.price_factor), ("qty", self.qty, self.qty_factor)):
-            each = self._market.column(f"{name}_decimals_each")[i]
-            if each.is_valid:  # the event's strings have different decimals: one per level
-                decimals = each.as_py()[row - int(self.starts[i])]
-            else:
-                decimals = self._market.column(f"{name}_decimals")[i].as_py()
-            out.append(format_decimal(int(values[row]) * factor // 10 ** (BOOK_SCALE - decimals), decimals))
-        return out[0], out[1]
+        """Row ``row``'s price and quantity spelled as the exchange sent them."""
+        price_dec, qty_dec, _ = self._spell()
+        p, q = int(price_dec[row]), int(qty_dec[row])
+        return (format_decimal(int(self.price[row]) * self.price_factor // 10 ** (BOOK_SCALE - p), p),
+                format_decimal(int(self.qty[row]) * self.qty_factor // 10 ** (BOOK_SCALE - q), q))
+
+    def _spell(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the decimals of its price and quantity strings; per event: whether it has an E."""
+        if self._spelling is None:
+            market = self._market
+            assert market is not None  # read for every row group holding a trade or a bookTicker
+            counts = self.ends - self.starts
+            out = []
+            for name in ("price", "qty"):
+                decimals = np.repeat(market.column(f"{name}_decimals").to_numpy().astype(np.int64), counts)
+                each = market.column(f"{name}_decimals_each")
+                if each.null_count < len(each):  # events whose strings differ: one per level
+                    for k in np.flatnonzero(each.is_valid().to_numpy(zero_copy_only=False)):
+                        decimals[self.starts[k]:self.ends[k]] = each[int(k)].as_py()
+                out.append(decimals)
+            has_time = market.column("event_time_ms").is_valid().to_numpy(zero_copy_only=False)
+            self._spelling = (out[0], out[1], has_time)
+        return self._spelling
 
 
 def _per_event(column: pa.ChunkedArray) -> np.ndarray:
