@@ -313,7 +313,8 @@ def _with_trades(t: int) -> list[Event]:
     ]
 
 
-def test_hftbacktest_export_has_the_trades_and_hftbacktest_sees_them(tmp_path: Path) -> None:
+def test_hftbacktest_export_has_the_trades_and_hftbacktest_sees_them(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
     from hftbacktest.data.validation import validate_event_order
 
@@ -323,6 +324,7 @@ def test_hftbacktest_export_has_the_trades_and_hftbacktest_sees_them(tmp_path: P
     record(data_dir, events)
     out = tmp_path / "btc.npz"
     assert _export(data_dir, out, "hftbacktest", "--symbols", "BTC", "--from", "2024-05-01") == 0
+    assert "4 level rows, 3 trades from 7 events" in capsys.readouterr().err
     data = np.load(out)["data"]
     validate_event_order(data)
     trades = data[(data["ev"] & 0xFF) == export.TRADE_EVENT]
