@@ -151,3 +151,28 @@ def test_any_trades_and_tickers_round_trip_in_both_readers(tmp_path_factory: pyt
     (path,) = write_segments(tmp_path_factory.mktemp("seg"), SYM, events)
     assert list(read_events(path)) == events
     assert list(read_columnar_events(path, SYM)) == events
+
+
+def test_replay_over_trades_and_tickers_gives_the_rows_of_the_depth_alone(tmp_path: Path) -> None:
+    """Both engines read row groups holding trades and tickers; book features do not see them."""
+    from acts.api import open_history
+
+    depth: list[Event] = [Snapshot(SYM, 5, (("10.50", "1.000"),), (("10.60", "3.000"),), T0)]
+    mixed = list(depth)
+    for i in range(1, 400):
+        recv, ms = T0 + i * 200_000_000, E0 + i * 200
+        diff = DepthUpdate(SYM, ms, 5 + i, 5 + i, ((f"10.{40 + i % 10}", f"{i % 5}.000"),), (), recv)
+        depth.append(diff)
+        mixed.append(diff)
+        if i % 3 == 0:
+            mixed.append(Trade(SYM, ms, 1000 + i, "10.55", "0.1", ms, i % 2 == 0, recv + 1))
+        if i % 4 == 0:
+            mixed.append(BookTicker(SYM, 5 + i, "10.50", "1", "10.60", "3", recv + 2))
+    tables = {}
+    for name, events in (("depth", depth), ("mixed", mixed)):
+        write_segments(tmp_path / name, SYM, events)
+        for engine in ("fast", "python"):
+            tables[name, engine] = open_history(tmp_path / name).features(
+                SYM, "2024-05-01", "2024-05-02", ["mid", "bias1"], every="1s", engine=engine).to_pylist()
+    assert len(tables["depth", "python"]) > 60
+    assert all(rows == tables["depth", "python"] for rows in tables.values())
