@@ -29,7 +29,7 @@ from acts.book.book import SCALE
 from acts.book.protocol import BookView
 from acts.book.sequencer import Sequencer
 from acts.core.errors import BadDateError, CorruptSegmentError, InputError, UnknownFeatureError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
+from acts.core.events import MAX_EVENT_SKEW_MS, BookTicker, DepthUpdate, Event, EventKind, Snapshot, Trade
 from acts.core.symbols import parse_symbols, parse_time_ms
 from acts.features.builtin import default_registry
 from acts.features.pipeline import (
@@ -53,6 +53,7 @@ __all__ = [
     "parse_every",
     "features_schema",
     "EVENTS_SCHEMA",
+    "TRADES_SCHEMA",
     "DEFAULT_BATCH_ROWS",
 ]
 
@@ -71,7 +72,9 @@ FeatureSpec = str | Feature | Callable[[BookView], Any]
 TimeSpec = str | datetime
 
 #: ``events()``: one row per level, the event's own fields repeated on each (a marker, or a diff
-#: with no level, is one row with null side, price and qty). ``event`` numbers events from 0.
+#: with no level, is one row with null side, price and qty). ``event`` numbers events from 0. A trade
+#: is one row (side null; its price and qty; ``trade_id``, ``trade_time`` T and ``buyer_is_maker`` m,
+#: null on every other kind); a bookTicker two, its best bid and its best ask, ``u`` in ``final_update_id``.
 EVENTS_SCHEMA = pa.schema([
     pa.field("event", pa.int64(), nullable=False),
     pa.field("recv_time", _TIME_NS, nullable=False),
@@ -83,6 +86,21 @@ EVENTS_SCHEMA = pa.schema([
     pa.field("price", DECIMAL),
     pa.field("qty", DECIMAL),
     pa.field("detail", pa.string()),
+    pa.field("trade_id", pa.int64()),
+    pa.field("trade_time", _TIME_MS),
+    pa.field("buyer_is_maker", pa.bool_()),
+])
+
+#: ``trades()``: one row per trade, in recorded order. ``side`` is the taker's: ``buy`` when the buyer
+#: took liquidity (``m`` false), ``sell`` when the seller did.
+TRADES_SCHEMA = pa.schema([
+    pa.field("symbol", pa.string(), nullable=False),
+    pa.field("time", _TIME_MS, nullable=False),
+    pa.field("trade_id", pa.int64(), nullable=False),
+    pa.field("price", DECIMAL, nullable=False),
+    pa.field("qty", DECIMAL, nullable=False),
+    pa.field("side", pa.string(), nullable=False),
+    pa.field("recv_time", _TIME_NS, nullable=False),
 ])
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -302,6 +320,33 @@ class History:
                 warnings.warn(f"skipped a corrupt segment: {exc}", RuntimeWarning, stacklevel=2)
         return builder.table()
 
+    def trades(self, symbols: str | Sequence[str] | None, start: TimeSpec, end: TimeSpec | None = None) -> pa.Table:
+        """The recorded trades whose trade time ``T`` lies in ``[start, end)``, per symbol in recorded order
+        (symbols in the order given); schema ``TRADES_SCHEMA``: exact decimal price and quantity, and the
+        taker's side."""
+        chosen = self._symbols(symbols)
+        start_ms, end_ms = self._range(start, end)
+        # T lies within MAX_EVENT_SKEW_MS of the receive time (the door refuses any other), which the
+        # footers bound: segments further away cannot hold a trade of the range.
+        low_ns = (start_ms - MAX_EVENT_SKEW_MS) * 1_000_000
+        high_ns = None if end_ms is None else (end_ms + MAX_EVENT_SKEW_MS) * 1_000_000
+        columns: dict[str, list[Any]] = {name: [] for name in TRADES_SCHEMA.names}
+        for symbol in chosen:
+            for path in self.store.paths(symbol):
+                try:
+                    info = self.store.info(path)
+                    if info.last_recv_ns < low_ns or (high_ns is not None and info.first_recv_ns >= high_ns):
+                        continue
+                    for event in self.store.events(path, symbol):
+                        if isinstance(event, Trade) and start_ms <= event.trade_time_ms and (
+                                end_ms is None or event.trade_time_ms < end_ms):
+                            _add_trade(columns, event)
+                except CorruptSegmentError as exc:
+                    warnings.warn(f"skipped a corrupt segment: {exc}", RuntimeWarning, stacklevel=2)
+        return pa.Table.from_arrays(
+            [pa.array(columns[f.name], pa.string()).cast(DECIMAL) if f.type == DECIMAL
+             else pa.array(columns[f.name], f.type) for f in TRADES_SCHEMA], schema=TRADES_SCHEMA)
+
     # --- arguments -------------------------------------------------------------------------
 
     def _symbol(self, symbol: str) -> str:
@@ -472,6 +517,16 @@ def _batches(rows: Iterable[MinuteRow], schema: pa.Schema, batch_rows: int,
         warnings.warn(f"skipped a corrupt segment: {problem}", RuntimeWarning, stacklevel=2)
 
 
+def _add_trade(columns: dict[str, list[Any]], trade: Trade) -> None:
+    columns["symbol"].append(trade.symbol)
+    columns["time"].append(trade.trade_time_ms)
+    columns["trade_id"].append(trade.trade_id)
+    columns["price"].append(trade.price)
+    columns["qty"].append(trade.qty)
+    columns["side"].append("sell" if trade.buyer_is_maker else "buy")  # m: the buyer made, so the seller took
+    columns["recv_time"].append(trade.recv_ns)
+
+
 class _EventColumns:
     """``events()``'s columns, filled one event at a time."""
 
@@ -481,15 +536,21 @@ class _EventColumns:
 
     def add(self, event: Event) -> None:
         head: tuple[int | None, int | None, int | None, str | None]
+        trade: tuple[int | None, int | None, bool | None] = (None, None, None)
+        levels: list[tuple[str | None, str | None, str | None]] = []
         if isinstance(event, DepthUpdate):
             head = (event.event_time_ms, event.first_update_id, event.final_update_id, None)
         elif isinstance(event, Snapshot):
             head = (None, None, event.last_update_id, None)
-        elif not isinstance(event, Marker):
-            raise ValueError(f"{event.kind.name} events are not shown as book rows yet")
+        elif isinstance(event, Trade):
+            head = (event.event_time_ms, None, None, None)
+            trade = (event.trade_id, event.trade_time_ms, event.buyer_is_maker)
+            levels.append((None, event.price, event.qty))
+        elif isinstance(event, BookTicker):
+            head = (event.event_time_ms, None, event.update_id, None)
+            levels += [("bid", event.bid_price, event.bid_qty), ("ask", event.ask_price, event.ask_qty)]
         else:
             head = (None, None, None, event.detail)
-        levels: list[tuple[str | None, str | None, str | None]] = []
         if isinstance(event, (DepthUpdate, Snapshot)):
             levels += [("bid", price, qty) for price, qty in event.bids]
             levels += [("ask", price, qty) for price, qty in event.asks]
@@ -508,6 +569,9 @@ class _EventColumns:
             c["price"].append(price)
             c["qty"].append(qty)
             c["detail"].append(head[3])
+            c["trade_id"].append(trade[0])
+            c["trade_time"].append(trade[1])
+            c["buyer_is_maker"].append(trade[2])
         self.count += 1
 
     def table(self) -> pa.Table:

@@ -388,7 +388,8 @@ def export_cmd(
         err.print(f"wrote {path}", markup=False)
     note = f"; {report.clamped} rows moved forward to keep times in order" if report.clamped else ""
     note += f"; skipped {len(report.problems)} corrupt segments, listed below" if report.problems else ""
-    err.print(f"{report.rows} level rows from {report.events} events; {report.snapshots} books loaded, "
+    trades = f", {report.trades} trades" if report.trades else ""
+    err.print(f"{report.rows} level rows{trades} from {report.events} events; {report.snapshots} books loaded, "
               f"{report.clears} cleared (book invalid){note}", markup=False)
     for problem in report.problems:
         err.print(f"skipped: {problem}", markup=False)

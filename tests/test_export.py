@@ -11,7 +11,7 @@ import pytest
 
 from acts.api import History
 from acts.cli import main
-from acts.core.events import DepthUpdate, Event, EventKind, Snapshot, marker
+from acts.core.events import BookTicker, DepthUpdate, Event, EventKind, Snapshot, Trade, marker
 from acts.core.symbols import iso_ms
 from acts.exchange.synthetic import synthetic_events
 from acts.replayer import export
@@ -292,3 +292,76 @@ def test_exchange_times_never_go_back_and_moved_rows_are_counted(tmp_path: Path,
     lines = gzip.decompress(next(out.iterdir()).read_bytes()).decode().splitlines()
     assert [line.split(",")[2] for line in lines[1:]] == [str(t * 1000)] * 3 + [str((t + 95) * 1000)]
     assert "1 rows moved forward to keep times in order" in capsys.readouterr().err
+
+
+# --- trades -----------------------------------------------------------------------------------
+
+
+def _trade(trade_id: int, price: str, qty: str, t_ms: int, maker: bool, recv_ms: int) -> Trade:
+    return Trade("BTCUSDT", t_ms + 1, trade_id, price, qty, t_ms, maker, recv_ms * 10**6)
+
+
+def _with_trades(t: int) -> list[Event]:
+    return [
+        _trade(1, "100.50000000", "0.10000000", t - 3, False, t - 2),  # before the book: written all the same
+        Snapshot("BTCUSDT", 10, (("100.00000000", "2.00000000"),), (("101.00000000", "3.00000000"),), t * 10**6),
+        _diff(11, 11, t + 10, [("100.00000000", "1.00000000")], [], t + 20),
+        _trade(2, "101.00000000", "0.25000000", t + 25, False, t + 30),  # buyer took: buy
+        BookTicker("BTCUSDT", 11, "100.00000000", "1.00000000", "101.00000000", "3.00000000", (t + 31) * 10**6),
+        _trade(3, "100.00000000", "1.50000000", t + 35, True, t + 40),  # seller took: sell
+        _diff(12, 12, t + 50, [], [("101.00000000", "2.75000000")], t + 60),
+    ]
+
+
+def test_hftbacktest_export_has_the_trades_and_hftbacktest_sees_them(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+    from hftbacktest.data.validation import validate_event_order
+
+    t = NEAR_HOUR_MS
+    events = _with_trades(t)
+    data_dir = tmp_path / "data"
+    record(data_dir, events)
+    out = tmp_path / "btc.npz"
+    assert _export(data_dir, out, "hftbacktest", "--symbols", "BTC", "--from", "2024-05-01") == 0
+    assert "4 level rows, 3 trades from 7 events" in capsys.readouterr().err
+    data = np.load(out)["data"]
+    validate_event_order(data)
+    trades = data[(data["ev"] & 0xFF) == export.TRADE_EVENT]
+    both = export.EXCH_EVENT | export.LOCAL_EVENT | export.TRADE_EVENT
+    assert trades["ev"].tolist() == [both | export.BUY_EVENT, both | export.BUY_EVENT, both | export.SELL_EVENT]
+    assert trades["px"].tolist() == [100.5, 101.0, 100.0] and trades["qty"].tolist() == [0.1, 0.25, 1.5]
+    assert trades["exch_ts"].tolist() == [(t - 3) * 10**6, (t + 25) * 10**6, (t + 35) * 10**6]  # T
+    assert trades["local_ts"].tolist() == [(t - 2) * 10**6, (t + 30) * 10**6, (t + 40) * 10**6]  # receive time
+
+    asset = (BacktestAsset().data(data).linear_asset(1.0).tick_size(TICK).lot_size(0.00001)
+             .constant_order_latency(0, 0).no_partial_fill_exchange().risk_adverse_queue_model()
+             .trading_value_fee_model(0.0, 0.0).last_trades_capacity(16))
+    hbt = HashMapMarketDepthBacktest([asset])
+    hbt.elapse(0)  # starts the clock at the first row
+    hbt.elapse((t + 45) * 10**6 - hbt.current_timestamp)
+    seen = hbt.last_trades(0)
+    assert [(bool(ev & export.BUY_EVENT), px, qty) for ev, px, qty in zip(seen["ev"], seen["px"], seen["qty"],
+                                                                           strict=True)] == [
+        (True, 100.5, 0.1), (True, 101.0, 0.25), (False, 100.0, 1.5)]
+    assert hbt.depth(0).best_bid == 100.0  # and the book around them is ACTS's
+    hbt.close()
+
+
+def test_tardis_csv_writes_a_trades_file_beside_the_book(tmp_path: Path) -> None:
+    t = _MIDNIGHT_MS - 1_000
+    data_dir = tmp_path / "data"
+    record(data_dir, _with_trades(t))
+    out = tmp_path / "csv"
+    assert _export(data_dir, out, "tardis-csv", "--from", "2024-05-01") == 0
+    trades = out / "binance_trades_2024-05-01_BTCUSDT.csv.gz"
+    assert sorted(out.iterdir()) == [out / "binance_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz", trades]
+    us = lambda ms: str(ms * 1000)  # noqa: E731
+    assert gzip.decompress(trades.read_bytes()).decode().splitlines() == [
+        "exchange,symbol,timestamp,local_timestamp,id,side,price,amount",
+        f"binance,BTCUSDT,{us(t - 3)},{us(t - 2)},1,buy,100.5,0.1",
+        f"binance,BTCUSDT,{us(t + 25)},{us(t + 30)},2,buy,101,0.25",
+        f"binance,BTCUSDT,{us(t + 35)},{us(t + 40)},3,sell,100,1.5",
+    ]
+    book = gzip.decompress(next(out.glob("*incremental_book_L2*")).read_bytes()).decode().splitlines()
+    assert len(book) == 1 + 2 + 1 + 1  # header, the snapshot (with the first diff), two diffs: trades add none

@@ -11,7 +11,8 @@ Local time (the collector's receive time), then one space, then the frame:
 Anything else where a time should be, or a time outside 2017..2100, makes the line malformed.
 
 The frame is a raw stream payload or a combined-stream envelope ``{"stream": "btcusdt@depth@100ms",
-"data": {...}}``. ``stream_type`` names the stream of a frame that is not imported as depth.
+"data": {...}}``. ``stream_type`` names the stream of a frame that is not imported (depth diffs and
+snapshots, trades and bookTickers are).
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from typing import Any
 from acts.core.errors import MalformedMessageError
 from acts.core.events import MAX_TIME_MS, MIN_TIME_MS
 
-__all__ = ["TimeUnit", "Line", "parse_line", "local_ns", "stream_type", "frame_symbol", "NOT_STORED_YET",
-           "DEPTH_STREAMS"]
+__all__ = ["TimeUnit", "Line", "parse_line", "local_ns", "stream_type", "frame_symbol", "IMPORTED_STREAMS"]
 
 
 class TimeUnit(StrEnum):
@@ -41,12 +41,11 @@ class TimeUnit(StrEnum):
     ISO = "ISO-8601"
 
 
-#: Stream types imported: diff depth and tardis.dev's generated REST snapshot frames (``btcusdt@depthSnapshot``).
-DEPTH_STREAMS = frozenset({"depth", "depthSnapshot"})
-#: Stream types ACTS will store once it has event kinds for them (issue 16): counted as "not stored yet".
-NOT_STORED_YET = frozenset({"trade", "bookTicker"})
-#: Keys of a ``bookTicker`` payload, the one market stream without an ``"e"``.
-_BOOK_TICKER_KEYS = frozenset({"u", "s", "b", "B", "a", "A"})
+#: Stream types imported: diff depth, tardis.dev's generated REST snapshot frames (``btcusdt@depthSnapshot``),
+#: trades and bookTickers. Any other type is counted and skipped.
+IMPORTED_STREAMS = frozenset({"depth", "depthSnapshot", "trade", "bookTicker"})
+#: Message types (``"e"``) imported besides ``depthUpdate`` (a bookTicker has none on spot).
+_IMPORTED_TYPES = frozenset({"depthUpdate", "trade", "bookTicker"})
 #: Keys only a diff-depth payload has: a payload with them but an unknown ``"e"`` is a damaged depth diff
 #: (malformed), not a stream of another type.
 _DIFF_KEYS = frozenset({"U", "u"})
@@ -145,22 +144,20 @@ def _named_type(name: str) -> str:
 
 
 def stream_type(frame: Any) -> str | None:
-    """The type of the stream a frame belongs to (``"trade"``, ``"kline"``, ``"forceOrder"``) when it is not
-    imported as depth; None for a depth diff or snapshot, and for what is neither a known nor a plausible
-    stream frame (the decoder then says why it is malformed)."""
+    """The type of the stream a frame belongs to (``"aggTrade"``, ``"kline"``, ``"forceOrder"``) when it is not
+    imported; None for a depth diff or snapshot, a trade or a bookTicker, and for what is neither a known nor a
+    plausible stream frame (the decoder then says why it is malformed)."""
     if isinstance(frame, dict) and "stream" in frame and "data" in frame:
         name = frame["stream"]
         if isinstance(name, str) and "@" in name:
             named = _named_type(name)
-            return None if named in DEPTH_STREAMS else named
+            return None if named in IMPORTED_STREAMS else named
         frame = frame["data"]
     if not isinstance(frame, dict):
         return None
     event_type = frame.get("e")
-    if isinstance(event_type, str) and event_type and event_type != "depthUpdate":
+    if isinstance(event_type, str) and event_type and event_type not in _IMPORTED_TYPES:
         return None if _DIFF_KEYS <= frame.keys() else event_type
-    if event_type is None and _BOOK_TICKER_KEYS <= frame.keys():
-        return "bookTicker"
     return None
 
 

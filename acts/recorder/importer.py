@@ -7,15 +7,16 @@ read: s, ms, µs or ns by the number's size, or ISO-8601). A frame is any of:
 * a raw ``depthUpdate`` payload, or a combined-stream envelope ``{"stream": "btcusdt@depth@100ms", "data": ...}``;
 * a REST depth snapshot ``{"lastUpdateId", "bids", "asks"}`` (symbol from the line's ``symbol`` key, the
   envelope's stream name as in tardis.dev's ``btcusdt@depthSnapshot`` frames, or ``--symbol``);
-* a frame of another stream: ``trade`` and ``bookTicker`` are counted as "not stored yet" (ACTS has no event
-  kind for them yet), any other type (``aggTrade``, ``kline``, ``forceOrder``, ...) as "other streams"; both
-  are skipped, never quarantined.
+* a ``trade`` or ``bookTicker`` frame (raw or in an envelope), stored with its symbol's depth events in
+  receive order, as the recorder stores them;
+* a frame of any other stream (``aggTrade``, ``kline``, ``forceOrder``, ...): counted as "other streams" and
+  skipped, never quarantined.
 
 Files may be compressed (``.gz``, ``.zst``, ``.bz2``, ``.xz``: recognised by their magic bytes, whatever
 the name; ``acts/recorder/import_files.py``), start with a UTF-8 BOM and end lines with CRLF.
 
-Lines without a local time get ``E`` (ms -> ns) as receive time; a snapshot without one gets
-the receive time of the line before it (or after it, at the top of a file). Receive times
+Lines without a local time get ``E`` (ms -> ns) as receive time; a snapshot, or a spot bookTicker
+(no ``E``), without one gets the receive time of the line before it (or after it, at the top of a file). Receive times
 never go backwards within a symbol (clamped, and counted). Malformed lines -- including values
 that cannot be stored exactly and event times that cannot be true (``acts/core/events.py``) -- are
 counted, reported as ``file:line`` and kept in ``quarantine/import.jsonl`` (``acts/storage/quarantine.py``);
@@ -36,9 +37,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from acts.core.errors import DataError, InputError, MalformedMessageError
-from acts.core.events import DepthUpdate, Event, Snapshot, decode_message
+from acts.core.events import BookTicker, DepthUpdate, Event, Snapshot, Trade, decode_message
 from acts.recorder.import_files import READ_ERRORS, open_capture
-from acts.recorder.import_frames import NOT_STORED_YET, TimeUnit, frame_symbol, parse_line, stream_type
+from acts.recorder.import_frames import TimeUnit, frame_symbol, parse_line, stream_type
 from acts.storage.buffers import SegmentBuffers
 from acts.storage.quarantine import Quarantine
 
@@ -62,7 +63,8 @@ class ImportReport:
     malformed: int = 0
     malformed_lines: list[str] = field(default_factory=list)  # "file:line: reason", first few
     clamped: int = 0
-    not_stored: dict[str, int] = field(default_factory=dict)  # "trade" -> lines skipped until ACTS stores them
+    trades: dict[str, int] = field(default_factory=dict)  # symbol -> trades imported
+    book_tickers: dict[str, int] = field(default_factory=dict)  # symbol -> bookTickers imported
     other_streams: dict[str, int] = field(default_factory=dict)  # "kline" -> lines skipped
     times: dict[str, int] = field(default_factory=dict)  # how local times were written ("µs", NO_TIME) -> lines
     duplicate_files: list[str] = field(default_factory=list)  # inputs skipped: the same file given again
@@ -74,23 +76,22 @@ class ImportReport:
         self.times[key] = self.times.get(key, 0) + 1
 
     def skip(self, stream: str) -> None:
-        """Count a line of a stream that is not imported as depth."""
-        counts = self.not_stored if stream in NOT_STORED_YET else self.other_streams
-        counts[stream] = counts.get(stream, 0) + 1
+        """Count a line of a stream that is not imported."""
+        self.other_streams[stream] = self.other_streams.get(stream, 0) + 1
 
     def without_snapshot(self) -> list[str]:
         """Symbols imported with diffs but no snapshot."""
         return sorted(symbol for symbol in self.events if not self.snapshots.get(symbol))
 
     def notes(self) -> list[str]:
-        """Summary lines about how the input was read: local times, streams not stored yet, missing snapshots."""
+        """Summary lines about how the input was read: local times, trades and bookTickers, missing snapshots."""
         notes = []
         if self.times:
             notes.append(f"  local receive times: {_times(self.times)}")
-        if self.not_stored:
-            counts = ", ".join(f"{name} {count}" for name, count in sorted(self.not_stored.items()))
-            notes.append(f"  {sum(self.not_stored.values())} lines not stored yet ({counts}): ACTS stores depth "
-                         "only so far; keep the files to import these streams once it stores them")
+        for what, counts in (("trades", self.trades), ("bookTickers", self.book_tickers)):
+            if counts:
+                each = ", ".join(f"{symbol} {count}" for symbol, count in sorted(counts.items()))
+                notes.append(f"  {sum(counts.values())} {what} imported ({each})")
         for symbol in self.without_snapshot():
             notes.append(f"  {symbol}: no depth snapshot in the input: replay's rows for it stay invalid until a "
                          "snapshot, unless one stored before these files continues the update-id chain")
@@ -122,7 +123,7 @@ def _first_ns(path: Path) -> int | None:
                     event = decode_message(parsed.frame, -1, "?")
                 except (MalformedMessageError, DataError):
                     continue
-                if isinstance(event, DepthUpdate):
+                if isinstance(event, (DepthUpdate, Trade)):
                     return event.event_time_ms * 1_000_000
     except READ_ERRORS:
         return None
@@ -172,10 +173,11 @@ class _Importer:
         self.symbol = symbol
         self.report = report
         self.buffers = SegmentBuffers(data_dir)
-        self.untimed: list[tuple[str, Snapshot, str]] = []  # (where, snapshot, line) waiting for a receive time
+        # (where, snapshot or bookTicker, line) waiting for a receive time
+        self.untimed: list[tuple[str, Snapshot | BookTicker, str]] = []
         self.last_ns: dict[str, int] = {}
         self.prev_ns: int | None = None
-        self.diff_symbols: set[str] = set()
+        self.diff_symbols: set[str] = set()  # symbols named by a frame's own 's' (diffs, trades, bookTickers)
         self.snapshot_where: dict[str, str] = {}  # symbol -> where its first snapshot was
         self.quarantine = Quarantine(data_dir, "import", append=True)
 
@@ -202,26 +204,29 @@ class _Importer:
         if stream is not None:
             self.report.skip(stream)
             return
-        if local is None and isinstance(event, DepthUpdate):
+        if local is None and isinstance(event, (DepthUpdate, Trade)):
             event = replace(event, recv_ns=event.event_time_ms * 1_000_000)
-        if isinstance(event, DepthUpdate):
-            self.diff_symbols.add(event.symbol)
-        else:
+        elif local is None and isinstance(event, BookTicker) and event.event_time_ms is not None:
+            event = replace(event, recv_ns=event.event_time_ms * 1_000_000)
+        if isinstance(event, Snapshot):
             self.snapshot_where.setdefault(event.symbol, where)
+        else:
+            self.diff_symbols.add(event.symbol)
         if event.recv_ns < 0:
-            if self.prev_ns is None and isinstance(event, Snapshot):
+            if self.prev_ns is None and isinstance(event, (Snapshot, BookTicker)):
                 self.untimed.append((where, event, line))
                 return
-            assert self.prev_ns is not None  # only snapshots come without a receive time
+            assert self.prev_ns is not None  # only snapshots and spot bookTickers come without a receive time
             event = replace(event, recv_ns=self.prev_ns)
-        for _, snapshot, _ in self.untimed:
-            self._add(replace(snapshot, recv_ns=event.recv_ns))
+        for _, untimed, _ in self.untimed:
+            self._add(replace(untimed, recv_ns=event.recv_ns))
         self.untimed.clear()
         self._add(event)
 
     def end_file(self) -> None:
-        for where, _, line in self.untimed:
-            self._quarantine(where, line, "snapshot with no receive time and no later line in its file to take one "
+        for where, event, line in self.untimed:
+            what = "snapshot" if isinstance(event, Snapshot) else "bookTicker"
+            self._quarantine(where, line, f"{what} with no receive time and no later line in its file to take one "
                                           "from; prefix the line with its local receive time")
         self.untimed.clear()
 
@@ -239,8 +244,10 @@ class _Importer:
             self.report.clamped += 1
         self.last_ns[event.symbol] = self.prev_ns = event.recv_ns
         self.report.events[event.symbol] = self.report.events.get(event.symbol, 0) + 1
-        if isinstance(event, Snapshot):
-            self.report.snapshots[event.symbol] = self.report.snapshots.get(event.symbol, 0) + 1
+        counts = {Snapshot: self.report.snapshots, Trade: self.report.trades,
+                  BookTicker: self.report.book_tickers}.get(type(event))
+        if counts is not None:
+            counts[event.symbol] = counts.get(event.symbol, 0) + 1
         self.buffers.add(event)
         # A symbol no diff has named yet is held back: its snapshots may turn out to be misfiled.
         if self.buffers.events(event.symbol) >= FLUSH_EVENTS and event.symbol in self.diff_symbols:

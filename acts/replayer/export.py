@@ -1,4 +1,4 @@
-"""Export recorded depth to other tools' formats: hftbacktest event arrays and tardis.dev CSV.
+"""Export recorded depth and trades to other tools' formats: hftbacktest event arrays and tardis.dev CSV.
 
 # Strategy: one fold, two writers. ``export_symbol`` runs the recording through the same
 # ``Sequencer`` as replay and tells a writer only what that proves about the book:
@@ -18,9 +18,11 @@
 # time. Both are kept non-decreasing (hftbacktest's readers require it); a row moved forward to do so
 # is counted in ``ExportReport.clamped``.
 #
-# Trades: not recorded yet. When they are, the fold passes each trade to ``Writer.trade`` (hftbacktest:
-# ``TRADE_EVENT`` with ``BUY_EVENT`` when the buyer was the taker (``m`` false), else ``SELL_EVENT``;
-# tardis: a ``trades`` file); the writers below mark where.
+# Trades: every trade received in the range goes to ``Writer.trade``, whatever the book's state (a
+# trade is a fact, not something the chain proves): hftbacktest's ``TRADE_EVENT`` with ``BUY_EVENT``
+# when the buyer was the taker (``m`` false), else ``SELL_EVENT``, exchange time ``T`` and local time the
+# receive time, kept in order like every row; tardis: a ``trades`` file beside the book's, with the
+# trade's own ``T`` and receive time. bookTickers are not exported (neither format has them).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numpy as np
 from acts.book.sequencer import Applied, Loaded, Sequencer, Synced
 from acts.core.decimals import BOOK_SCALE, format_decimal, to_book
 from acts.core.errors import CorruptSegmentError, InputError
-from acts.core.events import DepthUpdate, Event, Levels
+from acts.core.events import DepthUpdate, Event, Levels, Trade
 from acts.storage.store import SegmentStore
 
 __all__ = [
@@ -88,6 +90,7 @@ class ExportReport:
     snapshots: int = 0  #: books (re)loaded: the first one and one after each resync
     clears: int = 0  #: times the book went invalid (gap, stale snapshot, crossed, restart)
     clamped: int = 0  #: rows whose time was moved forward to keep times non-decreasing
+    trades: int = 0  #: trades written
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -97,6 +100,9 @@ class Writer(Protocol):
 
     #: Write the whole book again at the start of each UTC day (tardis' files are self-contained per day).
     snapshot_each_day: bool
+    #: Trades share the book rows' time order (hftbacktest: one array), so their times are moved forward
+    #: like any row's; else (tardis: a file of their own) each keeps its ``T`` and receive time.
+    trades_in_order: bool
 
     def clear(self, exch_ns: int, local_ns: int) -> None:
         """The book is unknown from here: drop every level."""
@@ -108,6 +114,11 @@ class Writer(Protocol):
 
     def diff(self, bids: IntLevels, asks: IntLevels, exch_ns: int, local_ns: int) -> None:
         """Levels changed (absolute quantities; 0 removes the level)."""
+        ...
+
+    def trade(self, trade: Trade, exch_ns: int, local_ns: int) -> None:
+        """A trade: ``exch_ns`` its trade time ``T``, ``local_ns`` its receive time (moved forward if
+        ``trades_in_order``)."""
         ...
 
     def close(self, ok: bool) -> list[Path]:
@@ -189,6 +200,8 @@ class _Fold:
         outcome = seq.apply(event)
         if not self.started:
             return
+        if isinstance(event, Trade):
+            self._trade(event)
         if isinstance(outcome, (Loaded, Synced)):
             self._load(event.recv_ns)
         elif isinstance(outcome, Applied):
@@ -202,6 +215,13 @@ class _Fold:
             self.writer.clear(exch, local)
             self.shown = False
             self.report.clears += 1
+
+    def _trade(self, trade: Trade) -> None:
+        exch, local = trade.trade_time_ms * 1_000_000, trade.recv_ns
+        if self.writer.trades_in_order:
+            exch, local = self._times(exch, local)
+        self.writer.trade(trade, exch, local)
+        self.report.trades += 1
 
     def _load(self, recv_ns: int, clear: bool = True) -> None:
         view = self.sequencer.view()
@@ -250,7 +270,7 @@ BUY_EVENT = 1 << 29
 SELL_EVENT = 1 << 28
 #: Kinds of ``ev`` (its low bits).
 DEPTH_EVENT = 1
-TRADE_EVENT = 2  #: not written yet: trades are not recorded (see the module's strategy)
+TRADE_EVENT = 2
 DEPTH_CLEAR_EVENT = 3
 DEPTH_SNAPSHOT_EVENT = 4
 
@@ -269,6 +289,7 @@ class HftbacktestWriter:
     """
 
     snapshot_each_day = False
+    trades_in_order = True
 
     def __init__(self, path: Path, compress: bool = True) -> None:
         self.path = path
@@ -289,6 +310,12 @@ class HftbacktestWriter:
 
     def diff(self, bids: IntLevels, asks: IntLevels, exch_ns: int, local_ns: int) -> None:
         self._levels(DEPTH_EVENT, bids, asks, exch_ns, local_ns)
+
+    def trade(self, trade: Trade, exch_ns: int, local_ns: int) -> None:
+        side = SELL_EVENT if trade.buyer_is_maker else BUY_EVENT  # the taker's side, as hftbacktest's converters
+        self._rows.append((_BOTH | TRADE_EVENT | side, exch_ns, local_ns, to_book(trade.price) / _SCALE,
+                           to_book(trade.qty) / _SCALE, 0, 0, 0.0))
+        self._maybe_flush()
 
     def _levels(self, kind: int, bids: IntLevels, asks: IntLevels, exch_ns: int, local_ns: int) -> None:
         rows = self._rows
@@ -344,29 +371,79 @@ def tardis_file_name(day: str, symbol: str, data_type: str = "incremental_book_L
     return f"{TARDIS_EXCHANGE}_{data_type}_{day}_{symbol}.csv.gz"
 
 
-class TardisWriter:
-    """``incremental_book_L2`` CSV.gz files, one per UTC day (local time) of one symbol, in ``out_dir``.
+#: tardis.dev's ``trades`` columns, in order.
+TARDIS_TRADE_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount")
 
-    Timestamps in µs; ``is_snapshot`` ``true``/``false``; ``side`` ``bid``/``ask``; price and amount exact
-    decimals without trailing zeros. tardis has no "clear": a reader resets its book when snapshot rows
-    follow update rows. So rows stop while ACTS's book is invalid, and a snapshot is held back until the
-    next update (or the end of its day), dropped if the book goes invalid first: two snapshots never run
-    together into one. Each day's file opens with the whole book.
-    """
 
-    snapshot_each_day = True
+class _DailyCsv:
+    """One tardis data type's CSV.gz files of one symbol, one per UTC day, each opened on its first row."""
 
-    def __init__(self, out_dir: Path, symbol: str) -> None:
-        self.out_dir = out_dir
-        self.symbol = symbol
+    def __init__(self, out_dir: Path, symbol: str, data_type: str, columns: Sequence[str]) -> None:
+        self.out_dir, self.symbol, self.data_type, self.columns = out_dir, symbol, data_type, columns
         self.files: list[Path] = []
         self._day: str | None = None
         self._file: io.TextIOWrapper | None = None
         self._raw: IO[bytes] | None = None
         self._csv: Any = None
+
+    def write(self, day: str, rows: list[list[str]]) -> None:
+        if day != self._day:
+            self.finish()
+            self._day = day
+            path = self.out_dir / tardis_file_name(day, self.symbol, self.data_type)
+            self.files.append(path)
+            # Deterministic bytes: no file name or time in the gzip header.
+            self._raw = open(_part(path), "wb")
+            packed = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0)
+            self._file = io.TextIOWrapper(packed, encoding="ascii", newline="")
+            self._csv = csv.writer(self._file, lineterminator="\n")
+            self._csv.writerow(self.columns)
+        self._csv.writerows(rows)
+
+    def finish(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            assert self._raw is not None
+            self._raw.close()  # GzipFile does not close a file object it was given
+            self._file = None
+
+    def close(self, ok: bool) -> list[Path]:
+        self.finish()
+        for path in self.files:
+            if ok:
+                os.replace(_part(path), path)
+            else:
+                _part(path).unlink(missing_ok=True)
+        return self.files if ok else []
+
+
+class TardisWriter:
+    """``incremental_book_L2`` and ``trades`` CSV.gz files, one per UTC day (local time) of one symbol, in
+    ``out_dir`` (a day without trades has no ``trades`` file).
+
+    Timestamps in µs; ``is_snapshot`` ``true``/``false``; ``side`` ``bid``/``ask``; price and amount exact
+    decimals without trailing zeros. tardis has no "clear": a reader resets its book when snapshot rows
+    follow update rows. So rows stop while ACTS's book is invalid, and a snapshot is held back until the
+    next update (or the end of its day), dropped if the book goes invalid first: two snapshots never run
+    together into one. Each day's file opens with the whole book. A trade's row: ``timestamp`` its trade
+    time ``T``, ``id`` its trade id, ``side`` the taker's (``buy`` when ``m`` is false, else ``sell``).
+    """
+
+    snapshot_each_day = True
+    trades_in_order = False
+
+    def __init__(self, out_dir: Path, symbol: str) -> None:
+        self.out_dir = out_dir
+        self.symbol = symbol
+        self._book = _DailyCsv(out_dir, symbol, "incremental_book_L2", TARDIS_COLUMNS)
+        self._trades = _DailyCsv(out_dir, symbol, "trades", TARDIS_TRADE_COLUMNS)
         self._pending: list[list[str]] = []
         self._pending_day = ""
         self.count = 0
+
+    @property
+    def files(self) -> list[Path]:
+        return self._book.files + self._trades.files
 
     def clear(self, exch_ns: int, local_ns: int) -> None:
         self._pending = []
@@ -382,6 +459,13 @@ class TardisWriter:
         self._release()
         self._write(_day(local_ns), self._rows("false", bids, asks, exch_ns, local_ns))
 
+    def trade(self, trade: Trade, exch_ns: int, local_ns: int) -> None:
+        side = "sell" if trade.buyer_is_maker else "buy"
+        self._trades.write(_day(local_ns), [[TARDIS_EXCHANGE, self.symbol, str(exch_ns // 1000),
+                                             str(local_ns // 1000), str(trade.trade_id), side,
+                                             _decimal(to_book(trade.price)), _decimal(to_book(trade.qty))]])
+        self.count += 1
+
     def _release(self) -> None:
         if self._pending:
             self._write(self._pending_day, self._pending)
@@ -393,37 +477,13 @@ class TardisWriter:
                 + [[*head, "ask", _decimal(p), _decimal(q)] for p, q in asks])
 
     def _write(self, day: str, rows: list[list[str]]) -> None:
-        if day != self._day:
-            self._finish()
-            self._day = day
-            path = self.out_dir / tardis_file_name(day, self.symbol)
-            self.files.append(path)
-            # Deterministic bytes: no file name or time in the gzip header.
-            self._raw = open(_part(path), "wb")
-            packed = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, compresslevel=6, mtime=0)
-            self._file = io.TextIOWrapper(packed, encoding="ascii", newline="")
-            self._csv = csv.writer(self._file, lineterminator="\n")
-            self._csv.writerow(TARDIS_COLUMNS)
-        self._csv.writerows(rows)
+        self._book.write(day, rows)
         self.count += len(rows)
-
-    def _finish(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            assert self._raw is not None
-            self._raw.close()  # GzipFile does not close a file object it was given
-            self._file = None
 
     def close(self, ok: bool) -> list[Path]:
         if ok:
             self._release()
-        self._finish()
-        for path in self.files:
-            if ok:
-                os.replace(_part(path), path)
-            else:
-                _part(path).unlink(missing_ok=True)
-        return self.files if ok else []
+        return self._book.close(ok) + self._trades.close(ok)
 
 
 def _part(path: Path) -> Path:

@@ -14,7 +14,7 @@ import pytest
 import zstandard
 
 from acts.cli import main
-from acts.core.events import to_wire
+from acts.core.events import BookTicker, Trade, to_wire
 from acts.exchange.generator import MarketGenerator
 from acts.features.builtin import default_registry
 from acts.recorder.import_frames import stream_type
@@ -157,22 +157,43 @@ def test_a_truncated_compressed_file_keeps_what_was_read(tmp_path: Path, capsys:
 
 def test_other_streams_are_counted_not_quarantined(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     others = [
-        {"e": "trade", "E": 1, "s": "BTCUSDT", "t": 1, "p": "1.0", "q": "1.0"},
         {"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 1, "p": "1.0", "q": "1.0"},
         {"e": "kline", "E": 1, "s": "BTCUSDT", "k": {}},
-        {"u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000", "a": "25.36520000", "A": "40.66"},
-        {"stream": "btcusdt@trade", "data": {"e": "trade", "E": 1, "s": "BTCUSDT"}},
         {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": 1, "s": "BTCUSDT"}},
-        {"stream": "btcusdt@bookTicker", "data": {"u": 1, "s": "BTCUSDT", "b": "1", "B": "1", "a": "1", "A": "1"}},
     ]
-    assert [stream_type(m) for m in others] == ["trade", "aggTrade", "kline", "bookTicker", "trade", "kline",
-                                                 "bookTicker"]
+    assert [stream_type(m) for m in others] == ["aggTrade", "kline", "kline"]
     lines = capture(steps=100)
     src = write(tmp_path / "cap.jsonl", lines[:50] + [json.dumps(m) for m in others] + lines[50:])
     code, out, err = run_cli(["import", str(src), "--data-dir", str(tmp_path / "data"), "--symbol", "BTC"], capsys)
     assert code == 0 and "malformed" not in err and not (tmp_path / "data" / "quarantine").exists()
     assert "3 lines of other streams skipped (aggTrade 1, kline 2)" in out
-    assert "4 lines not stored yet (bookTicker 2, trade 2)" in out
+
+
+def test_trades_and_book_tickers_are_imported_and_damaged_ones_quarantined(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = capture(steps=100)
+    local, _, frame = lines[50].partition(" ")
+    e = json.loads(frame)["E"]
+    market = [
+        {"e": "trade", "E": e, "s": "BTCUSDT", "t": 1, "p": "1.0", "q": "1.0", "T": e, "m": False, "M": True},
+        {"u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000", "a": "25.36520000", "A": "40.66"},
+        {"stream": "btcusdt@bookTicker", "data": {"u": 1, "s": "BTCUSDT", "b": "1", "B": "1", "a": "1.5", "A": "1"}},
+        {"e": "trade", "E": e, "s": "BTCUSDT", "t": 2, "p": "1.0", "q": "1.0"},  # no T, no m: damaged
+        {"stream": "btcusdt@trade", "data": {"e": "trade", "E": 1, "s": "BTCUSDT"}},  # damaged
+    ]
+    # The BNB ticker has no local time: a spot bookTicker (no E) takes the line before's.
+    texts = [json.dumps(m) if i == 1 else f"{local} {json.dumps(m)}" for i, m in enumerate(market)]
+    src = write(tmp_path / "cap.jsonl", lines[:50] + texts + lines[50:])
+    code, out, err = run_cli(["import", str(src), "--data-dir", str(tmp_path / "data"), "--symbol", "BTC"], capsys)
+    assert code == 0 and "2 malformed lines" in err and f"{src}:54: " in err and f"{src}:55: " in err
+    assert "1 trades imported (BTCUSDT 1)" in out and "2 bookTickers imported (BNBUSDT 1, BTCUSDT 1)" in out
+    store = SegmentStore(tmp_path / "data")
+    got = {s: [ev for p in store.paths(s) for ev in read_events(p)] for s in store.symbols()}
+    recv = int(local) * 1000
+    trade = next(ev for ev in got["BTCUSDT"] if isinstance(ev, Trade))
+    assert (trade.trade_id, trade.price, trade.buyer_is_maker, trade.recv_ns) == (1, "1.0", False, recv)
+    (ticker,) = got["BNBUSDT"]
+    assert isinstance(ticker, BookTicker) and ticker.recv_ns == recv and ticker.ask_qty == "40.66"
 
 
 def _day_files(tmp_path: Path) -> tuple[Path, Path]:

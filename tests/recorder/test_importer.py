@@ -72,7 +72,7 @@ def test_malformed_lines_are_quarantined_with_line_numbers(tmp_path: Path) -> No
     quarantined = [json.loads(x) for x in report.quarantine.read_text().splitlines()]  # type: ignore[union-attr]
     assert [q["text"] for q in quarantined] == bad
     assert sum(report.events.values()) == len(good)
-    assert report.other_streams == {} and report.not_stored == {}  # a damaged diff is not another stream
+    assert report.other_streams == {} and report.trades == {}  # a damaged diff is not another stream
 
 
 def test_import_is_idempotent(tmp_path: Path) -> None:
