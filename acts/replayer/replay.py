@@ -309,6 +309,9 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
     diff that closes the open interval and leaves it to ``apply``."""
     sequencer = sampler.sequencer
     grace = _GraceStop()
+    # Trades change no book: the lane steps over them unless a trade feature reads them (then each goes
+    # to ``apply``, which closes the intervals' trade parts).
+    skip_trades = sampler.trades is None
     i, n = 0, len(group)
     while i < n:
         if sequencer.state is State.LIVE:
@@ -316,7 +319,7 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                 last = sequencer.last_event_time_ms
                 j, position, last_time, open_start, written, crossed = book.sample_chain(
                     group, i, sequencer.position, -1 if last is None else last, open_start, sampler.interval_ms,
-                    lane)
+                    lane, skip_trades)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     sampler.lane_closed(open_start)
@@ -331,7 +334,7 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                 limit = open_minute + sampler.interval_ms
                 if sampler.trades is not None:
                     limit = min(limit, grace.limit(group, i, sampler.trades.deadline_ns()))
-                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position, limit)
+                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position, limit, skip_trades)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     report.events += j - i
