@@ -27,6 +27,11 @@ The compiled lane (``replayer.replay``) may close intervals itself when every fe
 ``CompiledFeature``: ``kernels`` says which, ``lane_open``/``lane_closed`` hand the interval clock
 over and back, and ``lane_rows`` turns what it sampled into the same rows this fold would give.
 
+Trade features (``features.trades``, docs/FEATURES.md): with any requested, a row also waits for its
+trade part, which the trade-id chain proves (or not) at the first trade with ``T`` past the interval's
+end or at the first event received ``TRADE_GRACE_MS`` after it; rows still come out in time order.
+Without trade features nothing waits and trades change no row. In event mode trade features are null.
+
 A feature is user code: if it raises or returns something that is not a finite number, the value
 is null and ``on_feature_error`` hears of it (``raise_feature_error``, the default, stops with an
 ``ActsError`` naming feature, symbol and time).
