@@ -21,7 +21,12 @@ Rules (``MinuteSampler`` applies them when any trade feature is requested; live 
   intervals); ``trade_imbalance`` = (buy - sell) / (buy + sell), null when no volume. Sums are exact
   integers at the book's scale; each value is divided once, into a float, at the end.
 
-Event mode (a row per diff) has no intervals of trade time: trade features are null there.
+Event mode (a row per diff): the row of diff d holds the trades *received* since the previous diff
+(fold order, not ``T``: a diff has no interval of trade time), so every trade lands in exactly one
+row. The same proof applies to that window: valid only if a trade was known before it, its trades
+are consecutive, and so is the first trade after it; the window closes at that trade or at the first
+event received ``TRADE_GRACE_MS`` after d, whichever first. A ``RESTART`` nulls the open windows.
+``last_price`` is the last trade's price received up to d (``EventTradeTape``).
 
 ``TradeTape`` is sans-I/O: trades and receive times go in, the values of closed intervals come out.
 """
@@ -37,7 +42,7 @@ from acts.core.decimals import to_book
 from acts.core.events import Trade
 from acts.features.registry import Registry
 
-__all__ = ["TRADE_GRACE_MS", "TradeStat", "TradeFeature", "TradeTape", "add_trade_features"]
+__all__ = ["TRADE_GRACE_MS", "TradeStat", "TradeFeature", "TradeTape", "EventTradeTape", "add_trade_features"]
 
 #: How long after an interval's end its trade part waits for the trade that proves it (receive time).
 TRADE_GRACE_MS = 5_000
@@ -188,6 +193,77 @@ class TradeTape:
         if runs and runs[0][0] <= start:
             return runs[0][2]
         return None
+
+
+@dataclass(slots=True)
+class _Window:
+    """Event mode: the trades received between two diffs, and whether the chain held across them."""
+
+    sums: _Sums
+    chained: bool  # anchored when it opened, and no jump inside
+    closed_ns: int = 0  # receive time of the diff that closed it
+    values: tuple[float | None, ...] | None = None
+    decided: bool = False
+
+
+class EventTradeTape:
+    """Event mode's trade windows (see the module docstring): ``diff`` closes one, ``trade`` and
+    ``received`` decide closed ones, in order; ``pop_decided`` hands them out."""
+
+    __slots__ = ("stats", "_last_id", "_price", "_open", "_closed")
+
+    def __init__(self, stats: tuple[TradeStat, ...]) -> None:
+        self.stats = stats
+        self._last_id: int | None = None
+        self._price: int | None = None
+        self._open = _Window(_Sums(), False)
+        self._closed: deque[_Window] = deque()
+
+    def trade(self, trade: Trade) -> None:
+        if self._last_id is not None and trade.trade_id <= self._last_id:
+            return  # a duplicate: counted already
+        consecutive = self._last_id is not None and trade.trade_id == self._last_id + 1
+        for window in self._closed:  # the first trade after each: it proves them, or not
+            if not window.decided:
+                self._decide(window, window.chained and consecutive)
+        self._last_id = trade.trade_id
+        self._open.chained = self._open.chained and consecutive
+        self._open.sums.add(trade)
+        self._price = self._open.sums.last_price
+
+    def diff(self, recv_ns: int) -> None:
+        """A diff closes the open window (its row's trades)."""
+        window = self._open
+        window.closed_ns = recv_ns
+        window.sums.last_price = self._price  # carried into a window without trades
+        self._closed.append(window)
+        self._open = _Window(_Sums(), self._last_id is not None)
+
+    def received(self, recv_ns: int) -> None:
+        limit = recv_ns - TRADE_GRACE_MS * _NS_PER_MS
+        for window in self._closed:
+            if window.closed_ns > limit:
+                break
+            if not window.decided:
+                self._decide(window, False)
+
+    def restart(self) -> None:
+        for window in self._closed:
+            if not window.decided:
+                self._decide(window, False)
+        self._last_id = None
+        self._open.chained = False
+
+    def _decide(self, window: _Window, proven: bool) -> None:
+        window.decided = True
+        if proven:
+            window.values = tuple(_value(stat, window.sums, window.sums.last_price) for stat in self.stats)
+
+    def pop_decided(self) -> _Window | None:
+        """The first closed window once decided (its ``values`` None: null), else None."""
+        if not self._closed or not self._closed[0].decided:
+            return None
+        return self._closed.popleft()
 
 
 def add_trade_features(registry: Registry) -> None:

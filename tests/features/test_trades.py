@@ -165,13 +165,36 @@ def test_without_trade_features_trades_change_nothing(stream: Stream) -> None:
     assert len(fold(stream.events, ["mid"])) == len(fold(no_trades, ["mid"]))
 
 
-def test_event_mode_rows_do_not_wait_and_carry_null_trade_features() -> None:
-    s = streams()[0]
-    with_trades = fold(s.events, ["mid", *TRADES], EVERY_EVENT)
+def test_event_mode_rows_hold_the_trades_received_since_the_previous_diff() -> None:
+    s = Stream().trade(1, 500).diff(600)  # row A: its window holds trade 1, not anchored
+    s.trade(2, 700, "10.00", "1.0", buy=True).trade(3, 800, "12.00", "3.0", buy=False).diff(900)  # B
+    s.trade(4, 1000).diff(1100)  # C: proven or not by the next trade, which jumps
+    s.trade(6, 1200).diff(1300)  # D: holds the jump
+    s.trade(7, 1400).diff(1500)  # E
+    s.diff(1600).trade(8, 1700)  # F holds no trade; trade 8 proves E and F
+    rows = fold(s.events, ["mid", *TRADES], EVERY_EVENT)
+    got = {row.minute_ms: (i, row) for i, row in rows}
+    assert sorted(got) == [600, 900, 1100, 1300, 1500]  # F's row waits for the next diff, as ever
+    assert trade_part(got[600][1]) == NULL
+    assert trade_part(got[900][1]) == {"trade_count": 2.0, "buy_volume": 1.0, "sell_volume": 3.0, "vwap": 11.5,
+                                       "last_price": 12.0, "trade_imbalance": -0.5}
+    assert trade_part(got[1100][1]) == NULL and trade_part(got[1300][1]) == NULL
+    assert trade_part(got[1500][1])["trade_count"] == 1.0
+    # E's row: the book part closed at diff F, the trade part only at trade 8 (the last event).
+    assert got[1500][0] == len(s.events) - 1 and got[1300][0] == s.events.index(s.events[-3])
     book_only = fold(s.events, ["mid"], EVERY_EVENT)
-    assert [(i, row.minute_ms, row.values[0]) for i, row in with_trades] == \
-        [(i, row.minute_ms, row.values[0]) for i, row in book_only]
-    assert all(trade_part(row) == NULL for _, row in with_trades)
+    assert [row.values[0] for _, row in rows] == [row.values[0] for _, row in book_only]
+
+
+def test_event_mode_windows_close_null_after_the_grace_and_at_a_restart() -> None:
+    s = Stream().trade(1, 500).diff(600).trade(2, 700).diff(800)
+    s.diff(800 + TRADE_GRACE_MS)  # no trade for 5 s: B's window (trade 2) is not proven in time
+    s.trade(3, 6000).diff(6100).trade(4, 6200).diff(6300).restart(6400).trade(5, 6500).diff(6600)
+    got = by_minute(fold(s.events, ["mid", *TRADES], EVERY_EVENT))
+    assert trade_part(got[800]) == NULL
+    assert trade_part(got[800 + TRADE_GRACE_MS])["trade_count"] == 0.0  # quiet, proven by trade 3 in time
+    assert trade_part(got[6100])["trade_count"] == 1.0  # trade 3, proven by trade 4
+    assert trade_part(got[6300]) == NULL  # the restart came before the trade that would prove it
 
 
 def test_trade_features_are_registered_with_their_rule() -> None:

@@ -20,7 +20,7 @@ from acts.core.decimals import to_book
 from acts.core.events import DepthUpdate, Event, EventKind, Levels, Marker, Snapshot, Trade, to_wire
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import default_registry
-from acts.features.pipeline import MinuteRow, MinuteSampler
+from acts.features.pipeline import EVERY_EVENT, MinuteRow, MinuteSampler
 from acts.recorder.ingest import Ingestor
 from acts.replayer.replay import ReplayReport, _fold_fast
 from acts.storage.journal import Channel, JournalRecord
@@ -95,7 +95,8 @@ def random_stream(seed: int, interval_ms: int) -> list[Event]:
 
     snapshot()
     for _ in range(1500):
-        now += rnd.choice([1, 30, 200, 700]) if rnd.random() < 0.97 else rnd.randint(interval_ms, 3 * interval_ms)
+        long = max(interval_ms, 1000)
+        now += rnd.choice([1, 30, 200, 700]) if rnd.random() < 0.97 else rnd.randint(long, 3 * long)
         late = rnd.choice([0, 0, 0, 5, 40, 6_000])  # receive latency: now and then past the grace
         roll = rnd.random()
         if roll < 0.45:
@@ -132,7 +133,7 @@ def fast_rows(events: list[Event], names: list[str], interval_ms: int) -> list[M
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("interval_ms", [1000, MINUTE_MS])
+@pytest.mark.parametrize("interval_ms", [EVERY_EVENT, 1000, MINUTE_MS])
 @pytest.mark.parametrize("names", [["mid", *TRADES], ["mid", "bias5"], ["microprice", "trade_count", "vwap"]])
 def test_fast_fold_equals_reference_fold_with_trades(seed: int, interval_ms: int, names: list[str]) -> None:
     events = random_stream(seed, interval_ms)
