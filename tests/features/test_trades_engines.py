@@ -6,6 +6,7 @@ this holds before segments store trades; the segment round trip is the store's t
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from acts.book.arraybook import ArrayBook
 from acts.book.book import SCALE
 from acts.book.sequencer import Sequencer
+from acts.cli import main
 from acts.core.decimals import to_book
 from acts.core.events import DepthUpdate, Event, EventKind, Levels, Marker, Snapshot, Trade, to_wire
 from acts.core.timeunits import MINUTE_MS
@@ -200,3 +202,14 @@ def test_replay_from_segments_python_engine_equals_fast_engine(tmp_path: Path, i
     python, fast = rows("python"), rows("fast")
     assert python == fast == reference_rows(events, ["mid", *TRADES], interval_ms)
     assert any(row.values[1] for row in fast)
+
+
+def test_acts_replay_writes_trade_features(tmp_path: Path) -> None:
+    record(tmp_path / "data", random_stream(3, MINUTE_MS))
+    out = tmp_path / "rows.csv"
+    assert main(["replay", "--data-dir", str(tmp_path / "data"), "--from", "2024-05-01", "--features",
+                 "mid,trade_count,vwap,trade_imbalance", "--out", str(out)]) == 0
+    with out.open() as fh:
+        table = list(csv.DictReader(fh))
+    assert table and {"trade_count", "vwap", "trade_imbalance"} <= set(table[0])
+    assert any(row["trade_count"] not in ("", "0.0") for row in table)
