@@ -352,24 +352,27 @@ class _GraceStop:
     trade part's grace deadline (``features.trades``): trade rows stop the lane anyway, but a diff's
     receive time alone may close an interval's trade part, so the lane must not swallow that diff."""
 
-    __slots__ = ("deadline", "index")
+    __slots__ = ("deadline", "index", "value")
 
     def __init__(self) -> None:
         self.deadline = -1
         self.index = -1  # first row at or after the last asked position received at or after the deadline
+        self.value = _NO_LIMIT
 
     def limit(self, group: RowGroup, i: int, deadline_ns: int) -> int:
         """An ``E`` limit for ``follow_chain`` from row ``i``: it then stops at or before that row."""
-        if deadline_ns != self.deadline or self.index < i:  # the deadline moves only when apply ran
-            late = np.flatnonzero(group.recv[i:] >= deadline_ns)
-            self.deadline, self.index = deadline_ns, (i + int(late[0]) if len(late) else len(group))
-        if self.index >= len(group):
-            return _NO_LIMIT
-        return int(group.times[self.index]) if group.kinds[self.index] == EventKind.DEPTH else _NO_LIMIT
+        if deadline_ns == self.deadline and self.index >= i:  # the deadline moves only when apply ran
+            return self.value
+        late = np.flatnonzero(group.recv[i:] >= deadline_ns)
+        self.deadline, self.index = deadline_ns, (i + int(late[0]) if len(late) else len(group))
+        self.value = (int(group.times[self.index]) if self.index < len(group) and group.kinds[self.index] == _DEPTH
+                      else _NO_LIMIT)
+        return self.value
 
 
 #: An ``E`` no diff reaches.
 _NO_LIMIT = 2**62
+_DEPTH = int(EventKind.DEPTH)
 
 #: Rows the compiled lane closes before it hands them over (its output columns' length).
 LANE_ROWS = 4096
