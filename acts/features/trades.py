@@ -18,8 +18,9 @@ Rules (``MinuteSampler`` applies them when any trade feature is requested; live 
   already (``T`` ran backwards, or it came later than the grace) is not counted.
 * Values: ``trade_count``; ``buy_volume`` and ``sell_volume`` (base quantity); ``vwap`` (null when no
   trade); ``last_price`` (the last trade's price up to the interval's end, carried over quiet
-  intervals); ``trade_imbalance`` = (buy - sell) / (buy + sell), null when no volume. Sums are exact
-  integers at the book's scale; each value is divided once, into a float, at the end.
+  intervals; a trade not counted because its interval had closed still sets it); ``trade_imbalance``
+  = (buy - sell) / (buy + sell), null when no volume. Sums are exact integers at the book's scale;
+  each value is divided once, into a float, at the end.
 
 Event mode (a row per diff): the row of diff d holds the trades *received* since the previous diff
 (fold order, not ``T``: a diff has no interval of trade time), so every trade lands in exactly one
@@ -151,6 +152,9 @@ class TradeTape:
             self._close(start, proven=True)
         if start == self.frontier:
             self._sums.add(trade)
+        elif start < self.frontier:
+            # Its interval closed already (uncounted), but it is the latest price known before the frontier.
+            self._price = to_book(trade.price)
 
     def received(self, recv_ns: int) -> None:
         """Any event's receive time: intervals ended ``TRADE_GRACE_MS`` before it close, null if unproven."""

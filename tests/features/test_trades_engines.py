@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ def _arrays(levels: Levels) -> tuple[np.ndarray, np.ndarray]:
             np.array([to_book(q) for _, q in levels], dtype=np.int64))
 
 
-def random_stream(seed: int, interval_ms: int) -> list[Event]:
+def random_stream(seed: int, interval_ms: int, lags: tuple[int, ...] = (0, 0, 10, 2_000)) -> list[Event]:
     rnd = random.Random(seed)
     events: list[Event] = []
     u, trade_id, now = 100, 1, 1_714_521_601_000  # 2024-05-01T00:00:01Z
@@ -111,7 +112,7 @@ def random_stream(seed: int, interval_ms: int) -> list[Event]:
                                       (now + late) * NS))
         elif roll < 0.93:
             trade_id += 1 if rnd.random() < 0.95 else rnd.choice([0, 2, 7])  # duplicates and jumps
-            t = now - rnd.choice([0, 0, 10, 2_000])  # now and then T lags behind
+            t = now - rnd.choice(lags)  # now and then T lags behind
             events.append(Trade(SYMBOL, now, trade_id, f"{rnd.randint(99, 101)}.{rnd.randint(0, 99):02d}",
                                 f"0.{rnd.randint(1, 999):03d}", t, rnd.random() < 0.5, (now + late) * NS))
         elif roll < 0.97:
@@ -213,3 +214,59 @@ def test_acts_replay_writes_trade_features(tmp_path: Path) -> None:
         table = list(csv.DictReader(fh))
     assert table and {"trade_count", "vwap", "trade_imbalance"} <= set(table[0])
     assert any(row["trade_count"] not in ("", "0.0") for row in table)
+
+
+def naive_trade_values(events: list[Event], start: int, step: int) -> tuple[float | None, ...]:
+    """The rule of docs/FEATURES.md, read literally (trade times never run backwards here): the interval is
+    decided by the first trade with T past its end or the first event received 5 s after its end; valid
+    only if a trade decided it and no chain start (first trade, first after a restart, an id jump) up to
+    that trade lies in or after the interval."""
+    end, seen, last_price = start + step, -1, None
+    trades: list[Trade] = []
+    fresh = True  # the next trade starts a chain
+    for event in events:
+        if isinstance(event, Marker) and event.kind is EventKind.RESTART:
+            fresh, seen = True, -1
+        if isinstance(event, Trade) and event.trade_id > seen:
+            if event.trade_time_ms >= end:
+                if fresh or event.trade_id != seen + 1 or any(t >= start for t in breaks(trades, events)):
+                    return (None,) * len(TRADES)
+                break
+            seen, fresh = event.trade_id, False
+            trades.append(event)
+        if event.recv_ns >= (end + 5_000) * NS:
+            return (None,) * len(TRADES)
+    inside = [t for t in trades if start <= t.trade_time_ms < end]
+    buy = sum(Fraction(t.qty) for t in inside if not t.buyer_is_maker)
+    sell = sum(Fraction(t.qty) for t in inside if t.buyer_is_maker)
+    notional = sum(Fraction(t.price) * Fraction(t.qty) for t in inside)
+    last_price = float(Fraction(trades[-1].price)) if trades else None
+    return (float(len(inside)), float(buy), float(sell), float(notional / (buy + sell)) if inside else None,
+            last_price, float((buy - sell) / (buy + sell)) if buy + sell else None)
+
+
+def breaks(trades: list[Trade], events: list[Event]) -> list[int]:
+    """Trade times of chain starts among ``trades`` (each trade's predecessor in fold order, restarts between)."""
+    out, previous = [], None
+    restarts = {id(e) for e in events if isinstance(e, Marker) and e.kind is EventKind.RESTART}
+    position = {id(e): i for i, e in enumerate(events)}
+    restart_at = sorted(position[r] for r in restarts)
+    for trade in trades:
+        cut = previous is None or any(position[id(previous)] < r < position[id(trade)] for r in restart_at)
+        if cut or trade.trade_id != previous.trade_id + 1:
+            out.append(trade.trade_time_ms)
+        previous = trade
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("interval_ms", [1000, MINUTE_MS])
+def test_trade_values_follow_the_rule_read_literally(seed: int, interval_ms: int) -> None:
+    events = random_stream(seed, interval_ms, lags=(0,))
+    rows = reference_rows(events, ["mid", *TRADES], interval_ms)
+    valid = 0
+    for row in rows:
+        want = naive_trade_values(events, row.minute_ms, interval_ms)
+        assert row.values[1:] == want, row.minute_ms  # exact: both divide exact sums once
+        valid += want[0] is not None
+    assert 0 < valid < len(rows)
