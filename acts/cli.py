@@ -663,11 +663,11 @@ def verify_cmd(
             raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "
                               f"{', '.join(chosen) or 'any symbol'}; recorded dates: {span}")
     table = Table("hour", "symbol", "coverage", "events", "snapshots", "gaps", "missing ids", "invalid s",
-                  "resyncs", "disconnects", "crossed", box=None)
+                  "resyncs", "disconnects", "crossed", "trades", "trade gaps", box=None)
     for h in report.hours:
         table.add_row(iso_minute(h.hour_ms), h.symbol, f"{h.coverage:.2%}", str(h.events), str(h.snapshots),
                       str(h.gaps), str(h.missing_ids), f"{h.invalid_ms / 1000:.1f}", str(h.resyncs),
-                      str(h.disconnects), str(h.crossed_episodes))
+                      str(h.disconnects), str(h.crossed_episodes), str(h.trades), str(h.trade_gaps))
     _out().print(table)
     for problem in report.corrupt:
         _err().print(f"CORRUPT: {problem}")

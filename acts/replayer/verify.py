@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 
 from acts.book.sequencer import BREAKS_CHAIN, Crossed, Gap, Sequencer, StaleSnapshot
 from acts.core.errors import CorruptSegmentError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker
+from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot, Trade
 from acts.core.timeunits import HOUR_MS
 from acts.storage.store import SegmentStore
 
@@ -39,6 +39,8 @@ class HourReport:
     disconnects: int = 0
     crossed_episodes: int = 0
     stale_snapshots: int = 0
+    trades: int = 0  # by trade time T
+    trade_gaps: int = 0  # trade-id jumps (t > previous t + 1), across restarts too: trades are missing
 
     @property
     def coverage(self) -> float:
@@ -64,6 +66,7 @@ class _SymbolVerifier:
         self.sequencer = Sequencer()
         self.hours: dict[int, HourReport] = {}
         self.last_ms: int | None = None  # exchange time of the previous diff
+        self.last_trade_id: int | None = None
 
     def _hour(self, ms: int) -> HourReport:
         key = ms - ms % HOUR_MS
@@ -76,7 +79,8 @@ class _SymbolVerifier:
 
     def feed(self, events: Iterable[Event]) -> None:
         for event in events:
-            ms = event.event_time_ms if isinstance(event, DepthUpdate) else event.recv_ns // 1_000_000
+            ms = (event.event_time_ms if isinstance(event, DepthUpdate) else
+                  event.trade_time_ms if isinstance(event, Trade) else event.recv_ns // 1_000_000)
             was_valid = self.sequencer.valid
             outcome = self.sequencer.apply(event)
             if not self._in_range(ms):
@@ -95,8 +99,10 @@ class _SymbolVerifier:
             elif isinstance(event, Marker):
                 hour.resyncs += event.kind is EventKind.RESYNC
                 hour.disconnects += event.kind is EventKind.DISCONNECT
-            else:
+            elif isinstance(event, Snapshot):
                 hour.snapshots += 1
+            elif isinstance(event, Trade):
+                self._trade(event, hour)
             if isinstance(outcome, Gap):
                 hour.gaps += 1
                 hour.missing_ids += max(0, outcome.got - outcome.expected)
@@ -104,6 +110,14 @@ class _SymbolVerifier:
                 hour.stale_snapshots += 1
             elif isinstance(outcome, Crossed):
                 hour.crossed_episodes += 1
+
+    def _trade(self, trade: Trade, hour: HourReport) -> None:
+        last = self.last_trade_id
+        if last is not None and trade.trade_id <= last:
+            return  # a duplicate
+        hour.trades += 1
+        hour.trade_gaps += last is not None and trade.trade_id != last + 1
+        self.last_trade_id = trade.trade_id
 
 
 def verify(data_dir: Path | str, symbols: list[str], start_ms: int | None = None,
