@@ -161,3 +161,17 @@ async def test_raw_trade_stream(http: aiohttp.ClientSession, ex: LocalExchange) 
         frames = await read_frames(ws, 20)
     assert len(frames) == 20 and all(f["e"] == "trade" and f["s"] == "ETHUSDT" for f in frames)
     assert [f["t"] for f in frames] == list(range(frames[0]["t"], frames[0]["t"] + 20))
+
+
+def test_synthetic_recording_with_trades_and_tickers_keeps_its_depth_events() -> None:
+    from acts.core.events import DepthUpdate, Marker, Snapshot
+    from acts.exchange.synthetic import synthetic_events
+
+    plain = list(synthetic_events(SYMBOLS, 0.5, gap_rate=0.05))
+    full = list(synthetic_events(SYMBOLS, 0.5, gap_rate=0.05, streams=tuple(StreamKind)))
+    assert [e for e in full if isinstance(e, (DepthUpdate, Snapshot, Marker))] == plain
+    trades = [e for e in full if isinstance(e, Trade)]
+    assert len(trades) > 300 and {type(e) for e in full} == {DepthUpdate, Snapshot, Marker, Trade, BookTicker}
+    assert all(e.recv_ns > e.trade_time_ms * 10**6 for e in trades)
+    only_trades = list(synthetic_events(SYMBOLS, 0.5, streams=(StreamKind.DEPTH, StreamKind.TRADE)))
+    assert not any(isinstance(e, BookTicker) for e in only_trades)
