@@ -77,6 +77,8 @@ log = logging.getLogger("acts.exchange")
 #: The port ``acts exchange`` binds by default (Binance's stream port).
 DEFAULT_PORT = 9443
 _DEFAULT_DEPTH_LIMIT = 100
+#: Longest request line (and header) served: 1024 streams (Binance's per-connection limit) of long names.
+_MAX_URL_BYTES = 64 * 1024
 _MAX_DEPTH_LIMIT = 5000
 #: Binance websocket request errors: 2 = invalid request, 3 = invalid JSON.
 _WS_INVALID_REQUEST = 2
@@ -214,7 +216,9 @@ class LocalExchange:
         if self._runner is not None:
             raise RuntimeError("the local exchange is already running")
         self._stopping = asyncio.Event()
-        app = web.Application()
+        # A combined-stream URL of hundreds of symbols, three streams each, runs past aiohttp's 8 KiB
+        # request line (200 symbols: ~10 KiB); the exchange accepts what 1024 streams spell.
+        app = web.Application(handler_args={"max_line_size": _MAX_URL_BYTES, "max_field_size": _MAX_URL_BYTES})
         app.router.add_get("/api/v3/ping", self._ping)
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)

@@ -197,3 +197,17 @@ def test_recorded_trades_and_tickers_are_served_from_segments(tmp_path: Any) -> 
         assert all(m["E"] <= feed.now_ms for m in step if message_kind(m) is StreamKind.TRADE)
         served += [m for m in step if message_kind(m) is not StreamKind.DEPTH]
     assert len(recorded) > 500 and served == recorded
+
+
+async def test_a_combined_url_of_hundreds_of_streams_is_served(http: aiohttp.ClientSession) -> None:
+    """200 symbols x depth, trade and bookTicker: a ~14 KiB URL, past aiohttp's default 8 KiB line."""
+    from acts.core.symbols import stream_name
+    from acts.exchange.feed import GeneratorFeed
+
+    symbols = [f"S{i:03d}USDT" for i in range(200)]
+    names = "/".join(stream_name(kind, s) for s in symbols for kind in StreamKind)
+    assert len(names) > 8192
+    async with LocalExchange(GeneratorFeed(symbols, seed=1, depth=20), speed=0.5) as ex:  # 600 frames a step
+        async with http.ws_connect(f"{ex.stream_url}stream?streams={names}") as ws:
+            frames = await read_frames(ws, 50)
+    assert len(frames) == 50 and {message_kind(f["data"]) for f in frames} == set(StreamKind)
