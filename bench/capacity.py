@@ -19,6 +19,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from acts.exchange.generator import STEP_MS
 from bench.procs import exchange_process, start_recorder
 
 __all__ = ["recorder_capacity", "cpu_hog", "bookticker_cost", "TRADES", "TRADES_AND_TICKERS"]
@@ -79,7 +80,20 @@ def recorder_capacity(n_symbols: int, seconds: float, work_root: Path, hog: bool
     if match is None:
         raise RuntimeError(f"no 'recorded ... p99' line from the recorder: {err.strip()[-300:]!r}")
     return {"symbols": n_symbols, "streams": streams, "cores": (cpu1 - cpu0) / (t1 - t0), "rss_mb": rss,
-            "frames": int(match.group(1)), "p99_lag_ms": float(match.group(2))}
+            "frames": int(match.group(1)), "offered": round(_offered_per_s(symbols, streams) * seconds),
+            "p99_lag_ms": float(match.group(2))}
+
+
+def _offered_per_s(symbols: list[str], streams: str) -> float:
+    """Frames a second the local exchange's market makes for ``streams`` of ``symbols`` (its default seed, the
+    first 10 s): a recorder that got fewer in its run was fed by an exchange that fell behind, not the market."""
+    from acts.core.symbols import parse_streams
+    from acts.exchange.generator import MarketGenerator
+    from acts.exchange.wire import message_kind
+
+    kinds, gen, steps = set(parse_streams(streams)), MarketGenerator(symbols), 100
+    made = sum(message_kind(m) in kinds for _ in range(steps) for m in gen.step_streams())
+    return made / (steps * STEP_MS / 1000)
 
 
 def bookticker_cost(seconds: float, work_root: Path, sizes: tuple[int, ...] = (50, 200),
@@ -107,10 +121,10 @@ def _main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{'symbols':>7}  {'streams':<24} {'cores':>6} {'p99 recv->journal ms':>21} {'peak RSS MB':>11} "
-          f"{'frames':>8}")
+          f"{'frames':>8} {'offered':>8}")
     for r in rows:
         print(f"{r['symbols']:>7}  {r['streams']:<24} {r['cores']:>6.2f} {r['p99_lag_ms']:>21.1f} "
-              f"{r['rss_mb']:>11.0f} {r['frames']:>8}")
+              f"{r['rss_mb']:>11.0f} {r['frames']:>8} {r['offered']:>8}")
     return 0
 
 

@@ -140,7 +140,7 @@ class SymbolStream:
 
         Call right after ``step``: the ticker's ``u`` is that diff's final update id."""
         rng = self._trade_rng
-        best_bid, best_ask = max(self.bids), min(self.asks)
+        best_bid, best_ask = self._best(self.bids, -1), self._best(self.asks, 1)
         out: list[dict[str, Any]] = []
         for trade_time in sorted(event_time_ms - rng.randrange(STEP_MS) for _ in range(rng.choice(_TRADES_PER_STEP))):
             buyer_is_maker = rng.random() < 0.5  # a seller hit the bid
@@ -158,6 +158,16 @@ class SymbolStream:
                         "b": self._price(best_bid), "B": self._qty_text(ticker[1]),
                         "a": self._price(best_ask), "A": self._qty_text(ticker[3])})
         return out
+
+    def _best(self, side: dict[int, int], direction: int) -> int:
+        """The best price of ``side``: bids all lie below the mid and asks above it (``step`` keeps it so),
+        so the nearest level to the mid, a few lookups away, not a scan of the whole side."""
+        price = self._mid_ticks + direction
+        for _ in range(64):
+            if price in side:
+                return price
+            price += direction
+        return max(side) if direction < 0 else min(side)
 
     @staticmethod
     def _set(side: dict[int, int], price: int, qty: int) -> None:
