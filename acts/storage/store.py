@@ -124,7 +124,7 @@ class SegmentStore:
         """``symbols`` (all recorded ones when empty), each checked to have data."""
         known = self.symbols()
         if not known:
-            raise NoDataError(f"no {LABELS[self.market]} segments under {self.root}{self._elsewhere(symbols)}"
+            raise NoDataError(f"no {self._label()}segments under {self.root}{self._elsewhere(symbols)}"
                               "; record or import data first ('acts demo' makes some)")
         # A recorded name is also found by its normalised spelling: 'SOLTSDT' (no known quote) was asked
         # for as SOLTSDTUSDT by the time it gets here. An exact name wins.
@@ -133,10 +133,14 @@ class SegmentStore:
         for symbol in symbols:
             name = symbol if symbol in known else by_normal.get(symbol)
             if name is None:
-                raise UnknownSymbolError(f"no {LABELS[self.market]} data for symbol {symbol}"
+                raise UnknownSymbolError(f"no {self._label()}data for symbol {symbol}"
                                          f"{self._elsewhere([symbol])}; recorded symbols: {', '.join(known)}")
             chosen.append(name)
         return chosen or known
+
+    def _label(self) -> str:
+        """``"USD-M futures "`` in messages; spot keeps the words it always had."""
+        return "" if self.market is Market.SPOT else f"{LABELS[self.market]} "
 
     def _elsewhere(self, symbols: list[str]) -> str:
         """``" (USD-M futures data of BTCUSDT exists: pass --market usdm)"``, or "" if no other market has them."""

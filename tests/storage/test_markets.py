@@ -55,12 +55,14 @@ def test_each_store_sees_only_its_market(tmp_path: Path) -> None:
     spot, usdm = SegmentStore(tmp_path), SegmentStore(tmp_path, market=Market.USDM)
     assert usdm.symbols() == [S] and usdm.market is Market.USDM
     assert spot.symbols() == []
-    with pytest.raises(NoDataError, match="no spot segments.*USD-M futures data of BTCUSDT exists: pass --market usdm"):
+    with pytest.raises(NoDataError, match="no segments.*USD-M futures data of BTCUSDT exists: pass --market usdm"):
         spot.check_symbols([S])
     write_segments(tmp_path, "ETHUSDT", [Snapshot("ETHUSDT", 1, (), (), T0)])
-    with pytest.raises(UnknownSymbolError, match="no spot data for symbol BTCUSDT.*pass --market usdm"):
+    with pytest.raises(UnknownSymbolError, match="no data for symbol BTCUSDT.*pass --market usdm"):
         spot.check_symbols([S])
     assert usdm.check_symbols([]) == [S]
+    with pytest.raises(UnknownSymbolError, match="no USD-M futures data for symbol ETHUSDT.*pass --market spot"):
+        usdm.check_symbols(["ETHUSDT"])
 
 
 def test_a_futures_file_in_the_spot_folders_is_refused_naming_the_market(tmp_path: Path) -> None:
