@@ -173,3 +173,11 @@ def test_the_api_opens_a_market(usdm_dir: Path) -> None:
     assert table.column("valid").to_pylist() == [True, True, False, True]
     with pytest.raises(InputError, match="unknown market 'coinm'; choose one of: spot, usdm"):
         acts.open(usdm_dir, market="coinm")
+
+
+def test_export_judges_by_the_futures_rules(usdm_dir: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--market", "usdm", "--format", "tardis-csv", "--data-dir", str(usdm_dir), "--from",
+                 "2024-05-01", "--out", str(tmp_path / "csv"), "-q"]) == 0
+    # The stale snapshot, the bridged one and the resync load a book; the stale one and the gap clear it.
+    assert "3 books loaded, 2 cleared (book invalid)" in capsys.readouterr().err
