@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from acts.core.errors import ActsError, BadDateError, InputError, NoDataError
+from acts.core.markets import Market
 from acts.core.symbols import iso_minute, parse_streams, parse_symbols, parse_time_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import NullAndReportOnce
@@ -75,6 +76,9 @@ EveryOption = Annotated[str, typer.Option(
     "--every", help="Sampling interval: 100ms, 1s, 5s, 1min (the default: minute rows), 1h, ... or event (a row "
     "after every diff).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines on stderr.")]
+#: ``--market spot|usdm``: whose data, folders and sequencing rules (docs/FUTURES.md).
+MarketOption = Annotated[Market, typer.Option(
+    "--market", help="spot (Binance spot) or usdm (Binance USD-M futures: the pu chain; docs/FUTURES.md).")]
 
 
 def _number(low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -135,6 +139,7 @@ def import_cmd(
     symbol: Annotated[str | None, typer.Option(
         help="Symbol for snapshot lines that do not name one: taken verbatim (ADARUB, ETHBTC); BTC means BTCUSDT.")]
     = None,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Turn raw Binance captures (plain, .gz, .zst, .bz2, .xz) into segments; malformed lines go to a quarantine
@@ -150,7 +155,7 @@ def import_cmd(
             raise InputError(f"--symbol {symbol!r} must name exactly one symbol, like BTCUSDT or ADARUB")
         default = named[0]
     with _progress("import", "bytes", None, quiet) as progress:
-        report = import_jsonl(files, data_dir, default, on_bytes=progress.update)
+        report = import_jsonl(files, data_dir, default, on_bytes=progress.update, market=market)
     out = _out()
     total = sum(report.events.values())
     out.print(f"imported {total} events from {report.lines} lines into {len(report.segments)} segments")
@@ -195,6 +200,7 @@ def replay_cmd(
         help="stop: a feature that raises or returns a non-number stops the replay with one line naming it; "
              "null: its value is null and replay goes on (the first failure per feature and symbol is shown).")]
     = FeatureErrorPolicy.STOP,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Rebuild books from segments and print one row per symbol per interval (--every, default 1min).
@@ -216,7 +222,7 @@ def replay_cmd(
     end_ms = parse_time_ms(end, "--to") if end else None
     if end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
-    history = History(data_dir)
+    history = History(data_dir, market)
     chosen = history.store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
     schema = features_schema(names)
@@ -226,7 +232,7 @@ def replay_cmd(
         if strict:
             raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
         batches = row_batches(replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers, scheduler,
-                                                 report, interval_ms), schema)
+                                                 report, interval_ms, market=market), schema)
     else:
         # The API's own stream: the CLI's rows are the table History.features returns, batch for batch.
         policy = "null" if on_feature_error is FeatureErrorPolicy.NULL else "raise"
@@ -329,6 +335,7 @@ def export_cmd(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; BTC means BTCUSDT. Default: all "
                                                 "(hftbacktest: exactly one).")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Write recorded depth for another tool: hftbacktest's event array or tardis.dev's CSV (docs/EXPORT.md).
@@ -355,7 +362,7 @@ def export_cmd(
     end_ms = parse_time_ms(end, "--to") if end else None
     if end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
-    store = SegmentStore.open(data_dir)
+    store = SegmentStore.open(data_dir, market)
     chosen = store.check_symbols(parse_symbols(symbols))
     check_output(chosen_format, out, chosen)
     for symbol in chosen:  # every symbol has data in the range, before any file is written
@@ -647,6 +654,7 @@ def verify_cmd(
     start: Annotated[str | None, typer.Option("--from", help="UTC date or ISO time (inclusive).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
@@ -659,9 +667,9 @@ def verify_cmd(
         raise BadDateError(f"--to {end} is not after --from {start}")
     chosen = parse_symbols(symbols)
     with _progress("verify", "segments", None, quiet) as progress:  # an error below: no "done" line
-        report = verify(data_dir, chosen, start_ms, end_ms, on_segment=progress.update)
+        report = verify(data_dir, chosen, start_ms, end_ms, on_segment=progress.update, market=market)
         if not report.hours and not report.corrupt:
-            store = SegmentStore.open(data_dir)
+            store = SegmentStore.open(data_dir, market)
             days = sorted({day for symbol in store.check_symbols(chosen) for day in store.days(symbol)})
             span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
             raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "

@@ -27,7 +27,7 @@ from acts.core.events import BookTicker, DepthUpdate, EventKind, Marker, Side, S
 from acts.storage.segments import read_info, read_row_group
 from acts.storage.segments_v2 import level_offsets
 
-__all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_SIDE", "RowGroup", "read_columnar_events",
+__all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_PU", "NO_SIDE", "RowGroup", "read_columnar_events",
            "read_row_groups"]
 
 #: One side's levels on the fast path: ``(prices, quantities)``, int64 arrays at ``BOOK_SCALE``. The same
@@ -43,6 +43,8 @@ _EMPTY = np.empty(0, dtype=np.int64)
 _SIDES = np.array([Side.BID, Side.ASK], dtype=np.int8)
 #: ``side`` of a row without a level (an empty diff), in the row arrays (the column holds a null).
 NO_SIDE = -1
+#: ``prevs`` of an event without ``pu`` (every spot event); a real ``pu`` is never negative.
+NO_PU = -1
 
 
 class LevelOverflow(PrecisionError):
@@ -104,15 +106,17 @@ class RowGroup:
     (kind 8) owns two rows, its best bid then its best ask, with ``finals[i]`` its ``u`` and ``times[i]``
     its E (0 if none). ``trade_ids``/``trade_times``/``makers`` are 0/False on every other kind.
     ``event(i)`` builds the ``Event`` object; the compiled lane reads the arrays directly.
+    ``prevs``: each diff's ``pu`` (USD-M futures), ``NO_PU`` where it has none; None for a group without any.
     """
 
     __slots__ = ("symbol", "starts", "ends", "kinds", "times", "firsts", "finals", "recv", "side", "price", "qty",
-                 "price_factor", "qty_factor", "trade_ids", "trade_times", "makers", "_details", "_market", "_spelling")
+                 "price_factor", "qty_factor", "trade_ids", "trade_times", "makers", "_details", "_market", "_spelling",
+                 "prevs")
 
     def __init__(self, symbol: str, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray,
                  firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, side: np.ndarray,
                  price: tuple[np.ndarray, int], qty: tuple[np.ndarray, int], details: pa.ChunkedArray,
-                 market: pa.Table | None = None) -> None:
+                 market: pa.Table | None = None, prevs: np.ndarray | None = None) -> None:
         self.symbol = symbol
         self.starts, self.ends, self.kinds, self.recv = starts, ends, kinds, recv
         self.times, self.firsts, self.finals, self.side = times, firsts, finals, side
@@ -129,6 +133,7 @@ class RowGroup:
             self.trade_ids = _per_event(market.column("trade_id"))
             self.trade_times = _per_event(market.column("trade_time_ms"))
             self.makers = market.column("buyer_is_maker").fill_null(False).to_numpy(zero_copy_only=False)
+        self.prevs = prevs
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -146,8 +151,9 @@ class RowGroup:
             else:
                 bids = asks = (_EMPTY, _EMPTY)
             if kind == EventKind.DEPTH:
+                pu = None if self.prevs is None or self.prevs[i] == NO_PU else int(self.prevs[i])
                 return DepthUpdate(self.symbol, int(self.times[i]), int(self.firsts[i]), int(self.finals[i]),
-                                   bids, asks, recv)
+                                   bids, asks, recv, pu)
             return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)
         if kind == EventKind.TRADE:
             text, qty_text = self._texts(i, start)
@@ -205,7 +211,7 @@ def _v1_group(table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) ->
 
 #: The columns the fast path reads from a version 2 file (not the decimals of the original strings).
 V2_COLUMNS = ["kind", "recv_ns", "event_time_ms", "first_update_id", "final_update_id", "bid_levels", "price", "qty",
-              "price_scale", "qty_scale", "detail"]
+              "price_scale", "qty_scale", "detail", "prev_final_update_id"]
 
 
 def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarray, int]:
@@ -234,6 +240,16 @@ _MARKET_COLUMNS = ["event_time_ms", "trade_id", "trade_time_ms", "buyer_is_maker
                    "price_decimals_each", "qty_decimals_each"]
 
 
+def _prevs(table: pa.Table) -> np.ndarray | None:
+    """The ``pu`` column (``NO_PU`` for null), or None where no event has one (spot, files before futures)."""
+    if "prev_final_update_id" not in table.column_names:
+        return None
+    column = table.column("prev_final_update_id")
+    if column.null_count == len(column):
+        return None
+    return (column.fill_null(NO_PU) if column.null_count else column).to_numpy().astype(np.int64, copy=False)
+
+
 def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None) -> RowGroup:
     """A version 2 row group: one row per event, levels as lists (their offsets are the event bounds)."""
     _, offsets = level_offsets(table.column("price"))
@@ -247,7 +263,7 @@ def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None) -> RowGroup
     return RowGroup(symbol, starts, ends, _per_event(table.column("kind")), _per_event(table.column("event_time_ms")),
                     _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id")),
                     _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts),
-                    _v2_levels(table, "qty", counts), table.column("detail"), market)
+                    _v2_levels(table, "qty", counts), table.column("detail"), market, _prevs(table))
 
 
 def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[RowGroup]:

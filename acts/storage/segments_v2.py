@@ -23,8 +23,8 @@ from acts.core.decimals import MAX_DIGITS, format_decimal, parse_decimal
 from acts.core.errors import PrecisionError
 from acts.core.events import BookTicker, DepthUpdate, Event, EventKind, Level, Marker, Snapshot, Trade
 
-__all__ = ["SCHEMA", "LEVEL_COLUMNS", "TRADE_COLUMNS", "LAST_KIND", "events_to_table", "table_to_events",
-           "level_offsets"]
+__all__ = ["SCHEMA", "LEVEL_COLUMNS", "TRADE_COLUMNS", "OPTIONAL_COLUMNS", "LAST_KIND", "events_to_table",
+           "table_to_events", "level_offsets"]
 
 _LEVELS = pa.list_(pa.field("element", pa.int64(), nullable=False))
 _DECIMALS = pa.list_(pa.field("element", pa.int8(), nullable=False))
@@ -50,10 +50,13 @@ SCHEMA = pa.schema(
         pa.field("trade_id", pa.int64()),  # t
         pa.field("trade_time_ms", pa.int64()),  # T
         pa.field("buyer_is_maker", pa.bool_()),  # m
+        pa.field("prev_final_update_id", pa.int64()),  # pu (USD-M futures diffs; null on spot and older files)
     ]
 )
 #: Columns a version 2 file may lack (written before trades were stored): read as all null.
 TRADE_COLUMNS = ("trade_id", "trade_time_ms", "buyer_is_maker")
+#: Columns added after the first version 2 files: a file without one reads it as all null.
+OPTIONAL_COLUMNS = (*TRADE_COLUMNS, "prev_final_update_id")
 #: A version 2 file holds kinds 0 ..= this; a reader refuses a file with any other.
 LAST_KIND = int(EventKind.BOOK_TICKER)
 #: The list columns, and their Parquet leaf paths (what encodings are set on).
@@ -76,6 +79,7 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
     times: list[int | None] = [None] * n
     firsts: list[int | None] = [None] * n
     finals: list[int | None] = [None] * n
+    prevs: list[int | None] = [None] * n
     details: list[str | None] = [None] * n
     bid_levels = np.zeros(n, dtype=np.int32)
     counts = np.zeros(n, dtype=np.int64)
@@ -88,6 +92,7 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
         kinds[i] = event.kind
         if isinstance(event, DepthUpdate):
             times[i], firsts[i], finals[i] = event.event_time_ms, event.first_update_id, event.final_update_id
+            prevs[i] = event.prev_final_update_id
         elif isinstance(event, Snapshot):
             finals[i] = event.last_update_id
         elif isinstance(event, Trade):
@@ -130,6 +135,7 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
     columns["trade_id"] = pa.array(trade_ids, pa.int64())
     columns["trade_time_ms"] = pa.array(trade_times, pa.int64())
     columns["buyer_is_maker"] = pa.array(makers, pa.bool_())
+    columns["prev_final_update_id"] = pa.array(prevs, pa.int64())
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
@@ -260,6 +266,9 @@ def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
     bid_levels = table.column("bid_levels").to_pylist()
     trade_ids, trade_times = table.column("trade_id").to_pylist(), table.column("trade_time_ms").to_pylist()
     makers = table.column("buyer_is_maker").to_pylist()
+    # Files written before futures have no pu column: every diff of them is spot.
+    prevs = (table.column("prev_final_update_id").to_pylist() if "prev_final_update_id" in table.column_names
+             else [None] * len(kinds))
     bounds = offsets.tolist()
     for i, kind in enumerate(kinds):
         k = EventKind(kind)  # the caller checked the kinds (``LAST_KIND``)
@@ -268,7 +277,7 @@ def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
                   for r in range(start, end)]
         if k is EventKind.DEPTH:
             bids, asks = tuple(levels[: bid_levels[i]]), tuple(levels[bid_levels[i]:])
-            yield DepthUpdate(symbol, times[i], firsts[i], finals[i], bids, asks, recv[i])
+            yield DepthUpdate(symbol, times[i], firsts[i], finals[i], bids, asks, recv[i], prevs[i])
         elif k is EventKind.SNAPSHOT:
             bids, asks = tuple(levels[: bid_levels[i]]), tuple(levels[bid_levels[i]:])
             yield Snapshot(symbol, finals[i], bids, asks, recv[i])
