@@ -29,7 +29,7 @@ from acts.book.book import SCALE
 from acts.book.protocol import BookView
 from acts.book.sequencer import Sequencer
 from acts.core.errors import BadDateError, CorruptSegmentError, InputError, UnknownFeatureError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
+from acts.core.events import BookTicker, DepthUpdate, Event, EventKind, Snapshot, Trade
 from acts.core.symbols import parse_symbols, parse_time_ms
 from acts.features.builtin import default_registry
 from acts.features.pipeline import (
@@ -71,7 +71,9 @@ FeatureSpec = str | Feature | Callable[[BookView], Any]
 TimeSpec = str | datetime
 
 #: ``events()``: one row per level, the event's own fields repeated on each (a marker, or a diff
-#: with no level, is one row with null side, price and qty). ``event`` numbers events from 0.
+#: with no level, is one row with null side, price and qty). ``event`` numbers events from 0. A trade
+#: is one row (side null; its price and qty; ``trade_id``, ``trade_time`` T and ``buyer_is_maker`` m,
+#: null on every other kind); a bookTicker two, its best bid and its best ask, ``u`` in ``final_update_id``.
 EVENTS_SCHEMA = pa.schema([
     pa.field("event", pa.int64(), nullable=False),
     pa.field("recv_time", _TIME_NS, nullable=False),
@@ -83,6 +85,9 @@ EVENTS_SCHEMA = pa.schema([
     pa.field("price", DECIMAL),
     pa.field("qty", DECIMAL),
     pa.field("detail", pa.string()),
+    pa.field("trade_id", pa.int64()),
+    pa.field("trade_time", _TIME_MS),
+    pa.field("buyer_is_maker", pa.bool_()),
 ])
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -481,15 +486,21 @@ class _EventColumns:
 
     def add(self, event: Event) -> None:
         head: tuple[int | None, int | None, int | None, str | None]
+        trade: tuple[int | None, int | None, bool | None] = (None, None, None)
+        levels: list[tuple[str | None, str | None, str | None]] = []
         if isinstance(event, DepthUpdate):
             head = (event.event_time_ms, event.first_update_id, event.final_update_id, None)
         elif isinstance(event, Snapshot):
             head = (None, None, event.last_update_id, None)
-        elif not isinstance(event, Marker):
-            raise ValueError(f"{event.kind.name} events are not shown as book rows yet")
+        elif isinstance(event, Trade):
+            head = (event.event_time_ms, None, None, None)
+            trade = (event.trade_id, event.trade_time_ms, event.buyer_is_maker)
+            levels.append((None, event.price, event.qty))
+        elif isinstance(event, BookTicker):
+            head = (event.event_time_ms, None, event.update_id, None)
+            levels += [("bid", event.bid_price, event.bid_qty), ("ask", event.ask_price, event.ask_qty)]
         else:
             head = (None, None, None, event.detail)
-        levels: list[tuple[str | None, str | None, str | None]] = []
         if isinstance(event, (DepthUpdate, Snapshot)):
             levels += [("bid", price, qty) for price, qty in event.bids]
             levels += [("ask", price, qty) for price, qty in event.asks]
@@ -508,6 +519,9 @@ class _EventColumns:
             c["price"].append(price)
             c["qty"].append(qty)
             c["detail"].append(head[3])
+            c["trade_id"].append(trade[0])
+            c["trade_time"].append(trade[1])
+            c["buyer_is_maker"].append(trade[2])
         self.count += 1
 
     def table(self) -> pa.Table:

@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from acts.core.decimals import BOOK_SCALE, MAX_DIGITS
+from acts.core.decimals import BOOK_SCALE, MAX_DIGITS, format_decimal
 from acts.core.errors import CorruptSegmentError, PrecisionError
-from acts.core.events import DepthUpdate, EventKind, Marker, Side, Snapshot
+from acts.core.events import BookTicker, DepthUpdate, EventKind, Marker, Side, Snapshot, Trade
 from acts.storage.segments import read_info, read_row_group
 from acts.storage.segments_v2 import level_offsets
 
@@ -34,7 +34,7 @@ __all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_SIDE", "RowGroup", 
 #: type as ``book.arraybook.ArrayLevels``, which takes them (``storage`` and ``book`` never import each other).
 ArrayLevels: TypeAlias = tuple[np.ndarray, np.ndarray]
 #: An event as the fast path reads it: levels as arrays, for ``Sequencer(book=ArrayBook())``.
-ArrayEvent: TypeAlias = DepthUpdate[ArrayLevels] | Snapshot[ArrayLevels] | Marker
+ArrayEvent: TypeAlias = DepthUpdate[ArrayLevels] | Snapshot[ArrayLevels] | Trade | BookTicker | Marker
 
 _INT64_MAX = np.iinfo(np.int64).max
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
@@ -99,21 +99,35 @@ class RowGroup:
     Event ``i`` owns rows ``starts[i]:ends[i]`` (bids first, then asks; ``side`` a ``Side``, or ``NO_SIDE``
     on a row without a level -- version 1 files only; in version 2 an event without levels owns no rows).
     A row's price at ``BOOK_SCALE`` is ``price[r] * price_factor`` (likewise ``qty``).
+    A trade (kind 7) owns one row, its price and quantity (side ``ASK``: it has no bids), and has its
+    ``trade_ids[i]`` (t), ``trade_times[i]`` (T, ms), ``makers[i]`` (m) and ``times[i]`` (E); a bookTicker
+    (kind 8) owns two rows, its best bid then its best ask, with ``finals[i]`` its ``u`` and ``times[i]``
+    its E (0 if none). ``trade_ids``/``trade_times``/``makers`` are 0/False on every other kind.
     ``event(i)`` builds the ``Event`` object; the compiled lane reads the arrays directly.
     """
 
     __slots__ = ("symbol", "starts", "ends", "kinds", "times", "firsts", "finals", "recv", "side", "price", "qty",
-                 "price_factor", "qty_factor", "_details")
+                 "price_factor", "qty_factor", "trade_ids", "trade_times", "makers", "_details", "_market")
 
     def __init__(self, symbol: str, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray,
                  firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, side: np.ndarray,
-                 price: tuple[np.ndarray, int], qty: tuple[np.ndarray, int], details: pa.ChunkedArray) -> None:
+                 price: tuple[np.ndarray, int], qty: tuple[np.ndarray, int], details: pa.ChunkedArray,
+                 market: pa.Table | None = None) -> None:
         self.symbol = symbol
         self.starts, self.ends, self.kinds, self.recv = starts, ends, kinds, recv
         self.times, self.firsts, self.finals, self.side = times, firsts, finals, side
         self.price, self.price_factor = price
         self.qty, self.qty_factor = qty
         self._details = details  # one per event
+        self._market = market  # ``_MARKET_COLUMNS``, read only for a row group holding trades or bookTickers
+        n = len(starts)
+        if market is None:
+            self.trade_ids, self.trade_times = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+            self.makers = np.zeros(n, dtype=bool)
+        else:
+            self.trade_ids = _per_event(market.column("trade_id"))
+            self.trade_times = _per_event(market.column("trade_time_ms"))
+            self.makers = market.column("buyer_is_maker").fill_null(False).to_numpy(zero_copy_only=False)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -134,7 +148,30 @@ class RowGroup:
                 return DepthUpdate(self.symbol, int(self.times[i]), int(self.firsts[i]), int(self.finals[i]),
                                    bids, asks, recv)
             return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)
+        if kind == EventKind.TRADE:
+            text, qty_text = self._texts(i, start)
+            return Trade(self.symbol, int(self.times[i]), int(self.trade_ids[i]), text, qty_text,
+                         int(self.trade_times[i]), bool(self.makers[i]), recv)
+        if kind == EventKind.BOOK_TICKER:
+            (bid, bid_qty), (ask, ask_qty) = self._texts(i, start), self._texts(i, start + 1)
+            assert self._market is not None
+            has_time = self._market.column("event_time_ms")[i].is_valid
+            return BookTicker(self.symbol, int(self.finals[i]), bid, bid_qty, ask, ask_qty, recv,
+                              int(self.times[i]) if has_time else None)
         return Marker(EventKind(kind), self.symbol, recv, self._details[i].as_py() or "{}")
+
+    def _texts(self, i: int, row: int) -> tuple[str, str]:
+        """Row ``row``'s price and quantity spelled as the exchange sent them (event ``i``'s decimals)."""
+        assert self._market is not None  # read for every row group holding a trade or a bookTicker
+        out = []
+        for name, values, factor in (("price", self.price, self.price_factor), ("qty", self.qty, self.qty_factor)):
+            each = self._market.column(f"{name}_decimals_each")[i]
+            if each.is_valid:  # the event's strings have different decimals: one per level
+                decimals = each.as_py()[row - int(self.starts[i])]
+            else:
+                decimals = self._market.column(f"{name}_decimals")[i].as_py()
+            out.append(format_decimal(int(values[row]) * factor // 10 ** (BOOK_SCALE - decimals), decimals))
+        return out[0], out[1]
 
 
 def _per_event(column: pa.ChunkedArray) -> np.ndarray:
@@ -179,7 +216,13 @@ def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarr
     return _to_book(values, np.clip(row_scales, BOOK_SCALE - MAX_DIGITS, BOOK_SCALE + MAX_DIGITS)), 1
 
 
-def _v2_group(table: pa.Table, symbol: str) -> RowGroup:
+#: What a row group holding trades or bookTickers also needs (read for those row groups only): the trade
+#: fields, and the decimals that spell their values back exactly.
+_MARKET_COLUMNS = ["event_time_ms", "trade_id", "trade_time_ms", "buyer_is_maker", "price_decimals", "qty_decimals",
+                   "price_decimals_each", "qty_decimals_each"]
+
+
+def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None) -> RowGroup:
     """A version 2 row group: one row per event, levels as lists (their offsets are the event bounds)."""
     _, offsets = level_offsets(table.column("price"))
     starts, ends = offsets[:-1], offsets[1:]
@@ -192,7 +235,7 @@ def _v2_group(table: pa.Table, symbol: str) -> RowGroup:
     return RowGroup(symbol, starts, ends, _per_event(table.column("kind")), _per_event(table.column("event_time_ms")),
                     _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id")),
                     _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts),
-                    _v2_levels(table, "qty", counts), table.column("detail"))
+                    _v2_levels(table, "qty", counts), table.column("detail"), market)
 
 
 def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[RowGroup]:
@@ -208,7 +251,10 @@ def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | N
             else:
                 table = read_row_group(reader, i, info, V2_COLUMNS)
                 if table.num_rows:
-                    yield _v2_group(table, symbol)
+                    market = None
+                    if pc.max(table.column("kind")).as_py() >= EventKind.TRADE:
+                        market = read_row_group(reader, i, info, _MARKET_COLUMNS)
+                    yield _v2_group(table, symbol, market)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from None
 

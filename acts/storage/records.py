@@ -31,7 +31,9 @@ def record_to_event(record: JournalRecord) -> Event:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedMessageError(f"not JSON: {exc}") from None
     if record.channel is Channel.MARKER:
-        kinds = {int(k) for k in EventKind} - {EventKind.DEPTH, EventKind.SNAPSHOT}
+        # Only marker kinds: a depth, snapshot, trade or bookTicker arrives as the exchange's own message.
+        kinds = {int(k) for k in EventKind} - {EventKind.DEPTH, EventKind.SNAPSHOT, EventKind.TRADE,
+                                               EventKind.BOOK_TICKER}
         kind = msg.get("kind") if isinstance(msg, dict) else None
         if type(kind) is not int or kind not in kinds or not isinstance(msg.get("detail", {}), dict):
             raise MalformedMessageError(f"marker record {record.payload[:60]!r} is not {{'kind': k, 'detail': {{}}}}")

@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from acts.core.decimals import MAX_DIGITS
 from acts.core.errors import CorruptSegmentError
-from acts.core.events import DepthUpdate, Event, Marker, Snapshot
+from acts.core.events import BookTicker, DepthUpdate, Event, Snapshot, Trade
 from acts.core.timeunits import HOUR_NS
 from acts.storage import segments_v1, segments_v2
 from acts.storage.fsync import fsync_dir
@@ -93,8 +94,14 @@ def _digest_update(h: Any, event: Event) -> None:
                                     event.final_update_id))
     elif isinstance(event, Snapshot):
         h.update(b"S%d:%d;" % (event.recv_ns, event.last_update_id))
-    elif not isinstance(event, Marker):
-        raise ValueError(f"{event.kind.name} events are not stored in segments yet")
+    elif isinstance(event, Trade):
+        h.update(b"T%d:%d:%d:%d:%d:%s:%s;" % (event.recv_ns, event.event_time_ms, event.trade_id, event.trade_time_ms,
+                                             event.buyer_is_maker, event.price.encode(), event.qty.encode()))
+    elif isinstance(event, BookTicker):
+        h.update(b"B%d:%d:%d:%s:%s:%s:%s;" % (event.recv_ns, event.update_id, -1 if event.event_time_ms is None
+                                             else event.event_time_ms, event.bid_price.encode(),
+                                             event.bid_qty.encode(), event.ask_price.encode(),
+                                             event.ask_qty.encode()))
     else:
         h.update(b"M%d:%d:%s;" % (event.recv_ns, event.kind, event.detail.encode()))
 
@@ -121,7 +128,8 @@ _V2_OPTIONS: dict[str, Any] = {
     "use_dictionary": ["kind", "bid_levels", "price_scale", "qty_scale", "price_decimals", "qty_decimals",
                        "price_decimals_each.list.element", "qty_decimals_each.list.element", "detail"],
     "column_encoding": {**{c: "DELTA_BINARY_PACKED"
-                           for c in ("recv_ns", "event_time_ms", "first_update_id", "final_update_id")},
+                           for c in ("recv_ns", "event_time_ms", "first_update_id", "final_update_id", "trade_id",
+                                     "trade_time_ms")},
                         **{f"{c}.list.element": "BYTE_STREAM_SPLIT" for c in segments_v2.LEVEL_COLUMNS}},
 }
 
@@ -376,9 +384,37 @@ def _check_placement(path: PurePath, info: SegmentInfo) -> None:
 
 
 def read_row_group(reader: pq.ParquetFile, i: int, info: SegmentInfo, columns: list[str] | None = None) -> pa.Table:
-    """Row group ``i`` of a segment (``columns`` of its format's schema; all by default)."""
+    """Row group ``i`` of a segment (``columns`` of its format's schema; all by default), its kinds
+    checked: ``CorruptSegmentError`` for a kind this ACTS does not know. A version 2 file written before
+    trades were stored lacks their columns: they read as nulls."""
     schema = segments_v1.SCHEMA if info.format_version == 1 else segments_v2.SCHEMA
-    return reader.read_row_group(i, columns=columns or schema.names)
+    wanted = columns or schema.names
+    present = set(reader.schema_arrow.names)
+    read = [name for name in wanted if name in present or name not in segments_v2.TRADE_COLUMNS]
+    if "kind" not in read:
+        read.append("kind")
+    table = reader.read_row_group(i, columns=read)
+    _check_kinds(table, info)
+    for name in wanted:
+        if name not in read:
+            table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
+    return table.select(wanted)
+
+
+#: The kinds each format version may hold (0 ..= this): a reader meeting any other refuses the file,
+#: never skips it (docs/FORMAT.md, "Room for new kinds").
+_LAST_KIND = {1: segments_v1.LAST_KIND, 2: segments_v2.LAST_KIND}
+
+
+def _check_kinds(table: pa.Table, info: SegmentInfo) -> None:
+    bounds = pc.min_max(table.column("kind"))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    last = _LAST_KIND[1 if info.format_version == 1 else 2]
+    if low is None or (low >= 0 and high <= last):
+        return
+    raise CorruptSegmentError(f"{info.path}: holds events of kind {high if high > last else low}, which segment "
+                              f"format {info.format_version} as this ACTS reads it does not have (written by a "
+                              "newer ACTS?); upgrade ACTS, or move the file aside")
 
 
 def read_events(path: PurePath, symbol: str | None = None,

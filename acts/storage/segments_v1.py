@@ -18,9 +18,11 @@ from acts.core.errors import PrecisionError
 from acts.core.events import DepthUpdate, Event, EventKind, Level, Marker, Side, Snapshot
 
 __all__ = ["SCHEMA", "events_to_table", "table_to_events", "common_pow10", "scale_down", "row_groups",
-           "WRITE_OPTIONS"]
+           "WRITE_OPTIONS", "LAST_KIND"]
 
 ROW_GROUP_ROWS = 262_144
+#: A version 1 file holds kinds 0 ..= this (no trades, no bookTickers); a reader refuses any other.
+LAST_KIND = int(EventKind.RESTART)
 
 SCHEMA = pa.schema(
     [
@@ -103,7 +105,8 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
             out.event(ev, EventKind.SNAPSHOT, event.recv_ns, None, None, event.last_update_id,
                       event.bids, event.asks)
         elif not isinstance(event, Marker):
-            raise ValueError(f"{event.kind.name} events are not stored in segments yet")
+            raise ValueError(f"{event.kind.name.lower()} events cannot be written in segment format 1 (read-only "
+                             "legacy, no such kind); write format 2, the default")
         else:
             out.row(ev, event.kind, event.recv_ns, None, None, None, detail=event.detail)
     return pa.Table.from_pydict(out.cols, schema=SCHEMA)

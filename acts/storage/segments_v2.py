@@ -21,9 +21,10 @@ import pyarrow as pa
 
 from acts.core.decimals import MAX_DIGITS, format_decimal, parse_decimal
 from acts.core.errors import PrecisionError
-from acts.core.events import DepthUpdate, Event, EventKind, Level, Marker, Snapshot
+from acts.core.events import BookTicker, DepthUpdate, Event, EventKind, Level, Marker, Snapshot, Trade
 
-__all__ = ["SCHEMA", "LEVEL_COLUMNS", "events_to_table", "table_to_events", "level_offsets"]
+__all__ = ["SCHEMA", "LEVEL_COLUMNS", "TRADE_COLUMNS", "LAST_KIND", "events_to_table", "table_to_events",
+           "level_offsets"]
 
 _LEVELS = pa.list_(pa.field("element", pa.int64(), nullable=False))
 _DECIMALS = pa.list_(pa.field("element", pa.int8(), nullable=False))
@@ -45,8 +46,16 @@ SCHEMA = pa.schema(
         pa.field("price_decimals_each", _DECIMALS),  # ...unless they differ: then one per level here
         pa.field("qty_decimals_each", _DECIMALS),
         pa.field("detail", pa.string()),  # marker details (JSON)
+        # Trades only (null on every other kind): added after the first version 2 files, which lack them.
+        pa.field("trade_id", pa.int64()),  # t
+        pa.field("trade_time_ms", pa.int64()),  # T
+        pa.field("buyer_is_maker", pa.bool_()),  # m
     ]
 )
+#: Columns a version 2 file may lack (written before trades were stored): read as all null.
+TRADE_COLUMNS = ("trade_id", "trade_time_ms", "buyer_is_maker")
+#: A version 2 file holds kinds 0 ..= this; a reader refuses a file with any other.
+LAST_KIND = int(EventKind.BOOK_TICKER)
 #: The list columns, and their Parquet leaf paths (what encodings are set on).
 LEVEL_COLUMNS = ("price", "qty")
 
@@ -71,18 +80,30 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
     bid_levels = np.zeros(n, dtype=np.int32)
     counts = np.zeros(n, dtype=np.int64)
     texts: list[Level] = []
+    trade_ids: list[int | None] = [None] * n
+    trade_times: list[int | None] = [None] * n
+    makers: list[bool | None] = [None] * n
     for i, event in enumerate(events):
         recv[i] = event.recv_ns
+        kinds[i] = event.kind
         if isinstance(event, DepthUpdate):
-            kinds[i] = EventKind.DEPTH
             times[i], firsts[i], finals[i] = event.event_time_ms, event.first_update_id, event.final_update_id
         elif isinstance(event, Snapshot):
-            kinds[i] = EventKind.SNAPSHOT
             finals[i] = event.last_update_id
-        elif not isinstance(event, Marker):
-            raise ValueError(f"{event.kind.name} events are not stored in segments yet")
+        elif isinstance(event, Trade):
+            # One level (price, qty), no bids; t, T and m in their own columns.
+            times[i], trade_ids[i] = event.event_time_ms, event.trade_id
+            trade_times[i], makers[i] = event.trade_time_ms, event.buyer_is_maker
+            counts[i] = 1
+            texts.append((event.price, event.qty))
+            continue
+        elif isinstance(event, BookTicker):
+            # One bid level and one ask level; u where a diff keeps its u.
+            times[i], finals[i] = event.event_time_ms, event.update_id
+            bid_levels[i], counts[i] = 1, 2
+            texts += ((event.bid_price, event.bid_qty), (event.ask_price, event.ask_qty))
+            continue
         else:
-            kinds[i] = event.kind
             details[i] = event.detail
             continue
         bid_levels[i] = len(event.bids)
@@ -106,6 +127,9 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
         columns[f"{name}_decimals"] = first
         columns[f"{name}_decimals_each"] = each
     columns["detail"] = pa.array(details, pa.string())
+    columns["trade_id"] = pa.array(trade_ids, pa.int64())
+    columns["trade_time_ms"] = pa.array(trade_times, pa.int64())
+    columns["buyer_is_maker"] = pa.array(makers, pa.bool_())
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
@@ -234,17 +258,25 @@ def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
     times, firsts = table.column("event_time_ms").to_pylist(), table.column("first_update_id").to_pylist()
     finals, details = table.column("final_update_id").to_pylist(), table.column("detail").to_pylist()
     bid_levels = table.column("bid_levels").to_pylist()
+    trade_ids, trade_times = table.column("trade_id").to_pylist(), table.column("trade_time_ms").to_pylist()
+    makers = table.column("buyer_is_maker").to_pylist()
     bounds = offsets.tolist()
     for i, kind in enumerate(kinds):
-        k = EventKind(kind)
-        if k is EventKind.DEPTH or k is EventKind.SNAPSHOT:
-            start, end = bounds[i], bounds[i + 1]
-            levels = [(format_decimal(price[r], price_dec[r]), format_decimal(qty[r], qty_dec[r]))
-                      for r in range(start, end)]
+        k = EventKind(kind)  # the caller checked the kinds (``LAST_KIND``)
+        start, end = bounds[i], bounds[i + 1]
+        levels = [(format_decimal(price[r], price_dec[r]), format_decimal(qty[r], qty_dec[r]))
+                  for r in range(start, end)]
+        if k is EventKind.DEPTH:
             bids, asks = tuple(levels[: bid_levels[i]]), tuple(levels[bid_levels[i]:])
-            if k is EventKind.DEPTH:
-                yield DepthUpdate(symbol, times[i], firsts[i], finals[i], bids, asks, recv[i])
-            else:
-                yield Snapshot(symbol, finals[i], bids, asks, recv[i])
+            yield DepthUpdate(symbol, times[i], firsts[i], finals[i], bids, asks, recv[i])
+        elif k is EventKind.SNAPSHOT:
+            bids, asks = tuple(levels[: bid_levels[i]]), tuple(levels[bid_levels[i]:])
+            yield Snapshot(symbol, finals[i], bids, asks, recv[i])
+        elif k is EventKind.TRADE:
+            (p, q), = levels
+            yield Trade(symbol, times[i], trade_ids[i], p, q, trade_times[i], makers[i], recv[i])
+        elif k is EventKind.BOOK_TICKER:
+            (b, bq), (a, aq) = levels
+            yield BookTicker(symbol, finals[i], b, bq, a, aq, recv[i], times[i])
         else:
             yield Marker(k, symbol, recv[i], details[i] or "{}")
