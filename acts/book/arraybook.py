@@ -54,6 +54,8 @@ class EventColumns(Protocol):
 
 #: ``Side`` values as plain ints: the compiled kernel reads them as constants.
 _BID, _ASK = int(Side.BID), int(Side.ASK)
+#: Event kinds the lane tells apart (``_NO_KIND``: no kind is skipped).
+_DEPTH, _TRADE, _NO_KIND = int(EventKind.DEPTH), int(EventKind.TRADE), -1
 
 try:
     import numba
@@ -172,17 +174,24 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
                   ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
                   price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
                   times: np.ndarray, firsts: np.ndarray, finals: np.ndarray, i: int, position: int, time_limit: int,
-                  depth_kind: int) -> tuple[int, int, int, int, int, bool]:  # pragma: no cover - compiled
+                  depth_kind: int, skip_kind: int,
+                  ) -> tuple[int, int, int, int, int, bool]:  # pragma: no cover - compiled
     """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
     chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
     the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes an
-    interval), and just after a diff that leaves the book crossed. Returns ``(next i, position,
+    interval), and just after a diff that leaves the book crossed. Events of ``skip_kind`` (trades,
+    when no feature reads them; -1: none) are stepped over as no-ops. Returns ``(next i, position,
     E of the last applied diff or -1, bid count, ask count, crossed)``.
     """
     last_time = -1
     n = starts.shape[0]
     while i < n:
-        if kinds[i] != depth_kind or times[i] >= time_limit:
+        if kinds[i] != depth_kind:
+            if kinds[i] != skip_kind:
+                break
+            i += 1  # a trade changes no book and closes no interval
+            continue
+        if times[i] >= time_limit:
             break
         final = finals[i]
         if final > position:
@@ -271,7 +280,7 @@ def _sample_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
                   ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
                   price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
                   times: np.ndarray, firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, i: int,
-                  position: int, last_time: int, open_start: int, interval: int, depth_kind: int,
+                  position: int, last_time: int, open_start: int, interval: int, depth_kind: int, skip_kind: int,
                   codes: np.ndarray, params: np.ndarray, out_time: np.ndarray, out_stop: np.ndarray,
                   out_last: np.ndarray, out_recv: np.ndarray, out_values: np.ndarray,
                   ) -> tuple[int, int, int, int, int, int, int, bool]:  # pragma: no cover - compiled
@@ -289,7 +298,10 @@ def _sample_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
     limit = open_start + interval
     while i < n:
         if kinds[i] != depth_kind:
-            break
+            if kinds[i] != skip_kind:
+                break
+            i += 1
+            continue
         final = finals[i]
         ahead = final > position
         if ahead and firsts[i] != position + 1:
@@ -393,8 +405,12 @@ class ArrayBook:
         b.count, a.count = _apply_event(b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, bids[0], bids[1],
                                         asks[0], asks[1])
 
-    def follow_chain(self, group: EventColumns, i: int, position: int, time_limit: int) -> tuple[int, int, int, bool]:
-        """Run ``_follow_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1, crossed)``."""
+    def follow_chain(self, group: EventColumns, i: int, position: int, time_limit: int,
+                     skip_trades: bool = False) -> tuple[int, int, int, bool]:
+        """Run ``_follow_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1, crossed)``.
+
+        It stops at any event other than a diff (a bookTicker always: Python audits it), except trades
+        with ``skip_trades`` (no feature reads them), which it steps over."""
         b, a = self._bids, self._asks
         rows = len(group.side) - int(group.starts[i])
         b.reserve(rows)
@@ -403,13 +419,13 @@ class ArrayBook:
             b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty,
             group.price_factor, group.qty_factor, group.starts,
             group.ends, group.kinds, group.times, group.firsts, group.finals, i, position, time_limit,
-            int(EventKind.DEPTH))
+            _DEPTH, _TRADE if skip_trades else _NO_KIND)
         return i, position, last_time, crossed
 
     def sample_chain(self, group: EventColumns, i: int, position: int, last_time: int, open_start: int,
-                     interval: int, out: LaneRows) -> tuple[int, int, int, int, int, bool]:
+                     interval: int, out: LaneRows, skip_trades: bool = False) -> tuple[int, int, int, int, int, bool]:
         """Run ``_sample_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1,
-        open interval start, rows written into out, crossed)``."""
+        open interval start, rows written into out, crossed)``; ``skip_trades`` as in ``follow_chain``."""
         b, a = self._bids, self._asks
         rows = len(group.side) - int(group.starts[i])
         b.reserve(rows)
@@ -418,7 +434,8 @@ class ArrayBook:
             b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty,
             group.price_factor, group.qty_factor, group.starts, group.ends, group.kinds, group.times,
             group.firsts, group.finals, group.recv, i, position, last_time, open_start, interval,
-            int(EventKind.DEPTH), out.codes, out.params, out.time, out.stop, out.last, out.recv, out.values)
+            _DEPTH, _TRADE if skip_trades else _NO_KIND, out.codes, out.params, out.time, out.stop, out.last,
+            out.recv, out.values)
         return i, position, last_time, open_start, written, crossed
 
     def is_crossed(self) -> bool:

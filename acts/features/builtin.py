@@ -17,6 +17,7 @@ from acts.book.book import SCALE
 from acts.book.kernels import Kernel
 from acts.book.protocol import BookView
 from acts.features.registry import FeatureFn, Registry
+from acts.features.trades import add_trade_features
 
 __all__ = ["CompiledFeature", "default_registry"]
 
@@ -123,4 +124,5 @@ def default_registry() -> Registry:
     registry.add_family("bid_amount", bid_amount, "summed quantity of the top N bid levels")
     registry.add_family("ask_amount", ask_amount, "summed quantity of the top N ask levels")
     registry.add_family("depth", depth, "quote notional (price * qty, both sides) within N basis points of mid")
+    add_trade_features(registry)
     return registry

@@ -27,6 +27,11 @@ The compiled lane (``replayer.replay``) may close intervals itself when every fe
 ``CompiledFeature``: ``kernels`` says which, ``lane_open``/``lane_closed`` hand the interval clock
 over and back, and ``lane_rows`` turns what it sampled into the same rows this fold would give.
 
+Trade features (``features.trades``, docs/FEATURES.md): with any requested, a row also waits for its
+trade part, which the trade-id chain proves (or not) at the first trade with ``T`` past the interval's
+end or at the first event received ``TRADE_GRACE_MS`` after it; rows still come out in time order.
+Without trade features nothing waits and trades change no row. In event mode trade features are null.
+
 A feature is user code: if it raises or returns something that is not a finite number, the value
 is null and ``on_feature_error`` hears of it (``raise_feature_error``, the default, stops with an
 ``ActsError`` naming feature, symbol and time).
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeAlias, overload
@@ -48,6 +54,7 @@ from acts.core.symbols import iso_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import CompiledFeature
 from acts.features.registry import Feature, FeatureValue
+from acts.features.trades import TradeFeature, TradeTape
 
 __all__ = [
     "EVERY_EVENT",
@@ -196,7 +203,7 @@ class MinuteSampler(Generic[LevelsT]):
     Generic, like its ``Sequencer``, in how events hold their levels (strings, or the fast path's arrays)."""
 
     __slots__ = ("symbol", "features", "sequencer", "interval_ms", "on_feature_error", "kernels", "_open_minute",
-                 "_cut")
+                 "_cut", "trades", "_trade_slots", "_waiting")
 
     @overload
     def __init__(self: MinuteSampler[Levels], symbol: str, features: Sequence[Feature], sequencer: None = None,
@@ -220,6 +227,14 @@ class MinuteSampler(Generic[LevelsT]):
         self._open_minute: int | None = None
         #: The open interval's row as a recorder restart cut it off (invalid: what came after is unknown).
         self._cut: MinuteRow | None = None
+        # Trade features (``features.trades``): their positions in a row, the chain that proves them, and
+        # the rows whose book part closed while their trade part is still open. None/empty without any.
+        self._trade_slots = tuple(i for i, f in enumerate(self.features) if isinstance(f.fn, TradeFeature))
+        self.trades: TradeTape | None = None
+        if self._trade_slots and interval_ms != EVERY_EVENT:
+            stats = tuple(f.fn.stat for f in self.features if isinstance(f.fn, TradeFeature))
+            self.trades = TradeTape(interval_ms, stats)
+        self._waiting: deque[Rows] = deque()
 
     @property
     def open_minute(self) -> int | None:
@@ -240,6 +255,48 @@ class MinuteSampler(Generic[LevelsT]):
         self._open_minute = open_start
 
     def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Trade | BookTicker | Marker) -> Step:
+        if self.trades is None:
+            return self._apply_book(event)
+        # Trade features: the book part as ever, then the trade part; a row waits for both to close.
+        rows, outcome = self._apply_book(event)
+        tape = self.trades
+        if isinstance(event, Trade):
+            tape.trade(event)
+        elif isinstance(event, Marker) and event.kind is EventKind.RESTART:
+            tape.restart()
+        tape.received(event.recv_ns)
+        if isinstance(rows, Rows):
+            self._waiting.append(rows)
+        return (self._ready() if self._waiting else NO_ROWS), outcome
+
+    def _ready(self) -> tuple[MinuteRow, ...]:
+        """The waiting rows whose trade part closed, with their trade values filled in."""
+        tape = self.trades
+        assert tape is not None
+        frontier = tape.frontier
+        if frontier is None:
+            return NO_ROWS
+        ready: list[MinuteRow] = []
+        waiting, slots = self._waiting, self._trade_slots
+        while waiting:
+            rows = waiting[0]
+            first = rows.first
+            if first.minute_ms >= frontier:
+                break
+            stop = min(rows.stop_ms, frontier)
+            for start in range(first.minute_ms, stop, rows.step_ms):
+                values = list(first.values)
+                trade_values = tape.values(start)
+                for j, slot in enumerate(slots):
+                    values[slot] = None if trade_values is None else trade_values[j]
+                ready.append(replace(first, minute_ms=start, values=tuple(values)))
+            if stop < rows.stop_ms:
+                waiting[0] = Rows(replace(first, minute_ms=stop), rows.stop_ms, rows.step_ms)
+                break
+            waiting.popleft()
+        return tuple(ready)
+
+    def _apply_book(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Trade | BookTicker | Marker) -> Step:
         if self.interval_ms == EVERY_EVENT and isinstance(event, DepthUpdate):
             return self._apply_event_mode(event)
         if isinstance(event, DepthUpdate):

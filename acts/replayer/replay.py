@@ -329,6 +329,10 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
     intervals and samples their rows itself (``ArrayBook.sample_chain``); without it, it stops at the
     diff that closes the open interval and leaves it to ``apply``."""
     sequencer = sampler.sequencer
+    grace = _GraceStop()
+    # Trades change no book: the lane steps over them unless a trade feature reads them (then each goes
+    # to ``apply``, which closes the intervals' trade parts).
+    skip_trades = sampler.trades is None
     i, n = 0, len(group)
     while i < n:
         if sequencer.state is State.LIVE and (columns := _lane_columns(group, i, sequencer.bbo_wait)) is not None:
@@ -336,7 +340,7 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                 last = sequencer.last_event_time_ms
                 j, position, last_time, open_start, written, crossed = book.sample_chain(
                     columns, i, sequencer.position, -1 if last is None else last, open_start, sampler.interval_ms,
-                    lane)
+                    lane, skip_trades)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     sampler.lane_closed(open_start)
@@ -348,8 +352,11 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                         yield NO_ROWS, sequencer.crossed(position)
                     continue
             elif (open_minute := sampler.open_minute) is not None:
-                j, position, last_time, crossed = book.follow_chain(columns, i, sequencer.position,
-                                                                    open_minute + sampler.interval_ms)
+                limit = open_minute + sampler.interval_ms
+                if sampler.trades is not None:
+                    limit = min(limit, grace.limit(group, i, sampler.trades.deadline_ns()))
+                j, position, last_time, crossed = book.follow_chain(columns, i, sequencer.position, limit,
+                                                                    skip_trades)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     report.events += j - i
@@ -361,6 +368,30 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
         yield sampler.apply(group.event(i))
         i += 1
 
+
+class _GraceStop:
+    """Where the compiled lane must stop so that ``apply`` sees the first event received at or after the
+    trade part's grace deadline (``features.trades``): trade rows stop the lane anyway, but a diff's
+    receive time alone may close an interval's trade part, so the lane must not swallow that diff."""
+
+    __slots__ = ("deadline", "index")
+
+    def __init__(self) -> None:
+        self.deadline = -1
+        self.index = -1  # first row at or after the last asked position received at or after the deadline
+
+    def limit(self, group: RowGroup, i: int, deadline_ns: int) -> int:
+        """An ``E`` limit for ``follow_chain`` from row ``i``: it then stops at or before that row."""
+        if deadline_ns != self.deadline or self.index < i:  # the deadline moves only when apply ran
+            late = np.flatnonzero(group.recv[i:] >= deadline_ns)
+            self.deadline, self.index = deadline_ns, (i + int(late[0]) if len(late) else len(group))
+        if self.index >= len(group):
+            return _NO_LIMIT
+        return int(group.times[self.index]) if group.kinds[self.index] == EventKind.DEPTH else _NO_LIMIT
+
+
+#: An ``E`` no diff reaches.
+_NO_LIMIT = 2**62
 
 #: Rows the compiled lane closes before it hands them over (its output columns' length).
 LANE_ROWS = 4096

@@ -25,7 +25,7 @@ from typing import Any
 
 from acts.book.sequencer import BREAKS_CHAIN, BboChecked, BboMismatch, Crossed, Gap, Sequencer, StaleSnapshot
 from acts.core.errors import CorruptSegmentError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
+from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot, Trade
 from acts.core.symbols import iso_minute
 from acts.core.timeunits import HOUR_MS
 from acts.storage.store import SegmentStore
@@ -48,6 +48,8 @@ class HourReport:
     disconnects: int = 0
     crossed_episodes: int = 0
     stale_snapshots: int = 0
+    trades: int = 0  # by trade time T
+    trade_gaps: int = 0  # trade-id jumps (t > previous t + 1), across restarts too: trades are missing
     bbo_checked: int = 0  # bookTickers that equalled the book at their update id
     bbo_mismatched: int = 0  # ... that did not: the book was wrong (invalid until the next snapshot)
 
@@ -93,6 +95,8 @@ COLUMNS: tuple[Column, ...] = (
     _count("resyncs"),
     _count("disconnects"),
     _count("crossed_episodes", "crossed"),
+    _count("trades"),
+    _count("trade_gaps"),
     _count("bbo_checked"),
     _count("bbo_mismatched"),
 )
@@ -113,6 +117,7 @@ class _SymbolVerifier:
         self.sequencer = Sequencer()
         self.hours: dict[int, HourReport] = {}
         self.last_ms: int | None = None  # exchange time of the previous diff
+        self.last_trade_id: int | None = None
 
     def _hour(self, ms: int) -> HourReport:
         key = ms - ms % HOUR_MS
@@ -125,7 +130,8 @@ class _SymbolVerifier:
 
     def feed(self, events: Iterable[Event]) -> None:
         for event in events:
-            ms = event.event_time_ms if isinstance(event, DepthUpdate) else event.recv_ns // 1_000_000
+            ms = (event.event_time_ms if isinstance(event, DepthUpdate) else
+                  event.trade_time_ms if isinstance(event, Trade) else event.recv_ns // 1_000_000)
             was_valid = self.sequencer.valid
             outcome = self.sequencer.apply(event)
             if not self._in_range(ms):
@@ -146,6 +152,8 @@ class _SymbolVerifier:
                 hour.disconnects += event.kind is EventKind.DISCONNECT
             elif isinstance(event, Snapshot):
                 hour.snapshots += 1
+            elif isinstance(event, Trade):
+                self._trade(event, hour)
             if isinstance(outcome, Gap):
                 hour.gaps += 1
                 hour.missing_ids += max(0, outcome.got - outcome.expected)
@@ -157,6 +165,14 @@ class _SymbolVerifier:
                 hour.bbo_checked += 1
             elif isinstance(outcome, BboMismatch):
                 hour.bbo_mismatched += 1
+
+    def _trade(self, trade: Trade, hour: HourReport) -> None:
+        last = self.last_trade_id
+        if last is not None and trade.trade_id <= last:
+            return  # a duplicate
+        hour.trades += 1
+        hour.trade_gaps += last is not None and trade.trade_id != last + 1
+        self.last_trade_id = trade.trade_id
 
 
 def verify(data_dir: Path | str, symbols: list[str], start_ms: int | None = None,
