@@ -190,3 +190,37 @@ def test_the_reference_counts_checks_in_the_sequencer(depth_events: list[Event])
     checked = sum(isinstance(o, BboChecked) for o in outcomes)
     tickers = sum(isinstance(e, BookTicker) for e in events)
     assert 0 < checked < tickers  # mid-batch tickers are never checked
+
+
+# --- from segments: tickers stored (kind 8), replayed by both engines, verified -------------------------------
+
+
+def test_from_segments_both_engines_and_verify_agree(depth_events: list[Event], tmp_path: Any,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from acts.cli import main
+    from acts.replayer.replay import replay
+    from acts.replayer.verify import verify
+    from acts.storage.segments import write_segments
+    from acts.storage.store import SegmentStore
+
+    events = _with_tickers(depth_events, seed=4, wrong_at=100)
+    write_segments(tmp_path, SYMBOL, events)
+    features = default_registry().resolve(["mid", "bias10"])
+    results = {}
+    for engine in ("python", "fast"):
+        report = ReplayReport()
+        rows = list(replay(SegmentStore(tmp_path), [SYMBOL], features, 0, None, report, engine=engine,
+                           interval_ms=1000))
+        results[engine] = rows, (report.bbo_checked, report.bbo_mismatched)
+    assert results["fast"] == results["python"]
+    checked, mismatched = results["python"][1]
+    assert checked > 200 and mismatched == 1
+    assert any(not r.valid for r in results["python"][0])
+
+    hours = verify(tmp_path, [SYMBOL]).hours
+    assert (sum(h.bbo_checked for h in hours), sum(h.bbo_mismatched for h in hours)) == (checked, mismatched)
+    assert main(["verify", "--data-dir", str(tmp_path), "--quiet", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["hours"]
+    assert sum(h["bbo_checked"] for h in shown) == checked and sum(h["bbo_mismatched"] for h in shown) == 1
