@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from acts.core.errors import ActsError, BadDateError, InputError, NoDataError
-from acts.core.symbols import parse_symbols, parse_time_ms
+from acts.core.symbols import parse_streams, parse_symbols, parse_time_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import NullAndReportOnce
 
@@ -470,8 +470,11 @@ def record_cmd(
     journal_keep_days: Annotated[float | None, typer.Option(min=0.0, help="Keep rolled journals in "
                                  "DATA/journal/rolled for N days (default: delete each once its segments are "
                                  "verified).")] = None,
+    streams: Annotated[str, typer.Option(help="Streams per symbol, comma-separated: depth (required), trade, "
+                       "bookTicker (the live audit of the book against Binance's best bid/ask; see "
+                       "docs/SCALE.md for its cost).")] = "depth,trade",
 ) -> int:
-    """Record depth events 24/7 into segments; write one entry per symbol per minute."""
+    """Record depth (and trade, bookTicker) events 24/7 into segments; write one entry per symbol per minute."""
     import asyncio
 
     from acts.core.clock import SystemClock
@@ -482,13 +485,14 @@ def record_cmd(
     from acts.wiring import build_sink, setup_logging
 
     chosen = parse_symbols(symbols, "SYMBOLS")
+    kinds = parse_streams(streams)
     names = _live_feature_names(levels, features)
     resolved = default_registry().resolve(names)
     setup_logging(data_dir, chosen, verbose, int(log_max_mb * 2**20), log_keep, Scrubber.for_uri(mongo))
     sink = build_sink(data_dir, mongo)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
                             snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
-                            snapshot_every_s=snapshot_every, roll_every_s=roll_every)
+                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, streams=kinds)
     clock = SystemClock()
     recorder = Recorder(config, resolved, sink, clock, Roller(data_dir, keep_days=journal_keep_days, clock=clock))
     try:

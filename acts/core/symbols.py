@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from acts.core.errors import BadDateError, InputError
 
 __all__ = [
     "QUOTES",
     "depth_stream",
+    "StreamKind",
+    "DEFAULT_STREAMS",
+    "stream_name",
+    "parse_streams",
     "DEFAULT_QUOTE",
     "normalize_symbol",
     "split_symbol",
@@ -42,6 +47,44 @@ DEFAULT_QUOTE = "USDT"
 def depth_stream(symbol: str) -> str:
     """The diff-depth stream the recorder subscribes to: ``"BTCUSDT"`` -> ``"btcusdt@depth@100ms"``."""
     return f"{symbol.lower()}@depth@100ms"
+
+
+class StreamKind(StrEnum):
+    """A market-data stream of one symbol, as ``--streams`` names it (Binance's own spelling)."""
+
+    DEPTH = "depth"
+    TRADE = "trade"
+    BOOK_TICKER = "bookTicker"
+
+
+#: What ``acts record`` subscribes to unless ``--streams`` says otherwise.
+DEFAULT_STREAMS = (StreamKind.DEPTH, StreamKind.TRADE)
+
+
+def stream_name(kind: StreamKind, symbol: str) -> str:
+    """Binance's stream name: ``btcusdt@depth@100ms``, ``btcusdt@trade``, ``btcusdt@bookTicker``."""
+    if kind is StreamKind.DEPTH:
+        return depth_stream(symbol)
+    return f"{symbol.lower()}@{kind.value}"
+
+
+def parse_streams(text: str, what: str = "--streams") -> tuple[StreamKind, ...]:
+    """``"depth,trade"`` -> ``(DEPTH, TRADE)`` (order kept, duplicates dropped, case-insensitive);
+    ``InputError`` naming the known streams for anything else. Depth is required: the book is built from it."""
+    known = {k.value.lower(): k for k in StreamKind}
+    out: list[StreamKind] = []
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        kind = known.get(item.lower())
+        if kind is None:
+            raise InputError(f"{what} {text!r}: unknown stream {item!r}; use some of "
+                             f"{','.join(k.value for k in StreamKind)}")
+        if kind not in out:
+            out.append(kind)
+    if StreamKind.DEPTH not in out:
+        raise InputError(f"{what} {text!r} must include depth (the book is built from it), like depth,trade")
+    return tuple(out)
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:

@@ -23,10 +23,16 @@ symbol, each on its own count) and ``N`` defaults to 1.
                                        hangs until the client gives up or the exchange stops)
 ``restart[:DELTA]``                    an exchange restart: update ids (diffs and snapshots) jump by
                                        DELTA (``+5000``, ``-5000``); without DELTA they restart at 1
+``skip_trades[:SYMBOL][:N]``           drop the next N trades (the client sees a trade-id gap);
+                                       alias ``drop_trades``
+``bad_ticker[:SYMBOL][:N]``            the next N bookTickers carry twice the true best bid quantity
+                                       (each names a diff's final ``u``: the audit must catch it)
 =====================================  ==================================================================
 
 Examples: ``drop@30s``, ``skip_ids@10s``, ``stall@5s:3s``, ``skip@10:BTCUSDT:3``, ``rest@5:500:2``,
-``restart@20:-500``.
+``restart@20:-500``, ``skip_trades@5:BTCUSDT:2``, ``bad_ticker@5:BTCUSDT``.
+
+``skip``, ``duplicate`` and ``reorder`` act on depth diffs only; trades and tickers pass them by.
 
 ``Faults`` holds the pending faults of one exchange and is sans-I/O: the server hands it each
 step's messages with the current time and gets back a ``StepPlan`` saying what to send.
@@ -39,10 +45,13 @@ import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from acts.core.errors import InputError
+from acts.core.symbols import StreamKind
+from acts.exchange.wire import message_kind
 
 __all__ = ["FaultKind", "DropMode", "STALL_BURST", "REST_TIMEOUT", "REST_REFUSALS", "Fault", "StepPlan", "Faults",
            "parse_fault", "parse_duration", "ALL"]
@@ -83,10 +92,12 @@ class FaultKind(StrEnum):
     UNKNOWN = "unknown"
     REST = "rest"
     RESTART = "restart"
+    SKIP_TRADES = "skip_trades"
+    BAD_TICKER = "bad_ticker"
 
 
-_ALIASES = {"skip_ids": FaultKind.SKIP, "dup": FaultKind.DUPLICATE}
-_PER_SYMBOL = (FaultKind.SKIP, FaultKind.DUPLICATE, FaultKind.REORDER)
+_ALIASES = {"skip_ids": FaultKind.SKIP, "dup": FaultKind.DUPLICATE, "drop_trades": FaultKind.SKIP_TRADES}
+_PER_SYMBOL = (FaultKind.SKIP, FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind.SKIP_TRADES, FaultKind.BAD_TICKER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +213,8 @@ class Faults:
         self._skip: dict[str, int] = {}
         self._duplicate: dict[str, int] = {}
         self._reorder: dict[str, int] = {}
+        self._skip_trades: dict[str, int] = {}
+        self._bad_ticker: dict[str, int] = {}
         self._held: dict[str, dict[str, Any]] = {}  # reorder: a diff held back until the next one
         self._malformed = 0
         self._unknown = 0
@@ -249,7 +262,8 @@ class Faults:
             self._stall_s, self._stall_burst = fault.seconds, fault.mode == STALL_BURST
         elif kind in _PER_SYMBOL:
             counters = {FaultKind.SKIP: self._skip, FaultKind.DUPLICATE: self._duplicate,
-                        FaultKind.REORDER: self._reorder}[kind]
+                        FaultKind.REORDER: self._reorder, FaultKind.SKIP_TRADES: self._skip_trades,
+                        FaultKind.BAD_TICKER: self._bad_ticker}[kind]
             for symbol in targets:
                 counters[symbol] = counters.get(symbol, 0) + fault.count
         elif kind is FaultKind.MALFORMED:
@@ -267,16 +281,23 @@ class Faults:
         """Anything armed or scheduled that has not happened yet."""
         return bool(self._scheduled or self._drop or self._stall_s or any(self._skip.values())
                     or any(self._duplicate.values()) or any(self._reorder.values()) or self._held
+                    or any(self._skip_trades.values()) or any(self._bad_ticker.values())
                     or self._malformed or self._unknown or self._rest or self._restart)
 
     # --- the stream -----------------------------------------------------------------------
 
     def plan(self, messages: list[dict[str, Any]], now: float) -> StepPlan:
-        """Apply the armed stream faults to one step's ``depthUpdate`` messages."""
+        """Apply the armed stream faults to one step's messages (``depthUpdate``, ``trade``, ``bookTicker``)."""
         self.arm_due(now)
         plan = StepPlan()
         for msg in messages:
             symbol = msg["s"]
+            kind = message_kind(msg)
+            if kind is not StreamKind.DEPTH:
+                out = self._other(symbol, kind, msg)
+                if out is not None:
+                    plan.messages.append(out)
+                continue
             msg = self._renumber(symbol, msg)
             if self._skip.get(symbol):
                 self._skip[symbol] -= 1
@@ -307,6 +328,22 @@ class Faults:
             self._unknown -= 1
             plan.unknown = True
         return plan
+
+    def _other(self, symbol: str, kind: StreamKind, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """A trade (None: dropped by ``skip_trades``) or a bookTicker (renumbered as the diffs are;
+        its bid quantity doubled by ``bad_ticker``)."""
+        if kind is StreamKind.TRADE:
+            if self._skip_trades.get(symbol):
+                self._skip_trades[symbol] -= 1
+                return None
+            return msg
+        offset = self._offset.get(symbol, 0)
+        if offset:
+            msg = {**msg, "u": msg["u"] + offset}
+        if self._bad_ticker.get(symbol):
+            self._bad_ticker[symbol] -= 1
+            msg = {**msg, "B": str(Decimal(msg["B"]) * 2)}
+        return msg
 
     def _renumber(self, symbol: str, msg: dict[str, Any]) -> dict[str, Any]:
         if symbol in self._restart:

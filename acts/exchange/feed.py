@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from acts.book.sequencer import Sequencer
 from acts.core.decimals import BOOK_SCALE, format_decimal
-from acts.core.events import DepthUpdate, Event, Snapshot, to_wire
+from acts.core.events import BookTicker, DepthUpdate, Event, Snapshot, Trade, to_wire
 from acts.core.timeunits import MINUTE_MS
 from acts.exchange.generator import DEFAULT_START_MS, STEP_MS, MarketGenerator, SymbolSpec, spec_for
 
@@ -27,7 +27,8 @@ class Feed(Protocol):
         ...
 
     def step(self) -> list[dict[str, Any]]:
-        """The next 100 ms of ``depthUpdate`` messages (each names its symbol in ``"s"``)."""
+        """The next 100 ms of messages, each naming its symbol in ``"s"``: ``depthUpdate`` diffs and,
+        if the feed has them, ``trade`` and ``bookTicker`` messages (``acts.exchange.wire.message_kind``)."""
         ...
 
     def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
@@ -40,7 +41,8 @@ class Feed(Protocol):
 
 
 class GeneratorFeed:
-    """The seeded ``MarketGenerator`` as a feed (exchange time starts at ``start_ms``, rounded to 100 ms)."""
+    """The seeded ``MarketGenerator`` as a feed, trades and tickers included (exchange time starts at
+    ``start_ms``, rounded to 100 ms)."""
 
     def __init__(self, symbols: Sequence[str], seed: int = 7, depth: int = 300, gap_rate: float = 0.0,
                  start_ms: int = DEFAULT_START_MS) -> None:
@@ -52,7 +54,7 @@ class GeneratorFeed:
         return self.generator.symbols
 
     def step(self) -> list[dict[str, Any]]:
-        return self.generator.step()
+        return self.generator.step_streams()
 
     def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         return self.generator.snapshot(symbol, limit)
@@ -62,7 +64,7 @@ class GeneratorFeed:
 
 
 class SegmentFeed:
-    """Recorded history as a feed: the recorded diffs, 100 ms of exchange time per step.
+    """Recorded history as a feed: the recorded diffs (and trades and tickers), 100 ms of exchange time per step.
 
     Snapshots are answered from a book rebuilt by the same sequencer (prices and quantities with
     8 decimals, ``lastUpdateId`` = its position); while that book is invalid (a recorded gap), the
@@ -108,7 +110,7 @@ class SegmentFeed:
         for symbol in self._symbols:
             while True:
                 event = self._pending[symbol]
-                if event is None or (isinstance(event, DepthUpdate) and event.event_time_ms > self.now_ms):
+                if event is None or (isinstance(event, (DepthUpdate, Trade)) and event.event_time_ms > self.now_ms):
                     break
                 wire = self._take(symbol)
                 if wire is not None:
@@ -123,10 +125,12 @@ class SegmentFeed:
         if isinstance(event, Snapshot):
             self._last_snapshot[symbol] = to_wire(event)
             return None
-        if not isinstance(event, DepthUpdate):
+        if not isinstance(event, (DepthUpdate, Trade, BookTicker)):
             return None
         wire = to_wire(event)
-        wire["E"] += self.shift_ms
+        for key in ("E", "T"):  # a spot bookTicker has neither
+            if key in wire:
+                wire[key] += self.shift_ms
         return wire
 
     def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:

@@ -5,6 +5,12 @@ changes clustered near the top, a drifting mid, deletes spelled ``"0.00000000"``
 chained ``U = previous u + 1`` (each event spans several ids, as on Binance). ``snapshot()``
 answers like ``GET /api/v3/depth``. With ``gap_rate > 0`` some update ids are skipped, as
 when the exchange loses messages. Same seed, same symbols -> same bytes.
+
+``MarketGenerator.step_streams`` adds, per symbol and step, the ``trade`` messages of the step
+(consecutive trade ids, ``T`` within the step and ``<= E``, at the best bid (``m`` true: the seller
+took) or the best ask, never more than that level holds) and a ``bookTicker`` whenever the best bid
+or ask changed, whose ``u`` is the final update id of the diff it follows. Trades draw from their
+own random stream, so the depth diffs are the same bytes with or without them.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ STEP_MS = 100
 #: 2024-05-01T00:00:00Z, the demo's first day.
 DEFAULT_START_MS = 1_714_521_600_000
 _PRICE_EXP = 8
+#: Trades per symbol and 100 ms step, drawn uniformly: ~11 a second, both sides.
+_TRADES_PER_STEP = (0, 0, 1, 1, 1, 2, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,9 @@ class SymbolStream:
         self.bids: dict[int, int] = {}  # price ticks -> qty mantissa
         self.asks: dict[int, int] = {}
         self.last_update_id = 1000 + self._rng.randrange(10**6)
+        self._trade_rng = random.Random(f"{seed}:{spec.symbol}:trades")
+        self.last_trade_id = self._trade_rng.randrange(10**6, 10**7)
+        self._ticker: tuple[int, int, int, int] | None = None  # the (bid, qty, ask, qty) last sent
         for k in range(1, depth + 1):
             self.bids[self._mid_ticks - k] = self._qty()
             self.asks[self._mid_ticks + k] = self._qty()
@@ -124,6 +135,30 @@ class SymbolStream:
             "a": [[self._price(p), self._qty_text(q)] for p, q in sorted(ask_changes.items())],
         }
 
+    def extras(self, event_time_ms: int) -> list[dict[str, Any]]:
+        """The step's ``trade`` messages and, if the best bid or ask changed, a ``bookTicker`` (last).
+
+        Call right after ``step``: the ticker's ``u`` is that diff's final update id."""
+        rng = self._trade_rng
+        best_bid, best_ask = max(self.bids), min(self.asks)
+        out: list[dict[str, Any]] = []
+        for trade_time in sorted(event_time_ms - rng.randrange(STEP_MS) for _ in range(rng.choice(_TRADES_PER_STEP))):
+            buyer_is_maker = rng.random() < 0.5  # a seller hit the bid
+            price = best_bid if buyer_is_maker else best_ask
+            level = (self.bids if buyer_is_maker else self.asks)[price]
+            step = self.spec.qty_step
+            self.last_trade_id += 1
+            out.append({"e": "trade", "E": event_time_ms, "s": self.spec.symbol, "t": self.last_trade_id,
+                        "p": self._price(price), "q": self._qty_text(step * (1 + rng.randrange(max(1, level // step)))),
+                        "T": trade_time, "m": buyer_is_maker, "M": True})
+        ticker = (best_bid, self.bids[best_bid], best_ask, self.asks[best_ask])
+        if ticker != self._ticker:
+            self._ticker = ticker
+            out.append({"u": self.last_update_id, "s": self.spec.symbol,
+                        "b": self._price(best_bid), "B": self._qty_text(ticker[1]),
+                        "a": self._price(best_ask), "A": self._qty_text(ticker[3])})
+        return out
+
     @staticmethod
     def _set(side: dict[int, int], price: int, qty: int) -> None:
         if qty:
@@ -169,6 +204,18 @@ class MarketGenerator:
             msg = stream.step(self.now_ms)
             if msg is not None:
                 out.append(msg)
+        return out
+
+    def step_streams(self) -> list[dict[str, Any]]:
+        """Advance one 100 ms step: per symbol, in symbol order, its diff, then its trades and its
+        ``bookTicker`` if the best bid or ask changed (``SymbolStream.extras``)."""
+        self.now_ms += STEP_MS
+        out = []
+        for stream in self.streams.values():
+            msg = stream.step(self.now_ms)
+            if msg is not None:
+                out.append(msg)
+                out += stream.extras(self.now_ms)
         return out
 
     def snapshot(self, symbol: str, limit: int = 1000) -> dict[str, Any]:

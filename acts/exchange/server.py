@@ -5,7 +5,8 @@ REST under ``/api/v3``: ``ping``, ``time``, ``exchangeInfo`` (``symbol=`` / ``sy
 every answer, 429 + ``Retry-After`` past the limit and 418 for clients that keep going
 (``acts.exchange.ratelimit``). Errors are Binance-shaped: HTTP 400 ``{"code": -1121, "msg": "Invalid symbol."}``.
 
-WebSocket diff-depth streams ``<symbol>@depth@100ms`` (``<symbol>@depth`` is served at 100 ms too),
+WebSocket streams ``<symbol>@depth@100ms`` (``<symbol>@depth`` is served at 100 ms too),
+``<symbol>@trade`` and ``<symbol>@bookTicker`` (when the feed makes them: the generator does),
 raw (``/ws/btcusdt@depth@100ms``, several joined by ``/``) or combined
 (``/stream?streams=a/b``: ``{"stream": name, "data": payload}``), any number of symbols per
 connection; ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` requests work as on Binance.
@@ -51,7 +52,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from acts.core.clock import Clock, SystemClock
 from acts.core.events import MAX_EVENT_SKEW_MS
-from acts.core.symbols import depth_stream
+from acts.core.symbols import StreamKind, stream_name
 from acts.exchange.faults import REST_REFUSALS, REST_TIMEOUT, DropMode, Fault, Faults, StepPlan, parse_fault
 from acts.exchange.feed import Feed, GeneratorFeed, SegmentFeed
 from acts.exchange.generator import STEP_MS
@@ -65,6 +66,7 @@ from acts.exchange.wire import (
     dumps,
     error_body,
     exchange_info,
+    message_kind,
     parse_stream,
 )
 
@@ -75,15 +77,19 @@ log = logging.getLogger("acts.exchange")
 #: The port ``acts exchange`` binds by default (Binance's stream port).
 DEFAULT_PORT = 9443
 _DEFAULT_DEPTH_LIMIT = 100
+#: Longest request line (and header) served: 1024 streams (Binance's per-connection limit) of long names.
+_MAX_URL_BYTES = 64 * 1024
 _MAX_DEPTH_LIMIT = 5000
 #: Binance websocket request errors: 2 = invalid request, 3 = invalid JSON.
 _WS_INVALID_REQUEST = 2
 _WS_INVALID_JSON = 3
 #: The frame the ``malformed`` fault sends: a diff cut off mid-object.
 _MALFORMED_FRAME = '{"e":"depthUpdate","E":'
-#: Pseudo-symbols of fault frames: sent to every connection as they are / wrapped on combined streams.
-_RAW_TO_ALL = "*raw"
-_WRAPPED_TO_ALL = "*wrapped"
+#: Pseudo-keys of fault frames: sent to every connection as they are / wrapped on combined streams.
+_RAW_TO_ALL = ("*raw", StreamKind.DEPTH)
+_WRAPPED_TO_ALL = ("*wrapped", StreamKind.DEPTH)
+#: What a frame is routed by: (symbol, stream kind), as ``wire.Stream.key``.
+_Key = tuple[str, StreamKind]
 _T = TypeVar("_T")
 #: Exchange time per feed step (``acts.exchange.feed``), in seconds.
 _STEP_S = STEP_MS / 1000
@@ -100,7 +106,7 @@ class _Close:
 
 
 class _Connection:
-    """One websocket client: its streams (symbol -> name) and a bounded queue drained by its writer.
+    """One websocket client: its streams ((symbol, kind) -> name) and a bounded queue drained by its writer.
 
     Closing is asked for (``request_close``) and done by the connection's own handler, the task
     that reads the socket, so the close handshake completes (the client sees its code, not 1006).
@@ -109,7 +115,7 @@ class _Connection:
     __slots__ = ("ws", "request", "streams", "is_combined", "opened", "queue", "ping_sent", "notified",
                  "close_queued", "close_request", "finished")
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, streams: dict[str, str],
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, streams: dict[_Key, str],
                  is_combined: bool, opened: float, queue_size: int) -> None:
         self.ws = ws
         self.request = request
@@ -186,11 +192,12 @@ class LocalExchange:
         self.rest_hang_s = rest_hang_s
         self.faults = Faults(self.symbols)
         self.steps = 0  # feed steps taken
-        self.keep_sent = False  # when True, ``sent`` collects every diff text sent (parity tests)
+        self.keep_sent = False  # when True, ``sent`` collects every diff text sent (parity tests) ...
         self.sent: list[str] = []
+        self.sent_other: list[str] = []  # ... and ``sent_other`` every trade and bookTicker text
         self._schedule = [self.faults.check(f) for f in schedule]
         self._connections: set[_Connection] = set()
-        self._backlog: list[tuple[str, str]] = []  # frames held by a ``stall:..:burst``
+        self._backlog: list[tuple[_Key, str]] = []  # frames held by a ``stall:..:burst``
         self._runner: web.AppRunner | None = None
         self._pacer: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
@@ -209,7 +216,9 @@ class LocalExchange:
         if self._runner is not None:
             raise RuntimeError("the local exchange is already running")
         self._stopping = asyncio.Event()
-        app = web.Application()
+        # A combined-stream URL of hundreds of symbols, three streams each, runs past aiohttp's 8 KiB
+        # request line (200 symbols: ~10 KiB); the exchange accepts what 1024 streams spell.
+        app = web.Application(handler_args={"max_line_size": _MAX_URL_BYTES, "max_field_size": _MAX_URL_BYTES})
         app.router.add_get("/api/v3/ping", self._ping)
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
@@ -387,8 +396,9 @@ class LocalExchange:
         return streams, bad
 
     def _invalid(self, bad: Sequence[str], request_id: Any = None) -> str:
+        served = ", ".join(stream_name(kind, "<symbol>") for kind in StreamKind)
         msg = (f"Invalid request: unknown stream {', '.join(bad)}; this exchange serves "
-               f"{depth_stream('<symbol>')} for {', '.join(s.lower() for s in self.symbols)}")
+               f"{served} for {', '.join(s.lower() for s in self.symbols)}")
         body: dict[str, Any] = {"error": {"code": _WS_INVALID_REQUEST, "msg": msg}}
         if request_id is not None:
             body["id"] = request_id
@@ -404,7 +414,7 @@ class LocalExchange:
             await ws.send_str(self._invalid(bad))
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"unknown stream")
             return ws
-        conn = _Connection(ws, request, {s.symbol: s.name for s in streams}, is_combined,
+        conn = _Connection(ws, request, {s.key: s.name for s in streams}, is_combined,
                            self.clock.monotonic(), self.send_queue)
         self._connections.add(conn)
         helpers = [asyncio.create_task(self._writer(conn)), asyncio.create_task(self._keepalive(conn))]
@@ -467,9 +477,9 @@ class LocalExchange:
             return
         for stream in streams:
             if method == "SUBSCRIBE":
-                conn.streams[stream.symbol] = stream.name
+                conn.streams[stream.key] = stream.name
             else:
-                conn.streams.pop(stream.symbol, None)
+                conn.streams.pop(stream.key, None)
         conn.offer(dumps({"result": None, "id": request_id}))
 
     async def _writer(self, conn: _Connection) -> None:
@@ -546,32 +556,39 @@ class LocalExchange:
             frames, self._backlog = self._backlog + frames, []
         self._fan_out(frames)
 
-    def _frames(self, plan: StepPlan) -> list[tuple[str, str]]:
-        """(symbol, text) per frame; ``_RAW_TO_ALL`` / ``_WRAPPED_TO_ALL`` for the fault frames."""
-        frames: list[tuple[str, str]] = []
+    def _frames(self, plan: StepPlan) -> list[tuple[_Key, str]]:
+        """((symbol, kind), text) per frame; ``_RAW_TO_ALL`` / ``_WRAPPED_TO_ALL`` for the fault frames.
+
+        Only messages someone subscribed to are serialized: trades and tickers nobody asked for cost
+        next to nothing (a recorder of depth alone sees the same exchange load as before)."""
+        frames: list[tuple[_Key, str]] = []
         if plan.malformed:
             frames.append((_RAW_TO_ALL, _MALFORMED_FRAME))
         if plan.unknown:
             frames.append((_WRAPPED_TO_ALL, dumps({"e": UNKNOWN_EVENT, "E": self._now_ms()})))
-        frames += [(m["s"], dumps(m)) for m in plan.messages]
+        wanted = {key for conn in self._connections for key in conn.streams}
+        for msg in plan.messages:
+            key = (msg["s"], message_kind(msg))
+            if key in wanted or self.keep_sent:
+                frames.append((key, dumps(msg)))
         return frames
 
-    def _fan_out(self, frames: list[tuple[str, str]]) -> None:
+    def _fan_out(self, frames: list[tuple[_Key, str]]) -> None:
         connections = [c for c in self._connections if not c.closing]
         slow: set[_Connection] = set()
-        for symbol, text in frames:
-            if symbol in (_RAW_TO_ALL, _WRAPPED_TO_ALL):
+        for key, text in frames:
+            if key in (_RAW_TO_ALL, _WRAPPED_TO_ALL):
                 for conn in connections:
                     first = next(iter(conn.streams.values()), None)
-                    wrap = symbol == _WRAPPED_TO_ALL and conn.is_combined and first is not None
+                    wrap = key == _WRAPPED_TO_ALL and conn.is_combined and first is not None
                     if not conn.offer(combined(first, text) if wrap and first is not None else text):
                         slow.add(conn)
                 continue
             if self.keep_sent:
-                self.sent.append(text)
+                (self.sent if key[1] is StreamKind.DEPTH else self.sent_other).append(text)
             wrapped: dict[str, str] = {}  # stream name -> the combined text, built once
             for conn in connections:
-                name = conn.streams.get(symbol)
+                name = conn.streams.get(key)
                 if name is None:
                     continue
                 if conn.is_combined:

@@ -4,6 +4,8 @@ Walks a seeded ``MarketGenerator`` and emits events in receive order the way the
 diffs first, the start-up snapshot arriving a few diffs later (so those diffs straddle it),
 a checkpoint snapshot every ``snapshot_every_s``, and after a sequence gap a gap marker, a resync
 marker and a fresh snapshot. Receive times are exchange time plus a seeded network latency.
+With ``streams`` naming ``trade`` and/or ``bookTicker``, each symbol's trades and tickers follow its
+diff, received as the recorder would (the depth events are the same either way).
 Used by the demo, the tests' fixtures and the benchmarks.
 """
 
@@ -13,9 +15,10 @@ import random
 from collections.abc import Iterator, Sequence
 
 from acts.core.events import Event, EventKind, ResyncReason, decode_message, marker
-from acts.core.symbols import depth_stream
+from acts.core.symbols import StreamKind, depth_stream
 from acts.core.timeunits import MINUTE_MS
 from acts.exchange.generator import DEFAULT_START_MS, STEP_MS, MarketGenerator
+from acts.exchange.wire import message_kind
 
 __all__ = ["synthetic_events"]
 
@@ -31,6 +34,7 @@ def synthetic_events(
     gap_rate: float = 0.0,
     depth: int = 300,
     snapshot_limit: int = 1000,
+    streams: Sequence[StreamKind] = (StreamKind.DEPTH,),
 ) -> Iterator[Event]:
     """Events of all ``symbols`` interleaved in receive order, ``minutes`` of exchange time."""
     gen = MarketGenerator(symbols, seed=seed, start_ms=start_ms, depth=depth, gap_rate=gap_rate)
@@ -43,8 +47,14 @@ def synthetic_events(
     recv_ns = start_ms * 1_000_000
     for s in symbols:
         yield marker(EventKind.CONNECT, s, recv_ns, stream=depth_stream(s))
+    extras = set(streams) - {StreamKind.DEPTH}
     for step in range(steps):
-        for msg in gen.step():
+        for msg in gen.step_streams() if extras else gen.step():
+            kind = message_kind(msg)
+            if kind is not StreamKind.DEPTH:
+                if kind in extras:
+                    yield decode_message(msg, recv_ns + 1)
+                continue
             symbol = msg["s"]
             recv_ns = max(recv_ns, msg["E"] * 1_000_000 + latency.randrange(2_000_000, 40_000_000))
             prev = last_u[symbol]

@@ -13,7 +13,7 @@ from enum import IntEnum
 from typing import Any
 
 from acts.core.decimals import format_decimal
-from acts.core.symbols import split_symbol
+from acts.core.symbols import StreamKind, split_symbol, stream_name
 from acts.exchange.generator import SymbolSpec
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "exchange_info",
     "Stream",
     "parse_stream",
+    "message_kind",
     "combined",
     "dumps",
     "SERVER_SHUTDOWN",
@@ -33,7 +34,9 @@ __all__ = [
 SERVER_SHUTDOWN = "serverShutdown"
 #: Event type of the ``unknown`` fault: no Binance stream sends it.
 UNKNOWN_EVENT = "unknownEvent"
-_STREAM = re.compile(r"([a-z0-9]+)@depth(@100ms)?")
+_STREAM = re.compile(r"([a-z0-9]+)@(depth(?:@100ms)?|trade|bookticker)")
+_KINDS = {"depth": StreamKind.DEPTH, "depth@100ms": StreamKind.DEPTH, "trade": StreamKind.TRADE,
+          "bookticker": StreamKind.BOOK_TICKER}
 _PRICE_DECIMALS = 8
 
 
@@ -106,22 +109,40 @@ def exchange_info(specs: Sequence[SymbolSpec], server_time_ms: int, weight_limit
 
 @dataclass(frozen=True, slots=True)
 class Stream:
-    """A subscribed stream: its symbol and its name as the wrapper ``"stream"`` spells it."""
+    """A subscribed stream: its symbol, its name as the wrapper ``"stream"`` spells it, and its kind."""
 
     symbol: str
     name: str
+    kind: StreamKind = StreamKind.DEPTH
+
+    @property
+    def key(self) -> tuple[str, StreamKind]:
+        """What a message is routed by: its symbol and the kind of stream it belongs to."""
+        return self.symbol, self.kind
 
 
 def parse_stream(name: str, symbols: Collection[str]) -> Stream | None:
     """``"btcusdt@depth@100ms"`` -> ``Stream("BTCUSDT", "btcusdt@depth@100ms")``; None if not served.
 
-    ``<symbol>@depth`` (Binance's 1000 ms stream) is accepted and served at 100 ms as well.
-    The symbol part is matched case-insensitively; the wrapper uses the lower-case name.
+    ``<symbol>@depth`` (Binance's 1000 ms stream) is accepted and served at 100 ms as well;
+    ``<symbol>@trade`` and ``<symbol>@bookTicker`` are served too. Matched case-insensitively; the
+    wrapper spells the name as Binance does (``btcusdt@bookTicker``).
     """
     match = _STREAM.fullmatch(name.lower())
     if match is None or match.group(1).upper() not in symbols:
         return None
-    return Stream(match.group(1).upper(), match.group(0))
+    symbol, kind = match.group(1).upper(), _KINDS[match.group(2)]
+    return Stream(symbol, match.group(0) if kind is StreamKind.DEPTH else stream_name(kind, symbol), kind)
+
+
+def message_kind(msg: dict[str, Any]) -> StreamKind:
+    """The stream a feed message goes out on: ``trade``, a ``bookTicker`` (spot's carries no ``e``), else depth."""
+    event = msg.get("e")
+    if event == "trade":
+        return StreamKind.TRADE
+    if event == "bookTicker" or (event is None and "u" in msg and "b" in msg):
+        return StreamKind.BOOK_TICKER
+    return StreamKind.DEPTH
 
 
 def combined(stream: str, data_text: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from acts.core.symbols import StreamKind
+
 __all__ = ["RecorderConfig"]
 
 
@@ -15,6 +17,8 @@ class RecorderConfig:
     feature_names: tuple[str, ...]
     rest_url: str | None = None  # None: python-binance's default (the real Binance)
     stream_url: str | None = None
+    #: Streams subscribed per symbol (``acts record --streams``; the CLI's default adds trades).
+    streams: tuple[StreamKind, ...] = (StreamKind.DEPTH,)
     snapshot_limit: int = 1000
     rest_timeout_s: float = 10.0
     snapshot_every_s: float = 3600.0  # checkpoint snapshots

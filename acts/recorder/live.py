@@ -44,7 +44,7 @@ from typing import Any
 
 from acts.core.clock import Clock
 from acts.core.errors import ExchangeError, StorageError, UnknownSymbolError
-from acts.core.symbols import depth_stream
+from acts.core.symbols import stream_name
 from acts.features.entries import to_entry
 from acts.features.registry import Feature
 from acts.recorder.config import RecorderConfig
@@ -396,7 +396,9 @@ class Recorder:
         if after_s > 0:
             await self.clock.sleep(after_s)
         assert self._exchange is not None
-        stream = self._exchange.stream([depth_stream(s) for s in symbols])
+        # Every stream of a symbol on the same connection: a trade or ticker is journaled in the same
+        # order relative to the diffs as python-binance read them.
+        stream = self._exchange.stream([stream_name(kind, s) for s in symbols for kind in self.config.streams])
         try:
             failure = await self._open(stream)
             if failure is not None:

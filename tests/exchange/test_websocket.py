@@ -10,6 +10,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 
+from acts.core.symbols import StreamKind
 from acts.exchange.server import LocalExchange
 from acts.exchange.wire import Stream, parse_stream
 from tests.exchange.conftest import SPEED, SYMBOLS, FakeClock, breaks, make_feed, payloads, read_frames
@@ -19,7 +20,10 @@ from tests.exchange.conftest import SPEED, SYMBOLS, FakeClock, breaks, make_feed
     ("btcusdt@depth@100ms", Stream("BTCUSDT", "btcusdt@depth@100ms")),
     ("ethusdt@depth", Stream("ETHUSDT", "ethusdt@depth")),
     ("BTCUSDT@depth@100ms", Stream("BTCUSDT", "btcusdt@depth@100ms")),
-    ("btcusdt@trade", None),
+    ("btcusdt@trade", Stream("BTCUSDT", "btcusdt@trade", StreamKind.TRADE)),
+    ("ETHUSDT@BOOKTICKER", Stream("ETHUSDT", "ethusdt@bookTicker", StreamKind.BOOK_TICKER)),
+    ("btcusdt@aggTrade", None),
+    ("btcusdt@bookTicker@100ms", None),
     ("btcusdt@depth@1000ms", None),
     ("xrpusdt@depth", None),
     ("", None),
@@ -39,7 +43,7 @@ async def test_raw_stream_of_several_symbols_and_the_depth_alias(http: aiohttp.C
     assert {f["stream"] for f in frames} == {"btcusdt@depth"}  # the name as subscribed
 
 
-@pytest.mark.parametrize("path", ["ws/btcusdt@trade", "stream?streams=btcusdt@depth@100ms/dogeusdt@depth"])
+@pytest.mark.parametrize("path", ["ws/btcusdt@kline_1m", "stream?streams=btcusdt@depth@100ms/dogeusdt@depth"])
 async def test_unknown_stream_is_an_error_then_a_close(http: aiohttp.ClientSession, ex: LocalExchange,
                                                        path: str) -> None:
     async with http.ws_connect(ex.stream_url + path) as ws:
