@@ -224,3 +224,22 @@ def test_from_segments_both_engines_and_verify_agree(depth_events: list[Event], 
     assert main(["verify", "--data-dir", str(tmp_path), "--quiet", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)["hours"]
     assert sum(h["bbo_checked"] for h in shown) == checked and sum(h["bbo_mismatched"] for h in shown) == 1
+
+
+def test_book_at_checks_tickers_in_both_engines(depth_events: list[Event], tmp_path: Any) -> None:
+    from acts.replayer.replay import book_at
+    from acts.storage.segments import write_segments
+    from acts.storage.store import SegmentStore
+
+    events = _with_tickers(depth_events, seed=6, wrong_at=60)
+    write_segments(tmp_path, SYMBOL, events)
+    store = SegmentStore(tmp_path)
+    times = sorted(e.event_time_ms for e in events if isinstance(e, DepthUpdate))
+    states = []
+    for at_ms in times[:: len(times) // 40]:
+        fast, slow = (book_at(store, SYMBOL, at_ms, ReplayReport(), engine) for engine in ("fast", "python"))
+        assert (fast.valid, fast.position, fast.bbo_wait) == (slow.valid, slow.position, slow.bbo_wait)
+        if slow.valid:
+            assert fast.view().bids(5) == slow.view().bids(5) and fast.view().asks(5) == slow.view().asks(5)
+        states.append(slow.valid)
+    assert True in states and False in states[3:]  # invalid stretches (the mismatch, gaps) are sampled too
