@@ -52,7 +52,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum, IntEnum, auto
-from typing import Any, Generic, TypeAlias, overload
+from typing import Any, Generic, NamedTuple, TypeAlias, overload
 
 from acts.book.book import Book
 from acts.book.protocol import BookLike, BookView
@@ -248,7 +248,7 @@ class Sequencer(Generic[LevelsT]):
         self._state = State.NO_BOOK
         self._position = 0  # last update id reflected in the book (L, then each u)
         self._buffer: deque[DepthUpdate[LevelsT]] = deque(maxlen=max_buffered)
-        self._tickers: deque[BookTicker] = deque(maxlen=MAX_PENDING_TICKERS)  # pending (rule 8)
+        self._tickers: deque[_Ticker] = deque(maxlen=MAX_PENDING_TICKERS)  # pending (rule 8)
         # The smallest pending u (None: none pending). After the oldest fell out it may be too small,
         # never too large: it only makes a check look earlier.
         self._ticker_min: int | None = None
@@ -283,7 +283,8 @@ class Sequencer(Generic[LevelsT]):
         if isinstance(event, Snapshot):
             return self._on_snapshot(event)
         if isinstance(event, BookTicker):
-            return self._on_ticker(event)
+            return self.apply_ticker(event.update_id, to_book(event.bid_price), to_book(event.bid_qty),
+                                     to_book(event.ask_price), to_book(event.ask_qty))
         if not isinstance(event, Marker):  # trades never change the book
             return Noted()
         if event.kind is EventKind.RESTART:
@@ -368,14 +369,17 @@ class Sequencer(Generic[LevelsT]):
 
     # --- the audit against bookTicker (rule 8) ---------------------------------------------
 
-    def _on_ticker(self, ticker: BookTicker) -> Outcome:
-        if self._state is State.NO_BOOK or ticker.update_id < self._position:
+    def apply_ticker(self, update_id: int, bid: int, bid_qty: int, ask: int, ask_qty: int) -> Outcome:
+        """``apply`` of a bookTicker given as book-scale integers (the fast path reads them so from its
+        columns, without building the event)."""
+        if self._state is State.NO_BOOK or update_id < self._position:
             return Noted()
-        if ticker.update_id == self._position:
+        ticker = _Ticker(update_id, [(bid, bid_qty)] if bid_qty else [], [(ask, ask_qty)] if ask_qty else [])
+        if update_id == self._position:
             return self._check((ticker,))
         self._tickers.append(ticker)
-        if self._ticker_min is None or ticker.update_id < self._ticker_min:
-            self._ticker_min = ticker.update_id
+        if self._ticker_min is None or update_id < self._ticker_min:
+            self._ticker_min = update_id
         return Noted()
 
     def _settle_tickers(self) -> BboChecked | BboMismatch | None:
@@ -388,11 +392,11 @@ class Sequencer(Generic[LevelsT]):
         self._ticker_min = min((t.update_id for t in waiting), default=None)
         return self._check(due) if due else None
 
-    def _check(self, tickers: tuple[BookTicker, ...]) -> BboChecked | BboMismatch:
+    def _check(self, tickers: tuple[_Ticker, ...]) -> BboChecked | BboMismatch:
         """Compare the book with ``tickers`` (all at the position); a mismatch invalidates it."""
         view = self._book.view()
         bid, ask = view.bids(1), view.asks(1)
-        if all(bid == _side(t.bid_price, t.bid_qty) and ask == _side(t.ask_price, t.ask_qty) for t in tickers):
+        if all(bid == t.bids and ask == t.asks for t in tickers):
             return BboChecked(self._position)
         self._invalidate()
         return BboMismatch(self._position)
@@ -406,7 +410,10 @@ class Sequencer(Generic[LevelsT]):
 _APPLIED = Applied()
 
 
-def _side(price: str, qty: str) -> list[tuple[int, int]]:
-    """A ticker's side as ``BookView.bids(1)`` would give it: one level, or none for quantity zero."""
-    size = to_book(qty)
-    return [(to_book(price), size)] if size else []
+class _Ticker(NamedTuple):
+    """A pending bookTicker, its sides as ``BookView.bids(1)``/``asks(1)`` would give them: one level, or
+    none for quantity zero (an empty side)."""
+
+    update_id: int
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]

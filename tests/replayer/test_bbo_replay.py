@@ -59,9 +59,13 @@ def _group(events: Sequence[Event]) -> RowGroup:
                     side.append(int(s))
                     price.append(to_book(p))
                     qty.append(to_book(q))
-        elif isinstance(e, BookTicker):
+        elif isinstance(e, BookTicker):  # one bid row, one ask row, as segments store it
             finals.append(e.update_id)
             tickers[i] = e
+            for s, p, q in ((Side.BID, e.bid_price, e.bid_qty), (Side.ASK, e.ask_price, e.ask_qty)):
+                side.append(int(s))
+                price.append(to_book(p))
+                qty.append(to_book(q))
         else:
             finals.append(0)
         ends.append(len(side))
