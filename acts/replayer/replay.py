@@ -420,7 +420,9 @@ LANE_LOOKAHEAD = 4096
 def _lane_columns(group: RowGroup, i: int, wait: int | None) -> EventColumns | None:
     """What the compiled lane may fold from event ``i``: the whole ``group`` when no bookTicker waits
     (``wait`` None); else the group cut before the first event with final update id >= ``wait`` (looking
-    at most ``LANE_LOOKAHEAD`` events ahead), or None when that is event ``i`` itself."""
+    at most ``LANE_LOOKAHEAD`` events ahead), or None when that is event ``i`` itself, or ``i`` is a ticker."""
+    if group.kinds[i] == _BOOK_TICKER:
+        return None  # the lane stops at a ticker row at once: spare its call
     if wait is None:
         return group
     stop = min(len(group), i + LANE_LOOKAHEAD)
