@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from acts.core.errors import ActsError, BadDateError, InputError, NoDataError
 from acts.core.markets import Market
-from acts.core.symbols import iso_minute, parse_streams, parse_symbols, parse_time_ms
+from acts.core.symbols import parse_streams, parse_symbols, parse_time_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import NullAndReportOnce
 
@@ -655,10 +656,13 @@ def verify_cmd(
     end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
     market: MarketOption = Market.SPOT,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON: one object per symbol and "
+                                                          "hour, every column of the table as a key.")] = False,
     quiet: Quiet = False,
 ) -> int:
-    """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
-    from acts.replayer.verify import verify
+    """Per symbol and hour: coverage, gaps, resyncs, crossed books, the audit against bookTicker, corrupt files.
+    Exit 1 on corruption."""
+    from acts.replayer.verify import COLUMNS, report_json, verify
     from acts.storage.store import SegmentStore
 
     start_ms = parse_time_ms(start, "--from") if start else None
@@ -674,13 +678,13 @@ def verify_cmd(
             span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
             raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "
                               f"{', '.join(chosen) or 'any symbol'}; recorded dates: {span}")
-    table = Table("hour", "symbol", "coverage", "events", "snapshots", "gaps", "missing ids", "invalid s",
-                  "resyncs", "disconnects", "crossed", "trades", "trade gaps", box=None)
-    for h in report.hours:
-        table.add_row(iso_minute(h.hour_ms), h.symbol, f"{h.coverage:.2%}", str(h.events), str(h.snapshots),
-                      str(h.gaps), str(h.missing_ids), f"{h.invalid_ms / 1000:.1f}", str(h.resyncs),
-                      str(h.disconnects), str(h.crossed_episodes), str(h.trades), str(h.trade_gaps))
-    _out().print(table)
+    if json_out:
+        sys.stdout.write(json.dumps(report_json(report), indent=1) + "\n")
+    else:
+        table = Table(*(c.header for c in COLUMNS), box=None)
+        for h in report.hours:
+            table.add_row(*(c.text(h) for c in COLUMNS))
+        _out().print(table)
     for problem in report.corrupt:
         _err().print(f"CORRUPT: {problem}")
     return 0 if report.ok() else 1

@@ -15,6 +15,22 @@ Rules (Binance "How to manage a local order book correctly", spot):
 6. Quantity zero removes the level (handled by ``Book``).
 7. A crossed book (best bid >= best ask) after a diff or a snapshot is corruption: ``Crossed``,
    the book is invalid until the next snapshot.
+8. The audit: a ``bookTicker`` with update id ``u`` is Binance's best bid and ask right after the
+   diff whose final update id is ``u``. Depth diffs come batched (100 ms) on another stream, so a
+   ticker may be folded before or after that diff:
+
+   * ``u`` == the position (last ``u`` applied, or the snapshot's ``L``) and the book is valid:
+     checked now;
+   * ``u`` > the position, book valid: pending (at most ``MAX_PENDING_TICKERS``, the oldest dropped),
+     checked right after a diff with final ``u`` == its ``u`` is applied; dropped unchecked once
+     the position passes it without equality, or when the book goes invalid or reloads;
+   * otherwise (``u`` < the position, or no valid book): unchecked (``Noted``).
+
+   Check: the book's best bid (price, quantity) and best ask equal the ticker's, exactly at the
+   book scale; an empty side matches only a ticker side of quantity zero. Equal: ``BboChecked(u)``
+   (for a diff, instead of ``Applied``). Not equal: ``BboMismatch(u)``, the book is invalid until
+   the next snapshot, as after ``Crossed``; and it is in ``BREAKS_CHAIN``: what was sampled since
+   the last proof is not proven.
 
 USD-M futures (``Sequencer(market=Market.USDM)``; Binance's futures "How to manage a local order
 book correctly", snapshot from ``/fapi/v1/depth``) differ in rules 2 to 4 only:
@@ -35,7 +51,8 @@ everything there too (book, position, buffered diffs, last diff time), exactly a
 
 The fast engine runs the two commonest transitions, (LIVE, OLD) and (LIVE, NEXT), in compiled
 code (``book.arraybook._follow_chain``) and reports back with ``followed``; it stops at
-anything else and hands that event to ``apply``.
+anything else and hands that event to ``apply``. It must also stop before any diff with final
+``u >= bbo_wait`` (a pending ticker waits for it), so that every check happens here.
 
 A sequencer is generic in how its book takes levels: ``Sequencer()`` drives the reference ``Book``
 with events as the exchange spelled them, ``Sequencer(book=ArrayBook())`` takes the fast path's
@@ -47,10 +64,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum, IntEnum, auto
-from typing import Any, Generic, TypeAlias, overload
+from typing import Any, Generic, NamedTuple, TypeAlias, overload
 
 from acts.book.book import Book
 from acts.book.protocol import BookLike, BookView
+from acts.core.decimals import to_book
 from acts.core.events import BookTicker, DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot, Trade
 from acts.core.markets import Market
 
@@ -65,15 +83,21 @@ __all__ = [
     "Gap",
     "StaleSnapshot",
     "Crossed",
+    "BboChecked",
+    "BboMismatch",
     "BREAKS_CHAIN",
     "Noted",
     "Outcome",
     "Sequencer",
     "MAX_BUFFERED",
+    "MAX_PENDING_TICKERS",
 ]
 
 #: Diff events kept while waiting for a snapshot (~100 s of a 100 ms stream); older ones are dropped.
 MAX_BUFFERED = 1000
+#: bookTickers kept waiting for the diff that reaches their ``u`` (~100 ms of a busy symbol's tickers);
+#: older ones are dropped unchecked.
+MAX_PENDING_TICKERS = 1024
 
 
 class State(IntEnum):  # IntEnum: hashed in C, the transition table is looked up per event
@@ -147,16 +171,33 @@ class Crossed:
 
 
 @dataclass(frozen=True, slots=True)
+class BboChecked:
+    """The book's best bid and ask equal the bookTicker's at update id ``update_id`` (rule 8). From a
+    diff, it also means the diff was applied."""
+
+    update_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BboMismatch:
+    """The book's best bid or ask differs from the bookTicker's at update id ``update_id`` (rule 8):
+    corrupt, invalid until the next snapshot."""
+
+    update_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Noted:
     pass
 
 
 Outcome: TypeAlias = (Applied | Ignored | Buffered | Synced | Loaded | Checkpoint | Gap | StaleSnapshot | Crossed
-                      | Noted)
+                      | BboChecked | BboMismatch | Noted)
 
-#: Outcomes of a diff that does not continue the update-id chain: updates were lost at an unknown
-#: moment since the last diff applied, so nothing sampled since then is proven.
-BREAKS_CHAIN = (Gap, StaleSnapshot)
+#: Outcomes that leave nothing sampled since the last good diff proven: a diff that does not continue
+#: the update-id chain (updates were lost at an unknown moment since the last diff applied), or a
+#: book that Binance's own best bid/ask proves wrong.
+BREAKS_CHAIN = (Gap, StaleSnapshot, BboMismatch)
 
 
 # --- how a diff relates to the current position ----------------------------------------
@@ -226,7 +267,8 @@ def _reference_book() -> BookLike[Any]:
 class Sequencer(Generic[LevelsT]):
     """One symbol's book plus its position in the update-id chain. ``apply(event) -> Outcome``."""
 
-    __slots__ = ("_book", "_state", "_position", "_buffer", "_market", "last_event_time_ms")
+    __slots__ = ("_book", "_state", "_position", "_buffer", "_market", "_tickers", "_ticker_min",
+                 "last_event_time_ms")
 
     @overload
     def __init__(self: Sequencer[Levels], max_buffered: int = MAX_BUFFERED, book: None = None, *,
@@ -243,6 +285,10 @@ class Sequencer(Generic[LevelsT]):
         self._state = State.NO_BOOK
         self._position = 0  # last update id reflected in the book (L, then each u)
         self._buffer: deque[DepthUpdate[LevelsT]] = deque(maxlen=max_buffered)
+        self._tickers: deque[_Ticker] = deque(maxlen=MAX_PENDING_TICKERS)  # pending (rule 8)
+        # The smallest pending u (None: none pending). After the oldest fell out it may be too small,
+        # never too large: it only makes a check look earlier.
+        self._ticker_min: int | None = None
         #: Exchange time of the last diff applied to the book (None before the first).
         self.last_event_time_ms: int | None = None
 
@@ -263,6 +309,12 @@ class Sequencer(Generic[LevelsT]):
     def market(self) -> Market:
         return self._market
 
+    @property
+    def bbo_wait(self) -> int | None:
+        """The smallest update id a pending bookTicker waits for (None: none): whoever applies diffs
+        without ``apply`` (the compiled lane) must stop before a diff whose final ``u`` reaches it."""
+        return self._ticker_min
+
     def view(self) -> BookView:
         return self._book.view()
 
@@ -271,7 +323,10 @@ class Sequencer(Generic[LevelsT]):
             return self._on_diff(event)
         if isinstance(event, Snapshot):
             return self._on_snapshot(event)
-        if not isinstance(event, Marker):  # trades and bookTickers never change the book
+        if isinstance(event, BookTicker):
+            return self.apply_ticker(event.update_id, to_book(event.bid_price), to_book(event.bid_qty),
+                                     to_book(event.ask_price), to_book(event.ask_qty))
+        if not isinstance(event, Marker):  # trades never change the book
             return Noted()
         if event.kind is EventKind.RESTART:
             self._invalidate()
@@ -293,7 +348,9 @@ class Sequencer(Generic[LevelsT]):
             self._apply(event)
             if self._book.is_crossed():
                 return self.crossed(event.final_update_id)
-            return Applied()
+            if self._ticker_min is not None and self._ticker_min <= self._position:
+                return self._settle_tickers() or _APPLIED
+            return _APPLIED
         # Either way the book is invalid, and this diff is newer than anything applied: keep it
         # buffered, the next snapshot may be older than it.
         self._invalidate()
@@ -306,8 +363,10 @@ class Sequencer(Generic[LevelsT]):
 
     def followed(self, position: int, last_event_time_ms: int | None) -> None:
         """The book's owner applied LIVE diffs itself (the compiled lane, ``ArrayBook.follow_chain``),
-        exactly as ``apply`` would have: move to ``position`` and, if any diff was applied, its ``E``."""
+        exactly as ``apply`` would have: move to ``position`` and, if any diff was applied, its ``E``.
+        The owner stopped before any diff a pending ticker waits for (``bbo_wait``)."""
         assert self._state is State.LIVE and position >= self._position
+        assert self._ticker_min is None or position < self._ticker_min, "the lane ran past a pending bookTicker"
         self._position = position
         if last_event_time_ms is not None:
             self.last_event_time_ms = last_event_time_ms
@@ -321,6 +380,7 @@ class Sequencer(Generic[LevelsT]):
         if self._state is State.LIVE:
             return Checkpoint(snapshot.last_update_id)
         self._book.load(snapshot.bids, snapshot.asks)
+        self._drop_tickers()  # they waited for the book this snapshot replaces
         self._state = State.SYNCING
         self._position = snapshot.last_update_id
         buffered = list(self._buffer)
@@ -331,10 +391,10 @@ class Sequencer(Generic[LevelsT]):
         applied = 0
         for index, event in enumerate(buffered):
             outcome = self._on_diff(event)
-            if isinstance(outcome, (Gap, StaleSnapshot, Crossed)):
+            if isinstance(outcome, (Gap, StaleSnapshot, Crossed, BboMismatch)):
                 self._buffer.extend(buffered[index + 1 :])
                 return outcome
-            applied += isinstance(outcome, Applied)
+            applied += isinstance(outcome, (Applied, BboChecked))
         if self._state is State.SYNCING:
             return Loaded(snapshot.last_update_id)
         return Synced(snapshot.last_update_id, applied)
@@ -348,3 +408,55 @@ class Sequencer(Generic[LevelsT]):
         # ``last_event_time_ms`` stays: rows say when the book last changed, valid or not.
         self._state = State.NO_BOOK
         self._book.clear()
+        self._drop_tickers()
+
+    # --- the audit against bookTicker (rule 8) ---------------------------------------------
+
+    def apply_ticker(self, update_id: int, bid: int, bid_qty: int, ask: int, ask_qty: int) -> Outcome:
+        """``apply`` of a bookTicker given as book-scale integers (the fast path reads them so from its
+        columns, without building the event)."""
+        if self._state is State.NO_BOOK or update_id < self._position:
+            return Noted()
+        ticker = _Ticker(update_id, [(bid, bid_qty)] if bid_qty else [], [(ask, ask_qty)] if ask_qty else [])
+        if update_id == self._position:
+            return self._check((ticker,))
+        self._tickers.append(ticker)
+        if self._ticker_min is None or update_id < self._ticker_min:
+            self._ticker_min = update_id
+        return Noted()
+
+    def _settle_tickers(self) -> BboChecked | BboMismatch | None:
+        """The position reached or passed a pending ticker's ``u``: check those at it, drop those passed."""
+        position = self._position
+        due = tuple(t for t in self._tickers if t.update_id == position)
+        waiting = [t for t in self._tickers if t.update_id > position]
+        self._tickers.clear()
+        self._tickers.extend(waiting)
+        self._ticker_min = min((t.update_id for t in waiting), default=None)
+        return self._check(due) if due else None
+
+    def _check(self, tickers: tuple[_Ticker, ...]) -> BboChecked | BboMismatch:
+        """Compare the book with ``tickers`` (all at the position); a mismatch invalidates it."""
+        view = self._book.view()
+        bid, ask = view.bids(1), view.asks(1)
+        if all(bid == t.bids and ask == t.asks for t in tickers):
+            return BboChecked(self._position)
+        self._invalidate()
+        return BboMismatch(self._position)
+
+    def _drop_tickers(self) -> None:
+        self._tickers.clear()
+        self._ticker_min = None
+
+
+#: What most diffs return (one shared value: outcomes are immutable).
+_APPLIED = Applied()
+
+
+class _Ticker(NamedTuple):
+    """A pending bookTicker, its sides as ``BookView.bids(1)``/``asks(1)`` would give them: one level, or
+    none for quantity zero (an empty side)."""
+
+    update_id: int
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]

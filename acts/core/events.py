@@ -95,6 +95,8 @@ class ResyncReason(StrEnum):
     CHECKPOINT = "checkpoint"
     #: The book was crossed (best bid >= best ask) after a diff: corrupt until a new snapshot.
     CROSSED = "crossed"
+    #: The book's best bid/ask differed from a ``bookTicker`` at the same update id: corrupt until a new snapshot.
+    BBO_MISMATCH = "bbo_mismatch"
 
 
 class DisconnectReason(StrEnum):

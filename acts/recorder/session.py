@@ -20,7 +20,8 @@ Rules:
   already connecting is not reconnected: the successor is the feed.
 * Every frame is journaled and folded (``JournalAndFold``); the shell hands the fold's result back
   (``folded``). A gap writes a GAP marker; an invalid book asks for a snapshot, at most one in
-  flight per symbol, announced by a RESYNC marker.
+  flight per symbol, announced by a RESYNC marker whose reason says why (``gap``, ``crossed``,
+  ``bbo_mismatch`` when the book disagreed with a bookTicker at the same update id, else ``sync``).
 * Capture never waits for the fold: the shell journals every frame at once and folds behind, in
   journal order, and reports how far behind (``fold_backlog``). Lagging more than
   ``fold_lag_warn_s`` logs a warning (and a line when it caught up). More than ``fold_backlog_max``
@@ -43,7 +44,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Union
 
-from acts.book.sequencer import Crossed, Gap, StaleSnapshot
+from acts.book.sequencer import BboMismatch, Crossed, Gap, StaleSnapshot
 from acts.core.errors import ExchangeError
 from acts.core.events import DisconnectReason, EventKind, ResyncReason
 from acts.core.weights import depth_weight
@@ -55,7 +56,8 @@ from acts.recorder.transport import RestFailure
 from acts.storage.journal import JournalRecord
 
 #: Why a book that needs a snapshot needs it, by what the sequencer said (anything else: ``SYNC``).
-_RESYNC_REASONS: dict[type, ResyncReason] = {Gap: ResyncReason.GAP, Crossed: ResyncReason.CROSSED}
+_RESYNC_REASONS: dict[type, ResyncReason] = {Gap: ResyncReason.GAP, Crossed: ResyncReason.CROSSED,
+                                             BboMismatch: ResyncReason.BBO_MISMATCH}
 
 __all__ = [
     "RecorderSession",
@@ -398,6 +400,9 @@ class RecorderSession:
         elif isinstance(outcome, Crossed):
             self._out.append(Log(logging.WARNING, f"crossed book after update {outcome.update_id}: resyncing",
                                  result.symbol))
+        elif isinstance(outcome, BboMismatch):
+            self._out.append(Log(logging.WARNING, f"book differs from the exchange's bookTicker at update "
+                                                  f"{outcome.update_id}: resyncing", result.symbol))
         if result.needs_snapshot:
             self._request_snapshot(result.symbol, _RESYNC_REASONS.get(type(outcome), ResyncReason.SYNC), now)
         return self._take()

@@ -42,7 +42,7 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 
-from acts.book.sequencer import Applied, Loaded, Sequencer, Synced
+from acts.book.sequencer import Applied, BboChecked, Loaded, Sequencer, Synced
 from acts.core.decimals import BOOK_SCALE, format_decimal, to_book
 from acts.core.errors import CorruptSegmentError, InputError
 from acts.core.events import DepthUpdate, Event, Levels, Trade
@@ -205,8 +205,7 @@ class _Fold:
             self._trade(event)
         if isinstance(outcome, (Loaded, Synced)):
             self._load(event.recv_ns)
-        elif isinstance(outcome, Applied):
-            assert isinstance(event, DepthUpdate)
+        elif isinstance(event, DepthUpdate) and isinstance(outcome, (Applied, BboChecked)):  # applied (and audited)
             exch, local = self._times(event.event_time_ms * 1_000_000, event.recv_ns)
             bids, asks = _ints(event.bids), _ints(event.asks)
             self.writer.diff(bids, asks, exch, local)

@@ -13,6 +13,10 @@ batch of rows per few thousand intervals instead of one call per interval. Every
 The market is the store's (``SegmentStore.market``): every sequencer here judges by its rules. The
 compiled lane knows only spot's ``U == position + 1``; for USD-M futures it is handed each row
 group with ``pu + 1`` in place of ``U`` (``_lane_view``), which is the futures rule in spot's terms.
+The audit against bookTicker (``book.sequencer`` rule 8) happens in the sequencer only: while a
+ticker waits for a diff (``Sequencer.bbo_wait``), the lane gets the row group cut just before the
+first diff whose final update id reaches it (``_lane_columns``), so that diff goes through the
+sampler and is checked there, as the reference engine checks it.
 """
 
 from __future__ import annotations
@@ -28,8 +32,18 @@ from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
-from acts.book.arraybook import ArrayBook, ArrayLevels, LaneRows
-from acts.book.sequencer import Applied, Crossed, Gap, Outcome, Sequencer, StaleSnapshot, State
+from acts.book.arraybook import ArrayBook, ArrayLevels, EventColumns, LaneRows
+from acts.book.sequencer import (
+    Applied,
+    BboChecked,
+    BboMismatch,
+    Crossed,
+    Gap,
+    Outcome,
+    Sequencer,
+    StaleSnapshot,
+    State,
+)
 from acts.core.errors import CorruptSegmentError, InputError
 from acts.core.events import DepthUpdate, Event, EventKind, Levels
 from acts.core.markets import Market
@@ -62,6 +76,8 @@ class ReplayReport:
     gaps: int = 0
     stale_snapshots: int = 0
     crossed: int = 0
+    bbo_checked: int = 0
+    bbo_mismatched: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -198,8 +214,8 @@ def _fast_book_at(store: SegmentStore, symbol: str, paths: Sequence[PurePath], a
             continue
         i, n = 0, len(group)
         while i < n:
-            if sequencer.state is State.LIVE:
-                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position, at_ms + 1)
+            if sequencer.state is State.LIVE and (lane := _lane_columns(group, i, sequencer.bbo_wait)) is not None:
+                j, position, last_time, crossed = book.follow_chain(lane, i, sequencer.position, at_ms + 1)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     report.events += j - i
@@ -232,6 +248,10 @@ def _rows(steps: Iterator[FastStep | CorruptSegmentError], start_ms: int, end_ms
             report.stale_snapshots += 1
         elif isinstance(outcome, Crossed):
             report.crossed += 1
+        elif isinstance(outcome, BboChecked):
+            report.bbo_checked += 1
+        elif isinstance(outcome, BboMismatch):
+            report.bbo_mismatched += 1
         if isinstance(rows, (Rows, LaneBatch)) and rows.stop_ms <= start_ms:
             continue  # all before the requested range: skip without visiting each carried row
         if isinstance(rows, LaneBatch) and rows.first_ms >= start_ms and (end_ms is None or rows.stop_ms <= end_ms):
@@ -352,11 +372,11 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
     skip_trades = sampler.trades is None
     i, n = 0, len(group)
     while i < n:
-        if sequencer.state is State.LIVE:
+        if sequencer.state is State.LIVE and (columns := _lane_columns(group, i, sequencer.bbo_wait)) is not None:
             if lane is not None and (open_start := sampler.lane_open()) is not None:
                 last = sequencer.last_event_time_ms
                 j, position, last_time, open_start, written, crossed = book.sample_chain(
-                    group, i, sequencer.position, -1 if last is None else last, open_start, sampler.interval_ms,
+                    columns, i, sequencer.position, -1 if last is None else last, open_start, sampler.interval_ms,
                     lane, skip_trades)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
@@ -372,7 +392,8 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                 limit = open_minute + sampler.interval_ms
                 if sampler.trades is not None:
                     limit = min(limit, grace.limit(group, i, sampler.trades.deadline_ns()))
-                j, position, last_time, crossed = book.follow_chain(group, i, sequencer.position, limit, skip_trades)
+                j, position, last_time, crossed = book.follow_chain(columns, i, sequencer.position, limit,
+                                                                    skip_trades)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     report.events += j - i
@@ -381,8 +402,25 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                         yield NO_ROWS, sequencer.crossed(position)
                     continue
         report.events += 1
-        yield sampler.apply(group.event(i))
+        if sampler.trades is None and group.kinds[i] == _BOOK_TICKER:
+            # Without trade features a ticker reaches only the sequencer (``MinuteSampler.apply``): give it the
+            # integers from the columns rather than an event spelled back as strings (a busy symbol sends
+            # several tickers per diff).
+            yield NO_ROWS, _apply_ticker(sequencer, group, i)
+        else:
+            yield sampler.apply(group.event(i))
         i += 1
+
+
+#: ``EventKind.BOOK_TICKER`` as a plain int: an enum member's lookup costs microseconds per row.
+_BOOK_TICKER = int(EventKind.BOOK_TICKER)
+
+
+def _apply_ticker(sequencer: Sequencer[Any], group: RowGroup, i: int) -> Outcome:
+    """``sequencer.apply`` of the bookTicker in row ``i``: its bid level row, then its ask level row."""
+    bid, p, q = int(group.starts[i]), group.price_factor, group.qty_factor
+    return sequencer.apply_ticker(int(group.finals[i]), int(group.price[bid]) * p, int(group.qty[bid]) * q,
+                                  int(group.price[bid + 1]) * p, int(group.qty[bid + 1]) * q)
 
 
 class _GraceStop:
@@ -414,6 +452,40 @@ _DEPTH = int(EventKind.DEPTH)
 
 #: Rows the compiled lane closes before it hands them over (its output columns' length).
 LANE_ROWS = 4096
+#: How far ahead ``_lane_columns`` looks for the diff a pending bookTicker waits for: the lane stops at
+#: most this many events on, so finding the stop never costs more than the lane's own run.
+LANE_LOOKAHEAD = 4096
+
+
+def _lane_columns(group: RowGroup, i: int, wait: int | None) -> EventColumns | None:
+    """What the compiled lane may fold from event ``i``: the whole ``group`` when no bookTicker waits
+    (``wait`` None); else the group cut before the first event with final update id >= ``wait`` (looking
+    at most ``LANE_LOOKAHEAD`` events ahead), or None when that is event ``i`` itself, or ``i`` is a ticker."""
+    if group.kinds[i] == _BOOK_TICKER:
+        return None  # the lane stops at a ticker row at once: spare its call
+    if wait is None:
+        return group
+    stop = min(len(group), i + LANE_LOOKAHEAD)
+    reached = np.flatnonzero(group.finals[i:stop] >= wait)
+    end = i + int(reached[0]) if reached.size else stop
+    if end == i:
+        return None
+    return group if end == len(group) else _Head(group, end)
+
+
+class _Head:
+    """The first ``end`` events of a row group, for the lane (numpy views: nothing copied). The per-event
+    columns are cut, the level rows and anything else are the group's own."""
+
+    _CUT = ("starts", "ends", "kinds", "times", "recv", "firsts", "finals")
+
+    def __init__(self, group: RowGroup, end: int) -> None:
+        self._group = group
+        for name in self._CUT:
+            setattr(self, name, getattr(group, name)[:end])
+
+    def __getattr__(self, name: str) -> Any:  # only for what is not cut
+        return getattr(self._group, name)
 
 
 def _lane_rows(kernels: tuple[tuple[int, int], ...]) -> LaneRows:

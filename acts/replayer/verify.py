@@ -7,6 +7,14 @@ and how long the book stayed invalid; crossed books are counted; corrupt files a
 Nothing here trusts the recorder's own markers except as counts (a ``RESTART`` resets the book,
 as it did live). USD-M futures data is judged by the futures rules (``--market usdm``: the ``pu``
 chain), and a gap's ``missing_ids`` is then the span of ``u`` it skipped (``pu`` - previous ``u``).
+
+The audit (``book.sequencer`` rule 8): ``bbo_checked`` counts bookTickers whose best bid and ask
+equalled the rebuilt book's at the same update id, ``bbo_mismatched`` those that did not (each one
+leaves the book invalid until the next snapshot, so its time counts as invalid). A check belongs to
+the hour of the event that made it: the ticker (its receive time) or the diff it waited for (its ``E``).
+
+``COLUMNS`` is the report as a table: ``acts verify`` prints it, ``acts verify --json`` the same
+columns as JSON (``report_json``).
 """
 
 from __future__ import annotations
@@ -14,16 +22,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Any
 
-from acts.book.sequencer import BREAKS_CHAIN, Crossed, Gap, Sequencer, StaleSnapshot
+from acts.book.sequencer import BREAKS_CHAIN, BboChecked, BboMismatch, Crossed, Gap, Sequencer, StaleSnapshot
 from acts.core.errors import CorruptSegmentError
 from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot, Trade
 from acts.core.markets import Market
+from acts.core.symbols import iso_minute
 from acts.core.timeunits import HOUR_MS
 from acts.storage.store import SegmentStore
 
-__all__ = ["HourReport", "VerifyReport", "verify", "verify_segments"]
-
+__all__ = ["HourReport", "VerifyReport", "Column", "COLUMNS", "report_json", "verify", "verify_segments"]
 
 
 @dataclass
@@ -43,6 +52,8 @@ class HourReport:
     stale_snapshots: int = 0
     trades: int = 0  # by trade time T
     trade_gaps: int = 0  # trade-id jumps (t > previous t + 1), across restarts too: trades are missing
+    bbo_checked: int = 0  # bookTickers that equalled the book at their update id
+    bbo_mismatched: int = 0  # ... that did not: the book was wrong (invalid until the next snapshot)
 
     @property
     def coverage(self) -> float:
@@ -57,6 +68,46 @@ class VerifyReport:
 
     def ok(self) -> bool:
         return not self.corrupt
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the report: its table header, its JSON key, its value as JSON and as table text."""
+
+    header: str
+    key: str
+    value: Callable[[HourReport], Any]
+    text: Callable[[HourReport], str]
+
+
+def _count(name: str, header: str | None = None) -> Column:
+    return Column(header or name.replace("_", " "), name, lambda h: getattr(h, name), lambda h: str(getattr(h, name)))
+
+
+#: The report's columns, in table order (``acts verify``); ``report_json`` uses the same ones.
+COLUMNS: tuple[Column, ...] = (
+    Column("hour", "hour", lambda h: iso_minute(h.hour_ms), lambda h: iso_minute(h.hour_ms)),
+    Column("symbol", "symbol", lambda h: h.symbol, lambda h: h.symbol),
+    Column("coverage", "coverage", lambda h: h.coverage, lambda h: f"{h.coverage:.2%}"),
+    _count("events"),
+    _count("snapshots"),
+    _count("gaps"),
+    _count("missing_ids"),
+    Column("invalid s", "invalid_s", lambda h: h.invalid_ms / 1000, lambda h: f"{h.invalid_ms / 1000:.1f}"),
+    _count("resyncs"),
+    _count("disconnects"),
+    _count("crossed_episodes", "crossed"),
+    _count("trades"),
+    _count("trade_gaps"),
+    _count("bbo_checked"),
+    _count("bbo_mismatched"),
+)
+
+
+def report_json(report: VerifyReport) -> dict[str, Any]:
+    """The whole report as JSON-ready data: ``hours`` (one object per symbol-hour, every column of the
+    table by its key, values unrounded: coverage a fraction, invalid_s seconds) and ``corrupt`` files."""
+    return {"hours": [{c.key: c.value(h) for c in COLUMNS} for h in report.hours], "corrupt": list(report.corrupt)}
 
 
 class _SymbolVerifier:
@@ -113,6 +164,10 @@ class _SymbolVerifier:
                 hour.stale_snapshots += 1
             elif isinstance(outcome, Crossed):
                 hour.crossed_episodes += 1
+            elif isinstance(outcome, BboChecked):
+                hour.bbo_checked += 1
+            elif isinstance(outcome, BboMismatch):
+                hour.bbo_mismatched += 1
 
     def _trade(self, trade: Trade, hour: HourReport) -> None:
         last = self.last_trade_id

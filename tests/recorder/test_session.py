@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from acts.book.sequencer import Gap
+from acts.book.sequencer import BboChecked, Gap, Noted
 from acts.core.errors import ExchangeError
 from acts.core.events import EventKind
 from acts.recorder.config import RecorderConfig
@@ -354,3 +354,38 @@ def test_a_fold_too_far_behind_skips_its_backlog_and_restarts_every_book() -> No
                                                                (("reason", FOLD_SKIP_REASON),))]
     assert [a.level for a in of(actions, Log)] == [logging.ERROR]
     assert s.fold_skips == 1
+
+
+def test_a_book_that_disagrees_with_the_exchange_bookticker_resyncs_and_says_why() -> None:
+    """The real fold (``Ingestor``) on journaled frames: a diff, then a bookTicker at its u that disagrees."""
+    from acts.book.sequencer import BboMismatch
+    from acts.recorder.ingest import Ingestor
+
+    class Journal:
+        def append(self, record: JournalRecord) -> None:
+            pass
+
+    def frame(n: int, stream: str, data: dict) -> JournalRecord:
+        payload = json.dumps({"stream": f"btcusdt@{stream}", "data": data}).encode()
+        return JournalRecord((T0_MS + n) * 1_000_000, Channel.STREAM, "", payload)
+
+    snapshot = json.dumps({"lastUpdateId": 100, "bids": [["1.00", "1"]], "asks": [["2.00", "1"]]}).encode()
+    ingestor = Ingestor(["BTCUSDT"], [], Journal())
+    ingestor.fold(JournalRecord(T0_MS * 1_000_000, Channel.SNAPSHOT, "BTCUSDT", snapshot))
+    depth = {"e": "depthUpdate", "E": T0_MS + 1, "s": "BTCUSDT", "U": 101, "u": 102, "b": [["1.10", "3"]], "a": []}
+    ticker = {"u": 102, "s": "BTCUSDT", "b": "1.10", "B": "3.00", "a": "2.00", "A": "1.00"}
+    assert ingestor.fold(frame(1, "depth@100ms", depth)).outcome is not None
+    checked = ingestor.fold(frame(2, "bookTicker", ticker))
+    assert checked.outcome == BboChecked(102) and not checked.needs_snapshot
+    ticker_ahead = dict(ticker, u=104, a="1.90")  # the book will say 2.00 at 104: a lie, or the book is wrong
+    assert ingestor.fold(frame(3, "bookTicker", ticker_ahead)).outcome == Noted()
+    depth_104 = dict(depth, E=T0_MS + 4, U=103, u=104, b=[])
+    result = ingestor.fold(frame(4, "depth@100ms", depth_104))
+    assert result.outcome == BboMismatch(104) and result.needs_snapshot and not ingestor.valid("BTCUSDT")
+
+    s, _ = started()
+    actions = s.folded(result, 5.0)
+    assert Log(logging.WARNING, "book differs from the exchange's bookTicker at update 104: resyncing",
+               "BTCUSDT") in actions
+    assert dict(markers(actions, EventKind.RESYNC)[0].detail) == {"reason": "bbo_mismatch"}
+    assert of(actions, FetchSnapshot) == [FetchSnapshot("BTCUSDT", 1000)]
