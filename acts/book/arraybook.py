@@ -98,9 +98,11 @@ def _cache_usable() -> bool:
 CACHE = _cache_usable()
 
 
-def njit(*, cache: bool = False, nogil: bool = False) -> Any:
-    """numba's ``njit``, with ``cache`` only where numba can write one; the identity without numba."""
-    return _numba_njit(cache=cache and CACHE, nogil=nogil)
+def njit(*, cache: bool = False, nogil: bool = False, inline: bool = False) -> Any:
+    """numba's ``njit``, with ``cache`` only where numba can write one; the identity without numba.
+    ``inline``: compiled into each compiled caller, so that no call passes arrays (numba counts
+    references to each array passed: a per-event helper cost ~1 ns per level update)."""
+    return _numba_njit(cache=cache and CACHE, nogil=nogil, inline="always" if inline else "never")
 
 
 # Strategy: a price-indexed ladder per side, the sorted arrays behind it.
@@ -266,7 +268,7 @@ def _ladder_set(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndar
             _slide_down(st, win, keys, qtys)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline=True)
 def _best_key(st: np.ndarray, keys: np.ndarray) -> int:  # pragma: no cover - compiled
     """The side's best key; only meaningful when it has a level."""
     if st[_IN_WINDOW]:
@@ -274,7 +276,7 @@ def _best_key(st: np.ndarray, keys: np.ndarray) -> int:  # pragma: no cover - co
     return keys[st[_BELOW] - 1]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline=True)
 def _crossed(bid_st: np.ndarray, bid_keys: np.ndarray, ask_st: np.ndarray,
              ask_keys: np.ndarray) -> bool:  # pragma: no cover - compiled
     if not (bid_st[_IN_WINDOW] + bid_st[_BELOW]) or not (ask_st[_IN_WINDOW] + ask_st[_BELOW]):
@@ -289,7 +291,7 @@ def _apply_side(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndar
         _ladder_set(st, win, keys, qtys, upd_keys[i], upd_qtys[i])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline=True)
 def _apply_rows(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
                 ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
                 side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, start: int,
