@@ -607,7 +607,7 @@ class ArrayBook:
     """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``.
     A ``BookLike[ArrayLevels]``. ``window``: slots of each side's ladder (see the strategy above)."""
 
-    __slots__ = ("_bids", "_asks", "_unit")
+    __slots__ = ("_bids", "_asks", "_unit", "_divided")
 
     def __init__(self, window: int = WINDOW) -> None:
         if window < 4:
@@ -615,6 +615,8 @@ class ArrayBook:
         self._bids = _Side(1, window)
         self._asks = _Side(-1, window)
         self._unit = 0  # none yet: the first prices choose it
+        #: A fine row group's prices as read, the unit, and the prices as keys (see ``_fit_group``).
+        self._divided: tuple[np.ndarray, int, np.ndarray] | None = None
 
     def clear(self) -> None:
         self._bids.clear()
@@ -639,12 +641,24 @@ class ArrayBook:
         unit = min((_unit_of(np.asarray(p, dtype=np.int64), limit) for p in prices), default=limit)
         self._fit(unit)
 
-    def _fit_group(self, group: EventColumns) -> int:
-        """The ratio that turns ``group``'s prices as read into keys, after fitting the unit to it."""
+    def _fit_group(self, group: EventColumns) -> tuple[np.ndarray, int]:
+        """``group``'s prices as the lane reads them and the ratio that turns them into keys, after
+        fitting the book's unit to them."""
         factor = int(group.price_factor)
         unit = max(u for u in _POW10 if factor % u == 0)  # the factor's own largest power of ten
-        self._fit(min(unit, self._unit) if self._unit else unit)
-        return factor // self._unit
+        if not self._unit or self._unit <= unit:
+            self._fit(min(unit, self._unit) if self._unit else unit)
+            return group.price, factor // self._unit
+        # A factor finer than the book's unit (a row group whose spellings differ: factor 1): the
+        # prices are often still multiples of the unit. Divided once per row group, not per row,
+        # rather than shrinking the unit to the factor, which would spread the window's levels apart.
+        cached = self._divided
+        if cached is None or cached[0] is not group.price or cached[1] != self._unit:
+            self._fit(_unit_of(group.price * factor, self._unit))
+            unit = self._unit
+            keys = group.price * factor // unit if unit > factor else group.price * (factor // unit)
+            cached = self._divided = (group.price, unit, keys)
+        return cached[2], 1
 
     def apply(self, bids: ArrayLevels, asks: ArrayLevels) -> None:
         b, a = self._bids, self._asks
@@ -654,12 +668,12 @@ class ArrayBook:
         b.apply(bids[0], bids[1], self._unit)
         a.apply(asks[0], asks[1], self._unit)
 
-    def _prepare(self, group: EventColumns, i: int) -> int:
-        ratio = self._fit_group(group)
+    def _prepare(self, group: EventColumns, i: int) -> tuple[np.ndarray, int]:
+        prices, ratio = self._fit_group(group)
         rows = len(group.side) - int(group.starts[i]) if len(group.starts) else 0
         self._bids.reserve(rows)
         self._asks.reserve(rows)
-        return ratio
+        return prices, ratio
 
     def follow_chain(self, group: EventColumns, i: int, position: int, time_limit: int,
                      skip_trades: bool = False) -> tuple[int, int, int, bool]:
@@ -667,10 +681,10 @@ class ArrayBook:
 
         It stops at any event other than a diff (a bookTicker always: Python audits it), except trades
         with ``skip_trades`` (no feature reads them), which it steps over."""
-        ratio = self._prepare(group, i)
+        prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
         return _follow_chain(  # type: ignore[no-any-return]
-            b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, group.side, group.price, group.qty, ratio,
+            b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, group.side, prices, group.qty, ratio,
             group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts, group.finals, i,
             position, time_limit, _DEPTH, _TRADE if skip_trades else _NO_KIND)
 
@@ -678,10 +692,10 @@ class ArrayBook:
                      interval: int, out: LaneRows, skip_trades: bool = False) -> tuple[int, int, int, int, int, bool]:
         """Run ``_sample_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1,
         open interval start, rows written into out, crossed)``; ``skip_trades`` as in ``follow_chain``."""
-        ratio = self._prepare(group, i)
+        prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
         return _sample_chain(  # type: ignore[no-any-return]
-            b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, self._unit, group.side, group.price,
+            b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, self._unit, group.side, prices,
             group.qty, ratio, group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts,
             group.finals, group.recv, i, position, last_time, open_start, interval, _DEPTH,
             _TRADE if skip_trades else _NO_KIND, out.codes, out.params, out.time, out.stop, out.last, out.recv,

@@ -158,3 +158,20 @@ def test_sampled_features_read_the_levels_below_the_window() -> None:
 def test_a_window_too_small_is_refused(window: int) -> None:
     with pytest.raises(ValueError, match="at least 4"):
         ArrayBook(window)
+
+
+def test_a_row_group_read_at_a_finer_factor_keeps_the_unit_when_its_prices_allow() -> None:
+    # A row group of mixed spellings comes at factor 1 (prices already at the book scale); its prices
+    # are still whole multiples of the book's unit: the window stays dense, the levels exact.
+    book = ArrayBook(8)
+    book.load(arrays([(10**6 * p, 1) for p in range(100, 104)]), arrays([(10**6 * 110, 1)]))
+    group = diffs_group([([(10**6 * 104, 7)], [(10**6 * 109, 2)]), ([(10**6 * 101, 0)], [])], 1, 1)
+    assert book.follow_chain(group, 0, 0, 10**9) == (2, 2, 1001, False)
+    assert book._unit == 10**6
+    assert book.view().bids() == [(10**6 * 104, 7), (10**6 * 103, 1), (10**6 * 102, 1), (10**6 * 100, 1)]
+    assert book.view().asks() == [(10**6 * 109, 2), (10**6 * 110, 1)]
+    # Then a price one book unit finer: the unit shrinks, the levels stay.
+    finer = diffs_group([([(10**6 * 104 + 1, 3)], [])], 1, 3)
+    assert book.follow_chain(finer, 0, 2, 10**9) == (1, 3, 1000, False)
+    assert book._unit == 1
+    assert book.view().bids(2) == [(10**6 * 104 + 1, 3), (10**6 * 104, 7)]
