@@ -638,8 +638,9 @@ class ArrayBook:
 
     def _fit_prices(self, *prices: np.ndarray) -> None:
         limit = self._unit or _POW10[-1]
-        unit = min((_unit_of(np.asarray(p, dtype=np.int64), limit) for p in prices), default=limit)
-        self._fit(unit)
+        units = [_unit_of(np.asarray(p, dtype=np.int64), limit) for p in prices if len(p)]
+        if units:  # no prices (an empty snapshot) choose no unit
+            self._fit(min(units))
 
     def _fit_group(self, group: EventColumns) -> tuple[np.ndarray, int]:
         """``group``'s prices as the lane reads them and the ratio that turns them into keys, after

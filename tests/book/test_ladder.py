@@ -175,3 +175,13 @@ def test_a_row_group_read_at_a_finer_factor_keeps_the_unit_when_its_prices_allow
     assert book.follow_chain(finer, 0, 2, 10**9) == (1, 3, 1000, False)
     assert book._unit == 1
     assert book.view().bids(2) == [(10**6 * 104 + 1, 3), (10**6 * 104, 7)]
+
+
+def test_an_empty_snapshot_chooses_no_unit() -> None:
+    book = ArrayBook(8)
+    book.load(arrays([]), arrays([]))
+    assert book._unit == 0 and book.view().bids() == [] and not book.is_crossed()
+    group = diffs_group([([(65_000_01, 2)], [(65_000_02, 1)])], 10**6, 1)
+    assert book.follow_chain(group, 0, 0, 10**9) == (1, 1, 1000, False)
+    assert book._unit == 10**6
+    assert book.view().best_bid() == 65_000_01 * 10**6 and book.view().best_ask() == 65_000_02 * 10**6
