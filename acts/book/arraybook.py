@@ -98,27 +98,59 @@ def _cache_usable() -> bool:
 CACHE = _cache_usable()
 
 
-def njit(*, cache: bool = False, nogil: bool = False) -> Any:
-    """numba's ``njit``, with ``cache`` only where numba can write one; the identity without numba."""
-    return _numba_njit(cache=cache and CACHE, nogil=nogil)
+def njit(*, cache: bool = False, nogil: bool = False, inline: bool = False) -> Any:
+    """numba's ``njit``, with ``cache`` only where numba can write one; the identity without numba.
+    ``inline``: compiled into each compiled caller, so that no call passes arrays (numba counts
+    references to each array passed: a per-event helper cost ~1 ns per level update)."""
+    return _numba_njit(cache=cache and CACHE, nogil=nogil, inline="always" if inline else "never")
+
+
+# Strategy: a price-indexed ladder per side, the sorted arrays behind it.
+# A side's levels are *keys* in book-wide price units (bids: key = price / unit; asks: key = -price / unit),
+# so that the best level is always the largest key. The levels near the best live in a window: a dense
+# array of quantities (0: no level), slot = key - base, whose best slot is tracked -- setting a level is
+# one store, removing the best a short walk down to the next one. Levels below the window (far from the
+# top) live in sorted arrays (``_set_level``), whose top end is next to the window. No level is ever above
+# the window: a better price slides it up (its lowest slots' levels are appended to the sorted arrays, in
+# order), and a best that falls into the window's lowest quarter slides it down (the sorted arrays' top
+# levels move back in). Both moves keep the best at three quarters of the window. Exact: only integers,
+# and every level is in one place. ``unit`` is the largest power of ten dividing every price seen since
+# the last clear (a row group's factor, normally the symbol's tick or finer); a finer price re-lays the
+# book. Memory stays O(levels + window), whatever the tick or a stray level's distance from the top.
+
+#: Slots in a side's window (8 bytes each): the levels within this many units of the best are O(1).
+WINDOW = 1 << 14
+#: A side's state, one small int64 array: window base key, best slot (-1: window empty), levels in
+#: the window, levels in the sorted arrays below it.
+_BASE, _BEST, _IN_WINDOW, _BELOW = 0, 1, 2, 3
+
+#: How far ``_set_level`` walks back one level at a time before it gallops: the walk costs one
+#: well-predicted branch a level, a binary search an unpredictable one per halving.
+_WALK = 16
 
 
 @njit(cache=True, nogil=True)
 def _set_level(keys: np.ndarray, qtys: np.ndarray, count: int, key: int, qty: int) -> int:  # pragma: no cover
-    """Set (``qty`` > 0) or remove (``qty`` == 0) the level ``key``; returns the new count."""
-    # Most updates touch levels near the best, which sits at the end: gallop back from there to
-    # bracket the key, then binary-search the bracket.
-    lo, hi, step = count, count, 1
-    while lo > 0 and keys[lo - 1] >= key:
-        hi = lo
-        lo = max(lo - step, 0)
-        step *= 2
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
+    """Set (``qty`` > 0) or remove (``qty`` == 0) the level ``key`` of ascending sorted arrays; returns
+    the new count."""
+    # The levels set here sit just below the window, at the arrays' end: walk back from there, then
+    # (far down) gallop to bracket the key and binary-search the bracket.
+    lo = count
+    stop = max(count - _WALK, 0)
+    while lo > stop and keys[lo - 1] >= key:
+        lo -= 1
+    if lo == stop and lo > 0 and keys[lo - 1] >= key:
+        hi, step = lo, 1
+        while lo > 0 and keys[lo - 1] >= key:
+            hi = lo
+            lo = max(lo - step, 0)
+            step *= 2
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if keys[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
     found = lo < count and keys[lo] == key
     if qty == 0:
         if found:
@@ -139,49 +171,176 @@ def _set_level(keys: np.ndarray, qtys: np.ndarray, count: int, key: int, qty: in
 
 
 @njit(cache=True, nogil=True)
-def _apply_side(keys: np.ndarray, qtys: np.ndarray, count: int, upd_prices: np.ndarray,
-                upd_qtys: np.ndarray, sign: int) -> int:  # pragma: no cover - compiled
-    for i in range(upd_prices.shape[0]):
-        count = _set_level(keys, qtys, count, sign * upd_prices[i], upd_qtys[i])
-    return count
+def _pull(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray) -> None:  # pragma: no cover
+    """Move the sorted arrays' levels at or above the window base into the window."""
+    base, below = st[_BASE], st[_BELOW]
+    while below > 0 and keys[below - 1] >= base:
+        below -= 1
+        slot = keys[below] - base
+        win[slot] = qtys[below]
+        st[_IN_WINDOW] += 1
+        if slot > st[_BEST]:
+            st[_BEST] = slot
+    st[_BELOW] = below
 
 
 @njit(cache=True, nogil=True)
-def _apply_event(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
-                 ask_qtys: np.ndarray, ask_count: int, bid_prices: np.ndarray, bid_sizes: np.ndarray,
-                 ask_prices: np.ndarray, ask_sizes: np.ndarray) -> tuple[int, int]:  # pragma: no cover
-    bid_count = _apply_side(bid_keys, bid_qtys, bid_count, bid_prices, bid_sizes, 1)
-    ask_count = _apply_side(ask_keys, ask_qtys, ask_count, ask_prices, ask_sizes, -1)
-    return bid_count, ask_count
+def _recenter(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray,
+              top: int) -> None:  # pragma: no cover - compiled
+    """An empty window placed with ``top`` (no level above it) at three quarters, filled from below."""
+    w = win.shape[0]
+    st[_BASE] = top - (w - w // 4)
+    st[_BEST] = -1
+    _pull(st, win, keys, qtys)
 
 
 @njit(cache=True, nogil=True)
-def _apply_rows(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
-                ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
-                price_factor: int, qty_factor: int, start: int, end: int) -> tuple[int, int, bool]:  # pragma: no cover
-    """Apply level rows ``start:end`` (scaled as read); ``(bid count, ask count, crossed)`` after them."""
+def _slide_up(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray,
+              delta: int) -> None:  # pragma: no cover - compiled
+    """Move the window up by ``delta`` slots; the levels of its lowest ``delta`` slots go to the top
+    end of the sorted arrays (in order: they are above every level there)."""
+    w = win.shape[0]
+    base, below = st[_BASE], st[_BELOW]
+    for j in range(min(delta, w)):
+        if win[j] != 0:
+            keys[below] = base + j
+            qtys[below] = win[j]
+            below += 1
+            st[_IN_WINDOW] -= 1
+            win[j] = 0
+    if delta < w:
+        for j in range(w - delta):  # forward: each slot is read before it is written
+            win[j] = win[j + delta]
+        win[w - delta :] = 0
+    st[_BELOW] = below
+    st[_BASE] = base + delta
+    st[_BEST] = st[_BEST] - delta if st[_IN_WINDOW] else -1
+
+
+@njit(cache=True, nogil=True)
+def _slide_down(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray) -> None:  # pragma: no cover
+    """Move the window down so that its best (in its lowest quarter) sits at three quarters again."""
+    w = win.shape[0]
+    delta = (w - w // 4) - st[_BEST]
+    for j in range(w - 1, delta - 1, -1):  # backward: each slot is read before it is written
+        win[j] = win[j - delta]
+    win[:delta] = 0
+    st[_BASE] -= delta
+    st[_BEST] += delta
+    _pull(st, win, keys, qtys)
+
+
+@njit(cache=True, nogil=True)
+def _ladder_set(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray, key: int,
+                qty: int) -> None:  # pragma: no cover - compiled
+    """Set (``qty`` > 0) or remove (``qty`` == 0) the level ``key`` of one side."""
+    w = win.shape[0]
+    if st[_IN_WINDOW] == 0 and qty != 0:  # nothing to keep in place: put the window around the new top
+        top = key
+        if st[_BELOW] > 0 and keys[st[_BELOW] - 1] > top:
+            top = keys[st[_BELOW] - 1]
+        _recenter(st, win, keys, qtys, top)
+    slot = key - st[_BASE]
+    if slot >= w:
+        if qty == 0:
+            return  # no level above the window: nothing to remove
+        _slide_up(st, win, keys, qtys, slot - (w - w // 4))
+        slot = w - w // 4
+    elif slot < 0:
+        st[_BELOW] = _set_level(keys, qtys, st[_BELOW], key, qty)
+        return
+    # Branch-light: whether a level is set, added or removed is data-dependent, so counts and the
+    # best move by arithmetic and selects; only removing the best (rare) branches.
+    old = win[slot]
+    win[slot] = qty
+    best = st[_BEST]
+    st[_IN_WINDOW] += (qty != 0) - (old != 0)
+    st[_BEST] = slot if qty != 0 and slot > best else best
+    if slot == best and qty == 0:
+        best = slot - 1
+        while best >= 0 and win[best] == 0:
+            best -= 1
+        st[_BEST] = best
+        if best < 0:
+            if st[_BELOW] > 0:
+                _recenter(st, win, keys, qtys, keys[st[_BELOW] - 1])
+        elif best < w // 4:
+            _slide_down(st, win, keys, qtys)
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _best_key(st: np.ndarray, keys: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The side's best key; only meaningful when it has a level."""
+    if st[_IN_WINDOW]:
+        return st[_BASE] + st[_BEST]
+    return keys[st[_BELOW] - 1]
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _crossed(bid_st: np.ndarray, bid_keys: np.ndarray, ask_st: np.ndarray,
+             ask_keys: np.ndarray) -> bool:  # pragma: no cover - compiled
+    if not (bid_st[_IN_WINDOW] + bid_st[_BELOW]) or not (ask_st[_IN_WINDOW] + ask_st[_BELOW]):
+        return False
+    return _best_key(bid_st, bid_keys) >= -_best_key(ask_st, ask_keys)
+
+
+@njit(cache=True, nogil=True)
+def _apply_side(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray, upd_keys: np.ndarray,
+                upd_qtys: np.ndarray) -> None:  # pragma: no cover - compiled
+    for i in range(upd_keys.shape[0]):
+        _ladder_set(st, win, keys, qtys, upd_keys[i], upd_qtys[i])
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _apply_rows(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+                ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
+                side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, start: int,
+                end: int) -> bool:  # pragma: no cover - compiled
+    """Apply level rows ``start:end`` (a row's key: its price read times ``ratio``); crossed after them?"""
+    # The common case -- a level inside a non-empty window, not removing the best -- is written out
+    # here once per side, without calls or array variables: in numba each of those costs reference
+    # counts on the arrays, which made a level update 4-5x slower. Everything else: ``_ladder_set``.
+    w = bid_win.shape[0]
     for r in range(start, end):
+        q = qty[r] * qty_factor
         if side[r] == _BID:
-            bid_count = _set_level(bid_keys, bid_qtys, bid_count, price[r] * price_factor, qty[r] * qty_factor)
+            key = price[r] * ratio
+            slot = key - bid_st[_BASE]
+            best = bid_st[_BEST]
+            if slot < 0 or slot >= w or bid_st[_IN_WINDOW] == 0 or (slot == best and q == 0):
+                _ladder_set(bid_st, bid_win, bid_keys, bid_qtys, key, q)
+            else:
+                old = bid_win[slot]
+                bid_win[slot] = q
+                bid_st[_IN_WINDOW] += (q != 0) - (old != 0)
+                bid_st[_BEST] = slot if q != 0 and slot > best else best
         elif side[r] == _ASK:
-            ask_count = _set_level(ask_keys, ask_qtys, ask_count, -price[r] * price_factor, qty[r] * qty_factor)
-    crossed = bid_count > 0 and ask_count > 0 and bid_keys[bid_count - 1] >= -ask_keys[ask_count - 1]
-    return bid_count, ask_count, crossed
+            key = -price[r] * ratio
+            slot = key - ask_st[_BASE]
+            best = ask_st[_BEST]
+            if slot < 0 or slot >= w or ask_st[_IN_WINDOW] == 0 or (slot == best and q == 0):
+                _ladder_set(ask_st, ask_win, ask_keys, ask_qtys, key, q)
+            else:
+                old = ask_win[slot]
+                ask_win[slot] = q
+                ask_st[_IN_WINDOW] += (q != 0) - (old != 0)
+                ask_st[_BEST] = slot if q != 0 and slot > best else best
+    return _crossed(bid_st, bid_keys, ask_st, ask_keys)
 
 
 @njit(cache=True, nogil=True)
-def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
-                  ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
-                  price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
-                  times: np.ndarray, firsts: np.ndarray, finals: np.ndarray, i: int, position: int, time_limit: int,
-                  depth_kind: int, skip_kind: int,
-                  ) -> tuple[int, int, int, int, int, bool]:  # pragma: no cover - compiled
+def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+                  ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
+                  side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
+                  starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
+                  finals: np.ndarray, i: int, position: int, time_limit: int, depth_kind: int, skip_kind: int,
+                  ) -> tuple[int, int, int, bool]:  # pragma: no cover - compiled
     """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
     chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
     the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes an
     interval), and just after a diff that leaves the book crossed. Events of ``skip_kind`` (trades,
     when no feature reads them; -1: none) are stepped over as no-ops. Returns ``(next i, position,
-    E of the last applied diff or -1, bid count, ask count, crossed)``.
+    E of the last applied diff or -1, crossed)``.
     """
     last_time = -1
     n = starts.shape[0]
@@ -197,15 +356,14 @@ def _follow_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
         if final > position:
             if firsts[i] != position + 1:
                 break
-            bid_count, ask_count, crossed = _apply_rows(bid_keys, bid_qtys, bid_count, ask_keys, ask_qtys,
-                                                        ask_count, side, price, qty, price_factor, qty_factor,
-                                                        starts[i], ends[i])
+            crossed = _apply_rows(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, side,
+                                  price, qty, ratio, qty_factor, starts[i], ends[i])
             position = final
             last_time = times[i]
             if crossed:
-                return i + 1, position, last_time, bid_count, ask_count, True
+                return i + 1, position, last_time, True
         i += 1
-    return i, position, last_time, bid_count, ask_count, False
+    return i, position, last_time, False
 
 
 _SCALE_F = float(SCALE)
@@ -215,27 +373,45 @@ _MID, _BEST_BID, _BEST_ASK, _SPREAD, _BIAS, _BID_AMOUNT = (int(Kernel.MID), int(
 
 
 @njit(cache=True, nogil=True)
-def _top_sum(qtys: np.ndarray, count: int, levels: int) -> int:  # pragma: no cover - compiled
-    """Summed quantity of the best ``levels`` levels (the best sits at the end); -1 past ``EXACT_LIMIT``."""
+def _top_sum(st: np.ndarray, win: np.ndarray, qtys: np.ndarray, levels: int) -> int:  # pragma: no cover - compiled
+    """Summed quantity of the best ``levels`` levels; -1 past ``EXACT_LIMIT``."""
     total = 0
-    for j in range(count - 1, max(count - levels, 0) - 1, -1):
-        if qtys[j] > EXACT_LIMIT:  # checked before adding: no int64 wrap-around
+    left = levels
+    slot = st[_BEST]
+    while left > 0 and slot >= 0:  # the window, best first, skipping empty slots
+        q = win[slot]
+        if q != 0:
+            if q > EXACT_LIMIT:  # checked before adding: no int64 wrap-around
+                return -1
+            total += q
+            if total > EXACT_LIMIT:
+                return -1
+            left -= 1
+        slot -= 1
+    j = st[_BELOW] - 1
+    while left > 0 and j >= 0:  # then the sorted arrays, from their top
+        if qtys[j] > EXACT_LIMIT:
             return -1
         total += qtys[j]
         if total > EXACT_LIMIT:
             return -1
+        left -= 1
+        j -= 1
     return total
 
 
 @njit(cache=True, nogil=True)
-def _features(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
-              ask_qtys: np.ndarray, ask_count: int, codes: np.ndarray, params: np.ndarray,
-              out: np.ndarray) -> bool:  # pragma: no cover - compiled
+def _features(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+              ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray, unit: int,
+              codes: np.ndarray, params: np.ndarray, out: np.ndarray) -> bool:  # pragma: no cover - compiled
     """The ``kernels.Kernel`` features of the book into ``out`` (NaN: undefined, Python's None); False when
     one of them cannot be computed exactly here (then ``out`` is garbage and Python computes the row)."""
     nan = np.nan
-    bid = bid_keys[bid_count - 1] if bid_count else 0
-    ask = -ask_keys[ask_count - 1] if ask_count else 0
+    bid_count = bid_st[_IN_WINDOW] + bid_st[_BELOW]
+    ask_count = ask_st[_IN_WINDOW] + ask_st[_BELOW]
+    # Prices from keys: key * unit never wraps (every price fits int64 at the book scale).
+    bid = _best_key(bid_st, bid_keys) * unit if bid_count else 0
+    ask = -_best_key(ask_st, ask_keys) * unit if ask_count else 0
     both = bid_count > 0 and ask_count > 0
     for f in range(codes.shape[0]):
         code = codes[f]
@@ -262,8 +438,8 @@ def _features(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_ke
             else:
                 out[f] = float(ask - bid) / _SCALE_F
         else:  # a family over the top N levels
-            b = _top_sum(bid_qtys, bid_count, params[f])
-            a = _top_sum(ask_qtys, ask_count, params[f])
+            b = _top_sum(bid_st, bid_win, bid_qtys, params[f])
+            a = _top_sum(ask_st, ask_win, ask_qtys, params[f])
             if b < 0 or a < 0 or a + b > EXACT_LIMIT:
                 return False
             if code == _BIAS:
@@ -276,21 +452,21 @@ def _features(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_ke
 
 
 @njit(cache=True, nogil=True)
-def _sample_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, ask_keys: np.ndarray,
-                  ask_qtys: np.ndarray, ask_count: int, side: np.ndarray, price: np.ndarray, qty: np.ndarray,
-                  price_factor: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray,
-                  times: np.ndarray, firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, i: int,
-                  position: int, last_time: int, open_start: int, interval: int, depth_kind: int, skip_kind: int,
-                  codes: np.ndarray, params: np.ndarray, out_time: np.ndarray, out_stop: np.ndarray,
-                  out_last: np.ndarray, out_recv: np.ndarray, out_values: np.ndarray,
-                  ) -> tuple[int, int, int, int, int, int, int, bool]:  # pragma: no cover - compiled
+def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+                  ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray, unit: int,
+                  side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
+                  starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
+                  finals: np.ndarray, recv: np.ndarray, i: int, position: int, last_time: int, open_start: int,
+                  interval: int, depth_kind: int, skip_kind: int, codes: np.ndarray, params: np.ndarray,
+                  out_time: np.ndarray, out_stop: np.ndarray, out_last: np.ndarray, out_recv: np.ndarray,
+                  out_values: np.ndarray) -> tuple[int, int, int, int, int, bool]:  # pragma: no cover - compiled
     """``_follow_chain`` that also closes intervals itself: a diff that continues the chain (or is
     already covered) and whose ``E`` is past the open interval (every diff, with ``interval`` 0:
     event mode) closes it -- the row is sampled first, into ``out_*`` at the next free index, then
     the diff is applied, as ``MinuteSampler.apply`` does. Such a row is valid: the book was LIVE and
-    the closing diff kept the chain. Stops where ``_follow_chain`` stops, when the output is full,
-    or before a closing diff whose features cannot be computed exactly here. Returns ``(next i,
-    position, last E or -1, open interval start, bid count, ask count, rows, crossed)``.
+    the closing diff kept the chain. Stops where ``_follow_chain`` stops (and steps over ``skip_kind``
+    alike), when the output is full, or before a closing diff whose features cannot be computed
+    exactly here. Returns ``(next i, position, last E or -1, open interval start, rows, crossed)``.
     """
     n = starts.shape[0]
     rows = 0
@@ -309,8 +485,8 @@ def _sample_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
         if interval == 0 or times[i] >= limit:
             if rows == capacity:
                 break
-            if not _features(bid_keys, bid_qtys, bid_count, ask_keys, ask_qtys, ask_count, codes, params,
-                             out_values[rows]):
+            if not _features(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, unit, codes,
+                             params, out_values[rows]):
                 break
             out_time[rows] = open_start
             out_last[rows] = last_time
@@ -320,15 +496,14 @@ def _sample_chain(bid_keys: np.ndarray, bid_qtys: np.ndarray, bid_count: int, as
             rows += 1
             limit = open_start + interval
         if ahead:
-            bid_count, ask_count, crossed = _apply_rows(bid_keys, bid_qtys, bid_count, ask_keys, ask_qtys,
-                                                        ask_count, side, price, qty, price_factor, qty_factor,
-                                                        starts[i], ends[i])
+            crossed = _apply_rows(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, side,
+                                  price, qty, ratio, qty_factor, starts[i], ends[i])
             position = final
             last_time = times[i]
             if crossed:
-                return i + 1, position, last_time, open_start, bid_count, ask_count, rows, True
+                return i + 1, position, last_time, open_start, rows, True
         i += 1
-    return i, position, last_time, open_start, bid_count, ask_count, rows, False
+    return i, position, last_time, open_start, rows, False
 
 
 class LaneRows:
@@ -350,60 +525,156 @@ class LaneRows:
         self.values = np.empty((capacity, len(codes)), dtype=np.float64)
 
 
-class _Side:
-    __slots__ = ("keys", "qtys", "count", "negate")
+#: Powers of ten a unit can be (int64): the largest dividing every price is the book's unit.
+_POW10 = [10**k for k in range(19)]
 
-    def __init__(self, negate: bool, capacity: int = 1024) -> None:
+
+def _unit_of(prices: np.ndarray, limit: int) -> int:
+    """The largest power of ten, at most ``limit``, that divides every price."""
+    unit = limit
+    while unit > 1 and prices.size and np.any(prices % unit):
+        unit //= 10
+    return unit
+
+
+class _Side:
+    """One side: window state ``st``, window ``win``, and the sorted levels below it (``keys``/``qtys``,
+    ascending, ``st[_BELOW]`` of them). ``sign``: +1 bids, -1 asks (key = sign * price / unit)."""
+
+    __slots__ = ("st", "win", "keys", "qtys", "sign")
+
+    def __init__(self, sign: int, window: int, capacity: int = 1024) -> None:
+        self.st = np.array([0, -1, 0, 0], dtype=np.int64)
+        self.win = np.zeros(window, dtype=np.int64)
         self.keys = np.empty(capacity, dtype=np.int64)
         self.qtys = np.empty(capacity, dtype=np.int64)
-        self.count = 0
-        self.negate = negate
+        self.sign = sign
+
+    @property
+    def count(self) -> int:
+        return int(self.st[_IN_WINDOW] + self.st[_BELOW])
+
+    def clear(self) -> None:
+        if self.st[_IN_WINDOW]:
+            self.win[:] = 0
+        self.st[:] = (0, -1, 0, 0)
 
     def reserve(self, extra: int) -> None:
+        """Room below the window for every level the side could then hold."""
         needed = self.count + extra
         if needed > len(self.keys):
             size = max(needed, 2 * len(self.keys))
+            below = int(self.st[_BELOW])
             # Copy only the live levels: np.resize would fill the whole new size (a row group's worth).
             keys, qtys = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
-            keys[: self.count] = self.keys[: self.count]
-            qtys[: self.count] = self.qtys[: self.count]
+            keys[:below] = self.keys[:below]
+            qtys[:below] = self.qtys[:below]
             self.keys, self.qtys = keys, qtys
 
-    def top(self, n: int | None) -> list[tuple[int, int]]:
-        count = self.count if n is None else min(n, self.count)
-        if not count:
-            return []
-        keys = self.keys[self.count - count : self.count][::-1]
-        prices = (-keys if self.negate else keys).tolist()  # Python ints: features multiply exactly
-        return list(zip(prices, self.qtys[self.count - count : self.count][::-1].tolist(), strict=True))
+    def levels(self, unit: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``n`` (None: all) levels, best first: ``(prices, qtys)`` at the book scale."""
+        best = int(self.st[_BEST])
+        slots = np.flatnonzero(self.win[: best + 1])[::-1] if best >= 0 else np.empty(0, dtype=np.int64)
+        below = int(self.st[_BELOW])
+        keys = np.concatenate([slots + self.st[_BASE], self.keys[:below][::-1]])
+        qtys = np.concatenate([self.win[slots], self.qtys[:below][::-1]])
+        if n is not None:
+            keys, qtys = keys[:n], qtys[:n]
+        return self.sign * keys * unit, qtys
 
-    def best(self) -> int | None:
+    def top(self, unit: int, n: int | None) -> list[tuple[int, int]]:
+        prices, qtys = self.levels(unit, n)
+        # Python ints: features multiply exactly.
+        return list(zip(prices.tolist(), qtys.tolist(), strict=True))
+
+    def best(self, unit: int) -> int | None:
         if not self.count:
             return None
-        key = int(self.keys[self.count - 1])
-        return -key if self.negate else key
+        return self.sign * int(_best_key(self.st, self.keys)) * unit
+
+    def apply(self, prices: np.ndarray, qtys: np.ndarray, unit: int) -> None:
+        """Set the levels in turn (book-scale prices, each a multiple of ``unit``)."""
+        if not len(prices):
+            return
+        keys = self.sign * (np.asarray(prices, dtype=np.int64) // unit)
+        # Worst first (a stable sort keeps a repeated price's last quantity last): levels that end
+        # below the window are appended there, never inserted one by one at the front.
+        order = np.argsort(keys, kind="stable")
+        _apply_side(self.st, self.win, self.keys, self.qtys, keys[order], np.asarray(qtys, dtype=np.int64)[order])
 
 
 class ArrayBook:
     """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``.
-    A ``BookLike[ArrayLevels]``."""
+    A ``BookLike[ArrayLevels]``. ``window``: slots of each side's ladder (see the strategy above)."""
 
-    __slots__ = ("_bids", "_asks")
+    __slots__ = ("_bids", "_asks", "_unit", "_divided")
 
-    def __init__(self) -> None:
-        self._bids = _Side(negate=False)
-        self._asks = _Side(negate=True)
+    def __init__(self, window: int = WINDOW) -> None:
+        if window < 4:
+            raise ValueError(f"window {window}: at least 4 slots")
+        self._bids = _Side(1, window)
+        self._asks = _Side(-1, window)
+        self._unit = 0  # none yet: the first prices choose it
+        #: A fine row group's prices as read, the unit, and the prices as keys (see ``_fit_group``).
+        self._divided: tuple[np.ndarray, int, np.ndarray] | None = None
 
     def clear(self) -> None:
-        self._bids.count = 0
-        self._asks.count = 0
+        self._bids.clear()
+        self._asks.clear()
+        self._unit = 0
+
+    def _fit(self, unit: int) -> None:
+        """Make the book's unit divide ``unit`` (a power of ten), re-laying its levels if it must shrink."""
+        if self._unit and self._unit % unit == 0 and self._unit != unit:
+            old = self._unit
+            bids, asks = self._bids.levels(old), self._asks.levels(old)
+            self._bids.clear()
+            self._asks.clear()
+            self._unit = unit
+            self._bids.apply(*bids, unit)
+            self._asks.apply(*asks, unit)
+        elif not self._unit:
+            self._unit = unit
+
+    def _fit_prices(self, *prices: np.ndarray) -> None:
+        limit = self._unit or _POW10[-1]
+        units = [_unit_of(np.asarray(p, dtype=np.int64), limit) for p in prices if len(p)]
+        if units:  # no prices (an empty snapshot) choose no unit
+            self._fit(min(units))
+
+    def _fit_group(self, group: EventColumns) -> tuple[np.ndarray, int]:
+        """``group``'s prices as the lane reads them and the ratio that turns them into keys, after
+        fitting the book's unit to them."""
+        factor = int(group.price_factor)
+        unit = max(u for u in _POW10 if factor % u == 0)  # the factor's own largest power of ten
+        if not self._unit or self._unit <= unit:
+            self._fit(min(unit, self._unit) if self._unit else unit)
+            return group.price, factor // self._unit
+        # A factor finer than the book's unit (a row group whose spellings differ: factor 1): the
+        # prices are often still multiples of the unit. Divided once per row group, not per row,
+        # rather than shrinking the unit to the factor, which would spread the window's levels apart.
+        cached = self._divided
+        if cached is None or cached[0] is not group.price or cached[1] != self._unit:
+            self._fit(_unit_of(group.price * factor, self._unit))
+            unit = self._unit
+            keys = group.price * factor // unit if unit > factor else group.price * (factor // unit)
+            cached = self._divided = (group.price, unit, keys)
+        return cached[2], 1
 
     def apply(self, bids: ArrayLevels, asks: ArrayLevels) -> None:
         b, a = self._bids, self._asks
+        self._fit_prices(bids[0], asks[0])
         b.reserve(len(bids[0]))
         a.reserve(len(asks[0]))
-        b.count, a.count = _apply_event(b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, bids[0], bids[1],
-                                        asks[0], asks[1])
+        b.apply(bids[0], bids[1], self._unit)
+        a.apply(asks[0], asks[1], self._unit)
+
+    def _prepare(self, group: EventColumns, i: int) -> tuple[np.ndarray, int]:
+        prices, ratio = self._fit_group(group)
+        rows = len(group.side) - int(group.starts[i]) if len(group.starts) else 0
+        self._bids.reserve(rows)
+        self._asks.reserve(rows)
+        return prices, ratio
 
     def follow_chain(self, group: EventColumns, i: int, position: int, time_limit: int,
                      skip_trades: bool = False) -> tuple[int, int, int, bool]:
@@ -411,74 +682,66 @@ class ArrayBook:
 
         It stops at any event other than a diff (a bookTicker always: Python audits it), except trades
         with ``skip_trades`` (no feature reads them), which it steps over."""
+        prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        rows = len(group.side) - int(group.starts[i])
-        b.reserve(rows)
-        a.reserve(rows)
-        i, position, last_time, b.count, a.count, crossed = _follow_chain(
-            b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty,
-            group.price_factor, group.qty_factor, group.starts,
-            group.ends, group.kinds, group.times, group.firsts, group.finals, i, position, time_limit,
-            _DEPTH, _TRADE if skip_trades else _NO_KIND)
-        return i, position, last_time, crossed
+        return _follow_chain(  # type: ignore[no-any-return]
+            b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, group.side, prices, group.qty, ratio,
+            group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts, group.finals, i,
+            position, time_limit, _DEPTH, _TRADE if skip_trades else _NO_KIND)
 
     def sample_chain(self, group: EventColumns, i: int, position: int, last_time: int, open_start: int,
                      interval: int, out: LaneRows, skip_trades: bool = False) -> tuple[int, int, int, int, int, bool]:
         """Run ``_sample_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1,
         open interval start, rows written into out, crossed)``; ``skip_trades`` as in ``follow_chain``."""
+        prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        rows = len(group.side) - int(group.starts[i])
-        b.reserve(rows)
-        a.reserve(rows)
-        i, position, last_time, open_start, b.count, a.count, written, crossed = _sample_chain(
-            b.keys, b.qtys, b.count, a.keys, a.qtys, a.count, group.side, group.price, group.qty,
-            group.price_factor, group.qty_factor, group.starts, group.ends, group.kinds, group.times,
-            group.firsts, group.finals, group.recv, i, position, last_time, open_start, interval,
-            _DEPTH, _TRADE if skip_trades else _NO_KIND, out.codes, out.params, out.time, out.stop, out.last,
-            out.recv, out.values)
-        return i, position, last_time, open_start, written, crossed
+        return _sample_chain(  # type: ignore[no-any-return]
+            b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, self._unit, group.side, prices,
+            group.qty, ratio, group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts,
+            group.finals, group.recv, i, position, last_time, open_start, interval, _DEPTH,
+            _TRADE if skip_trades else _NO_KIND, out.codes, out.params, out.time, out.stop, out.last, out.recv,
+            out.values)
 
     def is_crossed(self) -> bool:
         b, a = self._bids, self._asks
-        return bool(b.count and a.count and b.keys[b.count - 1] >= -a.keys[a.count - 1])
+        return bool(_crossed(b.st, b.keys, a.st, a.keys))
 
     def load(self, bids: ArrayLevels, asks: ArrayLevels) -> None:
         self.clear()
         self.apply(bids, asks)
 
     def view(self) -> ArrayBookView:
-        return ArrayBookView(self._bids, self._asks)
+        return ArrayBookView(self)
 
 
 class ArrayBookView:
-    """The ``BookView`` interface over an ``ArrayBook``."""
+    """The ``BookView`` interface over an ``ArrayBook`` (live: it reads the book as it is now)."""
 
-    __slots__ = ("_bids", "_asks")
+    __slots__ = ("_book",)
     scale = SCALE
 
-    def __init__(self, bids: _Side, asks: _Side) -> None:
-        self._bids = bids
-        self._asks = asks
+    def __init__(self, book: ArrayBook) -> None:
+        self._book = book
 
     def bids(self, n: int | None = None) -> list[tuple[int, int]]:
-        return self._bids.top(n)
+        return self._book._bids.top(self._book._unit, n)
 
     def asks(self, n: int | None = None) -> list[tuple[int, int]]:
-        return self._asks.top(n)
+        return self._book._asks.top(self._book._unit, n)
 
     @property
     def bid_depth(self) -> int:
-        return self._bids.count
+        return self._book._bids.count
 
     @property
     def ask_depth(self) -> int:
-        return self._asks.count
+        return self._book._asks.count
 
     def best_bid(self) -> int | None:
-        return self._bids.best()
+        return self._book._bids.best(self._book._unit)
 
     def best_ask(self) -> int | None:
-        return self._asks.best()
+        return self._book._asks.best(self._book._unit)
 
     def is_crossed(self) -> bool:
         bid, ask = self.best_bid(), self.best_ask()
