@@ -221,12 +221,18 @@ def replay_cmd(
     report = ReplayReport()
     schema = features_schema(names)
     if workers is not None or scheduler is not None:
+        import warnings
+
+        from acts.features.pipeline import OnFeatureError, raise_feature_error
         from acts.replayer.distributed import replay_distributed
 
-        if strict:
-            raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
+        # The single process's policies (History's): stop, or null with a warning per feature and symbol.
+        on_failure: OnFeatureError = raise_feature_error
+        if on_feature_error is FeatureErrorPolicy.NULL:
+            on_failure = NullAndReportOnce(lambda message: warnings.warn(message, RuntimeWarning, stacklevel=2))
         batches = row_batches(replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers, scheduler,
-                                                 report, interval_ms), schema)
+                                                 report, interval_ms, strict=strict, engine=engine,
+                                                 on_feature_error=on_failure), schema)
     else:
         # The API's own stream: the CLI's rows are the table History.features returns, batch for batch.
         policy = "null" if on_feature_error is FeatureErrorPolicy.NULL else "raise"
