@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import importlib
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,7 +179,7 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
         # Worker processes talk over loopback TCP; worker threads over Dask's in-process transport.
         where = {"host": "127.0.0.1"} if processes else {}
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=processes,
-                               dashboard_address=None, **where)
+                               dashboard_address=None, silence_logs=logging.ERROR, **where)
         client = Client(cluster)
     else:
         try:

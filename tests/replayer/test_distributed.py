@@ -257,3 +257,28 @@ def test_a_failing_feature_nulled_alike(two_days: Path, name: str) -> None:
     assert got == rows and any(row.values[1] is None for row in rows) and any(row.valid for row in rows)
     firsts = {(f.feature, f.symbol): f for f in reversed(single)}
     assert sorted(firsts.values(), key=str) == sorted(spread, key=str)  # the first per feature and symbol
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("plugin")
+def test_cli_flags_with_workers_equal_without(two_days: Path, corrupt: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``acts replay`` with and without ``--workers 2`` (worker processes): the same file and warnings
+    under ``--on-feature-error null --engine python``, the same one-line error under ``--strict``."""
+    import pyarrow.parquet as pq
+
+    from acts.cli import main
+
+    def run(data_dir: Path, name: str, *args: str) -> tuple[int, list[str]]:
+        code = main(["replay", "--data-dir", str(data_dir), "--from", iso_ms(MIDNIGHT - 3 * 60_000), "--to",
+                     iso_ms(MIDNIGHT + 2 * 60_000), "--every", "5s", "--quiet", "--out", str(tmp_path / name),
+                     *args])
+        err = capsys.readouterr().err.splitlines()  # Dask's own log lines (a slow worker's close) aside
+        return code, sorted(line for line in err if not line.startswith("wrote ") and " - distributed." not in line)
+
+    nulled = ["--features", "mid,dbad.feat:boom,dbad.feat:text", "--on-feature-error", "null", "--engine", "python"]
+    one, two = run(two_days, "one.parquet", *nulled), run(two_days, "two.parquet", *nulled, "--workers", "2")
+    assert one == two and one[0] == 0 and len([line for line in one[1] if line.startswith("warning:")]) == 4
+    assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "two.parquet"))
+    stopped = run(corrupt, "x.parquet", "--strict"), run(corrupt, "y.parquet", "--strict", "--workers", "2")
+    assert stopped[0] == stopped[1] and stopped[0][0] == 2 and len(stopped[0][1]) == 1
