@@ -62,7 +62,8 @@ def test_partition_tasks_equal_single_process(two_days: Path) -> None:
 @pytest.mark.slow
 def test_dask_local_cluster_matches_single_process(two_days: Path) -> None:
     start, end = MIDNIGHT - 5 * 60_000, MIDNIGHT + 6 * 60_000
-    assert list(replay_distributed(two_days, ["BTCUSDT", "ETHUSDT"], NAMES, start, end, workers=2)) == \
+    assert list(replay_distributed(two_days, ["BTCUSDT", "ETHUSDT"], NAMES, start, end, workers=2,
+                                   processes=True)) == \
         _single(two_days, start, end)
 
 
@@ -263,8 +264,9 @@ def test_a_failing_feature_nulled_alike(two_days: Path, name: str) -> None:
 @pytest.mark.usefixtures("plugin")
 def test_cli_flags_with_workers_equal_without(two_days: Path, corrupt: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """``acts replay`` with and without ``--workers 2`` (worker processes): the same file and warnings
-    under ``--on-feature-error null --engine python``, the same one-line error under ``--strict``."""
+    """``acts replay`` with and without ``--workers 2``: the same file and warnings under
+    ``--on-feature-error null --engine python`` (worker processes: the plug-in imported there), the
+    same one-line error under ``--strict`` (worker threads)."""
     import pyarrow.parquet as pq
 
     from acts.cli import main
@@ -276,9 +278,19 @@ def test_cli_flags_with_workers_equal_without(two_days: Path, corrupt: Path, tmp
         err = capsys.readouterr().err.splitlines()  # Dask's own log lines (a slow worker's close) aside
         return code, sorted(line for line in err if not line.startswith("wrote ") and " - distributed." not in line)
 
-    nulled = ["--features", "mid,dbad.feat:boom,dbad.feat:text", "--on-feature-error", "null", "--engine", "python"]
-    one, two = run(two_days, "one.parquet", *nulled), run(two_days, "two.parquet", *nulled, "--workers", "2")
+    nulled = ["--features", "mid,dbad.feat:boom,dbad.feat:text", "--on-feature-error", "null",
+              "--engine", "python"]
+    one = run(two_days, "one.parquet", *nulled)
+    two = run(two_days, "two.parquet", *nulled, "--workers", "2", "--processes")
     assert one == two and one[0] == 0 and len([line for line in one[1] if line.startswith("warning:")]) == 4
     assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "two.parquet"))
     stopped = run(corrupt, "x.parquet", "--strict"), run(corrupt, "y.parquet", "--strict", "--workers", "2")
     assert stopped[0] == stopped[1] and stopped[0][0] == 2 and len(stopped[0][1]) == 1
+
+
+def test_cli_processes_without_workers_is_refused(two_days: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from acts.cli import main
+
+    code = main(["replay", "--data-dir", str(two_days), "--from", iso_ms(MIDNIGHT), "--processes"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--processes applies to --workers" in err
