@@ -9,7 +9,7 @@ on past its end until the diff that closes it.
 
 Parts are sized to the work (``sized_partitions``): whole symbols when there are at least as many
 symbols as workers (a boundary costs a re-read from the snapshot before it), (symbol, UTC day)
-parts when there are fewer, or when a whole symbol would send too many rows at once, and hour
+parts when there are fewer, or when whole symbols would send too many rows at once, and hour
 ranges inside a day only when even the days are fewer than the workers. Rows are merged by
 ``(time, symbol)`` exactly as the single-process path does, so outputs are identical.
 
@@ -35,14 +35,15 @@ from acts.replayer.replay import Engine, ReplayReport, replay_symbol
 from acts.storage.store import SegmentStore
 
 __all__ = ["Part", "partitions", "sized_partitions", "replay_partition", "replay_distributed", "check_options",
-           "MAX_PART_ROWS"]
+           "MAX_HELD_ROWS"]
 
 #: ``(symbol, part_start_ms, part_end_ms)``; ``None`` as the end: to the end of the data.
 Part = tuple[str, int, int | None]
 
-#: Rows one task may send back at once: a whole symbol whose request holds more (at its interval) is
-#: cut into days, so that the client holds a day of rows per symbol, not the whole request.
-MAX_PART_ROWS = 1_000_000
+#: Rows the client may hold at once from whole-symbol parts (all of them start together, so the merge
+#: holds them all): a request with more (at its interval, over every symbol) is cut into days, so that
+#: the client holds a day of rows per symbol, not the whole request.
+MAX_HELD_ROWS = 1_000_000
 
 
 def partitions(store: SegmentStore, symbols: Sequence[str], start_ms: int, end_ms: int | None) -> list[Part]:
@@ -67,12 +68,12 @@ def sized_partitions(store: SegmentStore, symbols: Sequence[str], start_ms: int,
                      workers: int, interval_ms: int = MINUTE_MS) -> list[Part]:
     """The parts to run on ``workers`` workers, sorted by ``(start, symbol)``.
 
-    Whole symbols when there are at least ``workers`` of them and none would send more than
-    ``MAX_PART_ROWS`` rows (every-event rows are not known in advance: days); else ``partitions``'
-    (symbol, day) parts, each cut into hour ranges when the days are still fewer than ``workers``."""
+    Whole symbols when there are at least ``workers`` of them and their rows together are at most
+    ``MAX_HELD_ROWS`` (every-event rows are not known in advance: days); else ``partitions``' (symbol,
+    day) parts, each cut into hour ranges when the days are still fewer than ``workers``."""
     spans = [(symbol, stop) for symbol in sorted(symbols) if (stop := _stop(store, symbol, end_ms)) is not None]
-    longest = max((stop - start_ms for _, stop in spans), default=0)
-    small = interval_ms != EVERY_EVENT and longest // interval_ms <= MAX_PART_ROWS
+    held = sum(stop - start_ms for _, stop in spans) // interval_ms if interval_ms != EVERY_EVENT else None
+    small = held is not None and held <= MAX_HELD_ROWS
     if len(spans) >= workers and small:
         parts = [(symbol, start_ms, end_ms) for symbol, _ in spans]
     else:

@@ -127,9 +127,12 @@ def test_sized_partitions(two_days: Path, workers: int, interval_ms: int, expect
     assert got == expected
 
 
-def test_too_many_rows_for_one_part_cut_whole_symbols_into_days(two_days: Path) -> None:
-    """At 1 ms the 2 days of the open end hold 172.8 M intervals: more than one task may send at once."""
-    got = sized_partitions(SegmentStore(two_days), ["BTCUSDT", "ETHUSDT"], MIDNIGHT - 8 * 60_000, None, 2, 1)
+@pytest.mark.parametrize("interval_ms", [1, 60])
+def test_too_many_rows_at_once_cut_whole_symbols_into_days(two_days: Path, interval_ms: int) -> None:
+    """The open end runs to the end of the last day: 2 symbols x 1 day and 8 minutes, 2.9 M rows at
+    60 ms, more than the client may hold from whole symbols at once."""
+    got = sized_partitions(SegmentStore(two_days), ["BTCUSDT", "ETHUSDT"], MIDNIGHT - 8 * 60_000, None, 2,
+                           interval_ms)
     assert got == partitions(SegmentStore(two_days), ["BTCUSDT"], MIDNIGHT - 8 * 60_000, None)[:1] + [
         ("ETHUSDT", MIDNIGHT - 8 * 60_000, MIDNIGHT), ("BTCUSDT", MIDNIGHT, None), ("ETHUSDT", MIDNIGHT, None)]
 
