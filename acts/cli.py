@@ -191,9 +191,12 @@ def replay_cmd(
     every: EveryOption = "1min",
     out: Annotated[Path | None, typer.Option(help="Write FILE.parquet or FILE.csv instead of printing.")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
-    workers: Annotated[int | None, typer.Option(callback=_number(1, hint=" (local worker processes)"),
-                       help="Replay (symbol, day) partitions on N local Dask processes (needs the dask "
-                       "extra).")] = None,
+    workers: Annotated[int | None, typer.Option(callback=_number(1, hint=" (local workers)"),
+                       help="Replay on N local Dask workers, threads of this process unless --processes "
+                       "(needs the dask extra).")] = None,
+    processes: Annotated[bool, typer.Option(
+        "--processes", help="With --workers: one process per worker (for long requests, many cores or Python "
+                            "features), instead of threads (quicker to start).")] = False,
     scheduler: Annotated[str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")]
     = None,
     engine: Annotated[str, typer.Option(help="auto | fast (compiled array book) | python (reference).")] = "auto",
@@ -227,13 +230,21 @@ def replay_cmd(
     chosen = history.store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
     schema = features_schema(names)
+    if processes and workers is None:
+        raise InputError("--processes applies to --workers (a local cluster); add --workers N, or drop it")
     if workers is not None or scheduler is not None:
+        import warnings
+
+        from acts.features.pipeline import OnFeatureError, raise_feature_error
         from acts.replayer.distributed import replay_distributed
 
-        if strict:
-            raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
+        # The single process's policies (History's): stop, or null with a warning per feature and symbol.
+        on_failure: OnFeatureError = raise_feature_error
+        if on_feature_error is FeatureErrorPolicy.NULL:
+            on_failure = NullAndReportOnce(lambda message: warnings.warn(message, RuntimeWarning, stacklevel=2))
         batches = row_batches(replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers, scheduler,
-                                                 report, interval_ms, market=market), schema)
+                                                 report, interval_ms, processes, strict, engine, on_failure,
+                                                 market=market), schema)
     else:
         # The API's own stream: the CLI's rows are the table History.features returns, batch for batch.
         policy = "null" if on_feature_error is FeatureErrorPolicy.NULL else "raise"
