@@ -75,6 +75,18 @@ EveryOption = Annotated[str, typer.Option(
     "--every", help="Sampling interval: 100ms, 1s, 5s, 1min (the default: minute rows), 1h, ... or event (a row "
     "after every diff).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines on stderr.")]
+#: ``--market`` of record and exchange: spot, or Binance USD-M futures.
+MarketOpt = Annotated[str, typer.Option(help="spot, or usdm: Binance USD-M futures (/fapi REST, futures streams).")]
+_MARKETS = ("spot", "usdm")
+#: Half of Binance USD-M's 2400 request weight per minute (spot's recorder budget is half of 6000 too).
+_HALF_FUTURES_WEIGHT = 1200
+
+
+def _market(text: str) -> str:
+    market = text.strip().lower()
+    if market not in _MARKETS:
+        raise InputError(f"--market {text!r} is not a market; use one of {', '.join(_MARKETS)}")
+    return market
 
 
 def _number(low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -469,25 +481,32 @@ def record_cmd(
     journal_keep_days: Annotated[float | None, typer.Option(min=0.0, help="Keep rolled journals in "
                                  "DATA/journal/rolled for N days (default: delete each once its segments are "
                                  "verified).")] = None,
+    market: MarketOpt = "spot",
 ) -> int:
     """Record depth events 24/7 into segments; write one entry per symbol per minute."""
     import asyncio
 
     from acts.core.clock import SystemClock
     from acts.core.secrets import Scrubber
+    from acts.core.weights import FUTURES_DEPTH_LIMITS
     from acts.features.builtin import default_registry
     from acts.recorder.live import Recorder, RecorderConfig
     from acts.recorder.roll import Roller
     from acts.wiring import build_sink, setup_logging
 
     chosen = parse_symbols(symbols, "SYMBOLS")
+    market = _market(market)
+    if market == "usdm" and snapshot_limit not in FUTURES_DEPTH_LIMITS:
+        raise InputError(f"--snapshot-limit {snapshot_limit}: USD-M futures answer depth for limit "
+                         f"{', '.join(map(str, FUTURES_DEPTH_LIMITS))} only")
     names = _live_feature_names(levels, features)
     resolved = default_registry().resolve(names)
     setup_logging(data_dir, chosen, verbose, int(log_max_mb * 2**20), log_keep, Scrubber.for_uri(mongo))
     sink = build_sink(data_dir, mongo)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
                             snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
-                            snapshot_every_s=snapshot_every, roll_every_s=roll_every)
+                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, market=market,
+                            **({"weight_per_minute": _HALF_FUTURES_WEIGHT} if market == "usdm" else {}))
     clock = SystemClock()
     recorder = Recorder(config, resolved, sink, clock, Roller(data_dir, keep_days=journal_keep_days, clock=clock))
     try:
@@ -519,6 +538,7 @@ def exchange_cmd(
                      "(see acts/exchange/faults.py); repeatable.")] = None,
     history: Annotated[str | None, typer.Option(help="Serve recorded history from this data dir instead of "
                        "the generator (all its symbols unless --symbols is given).")] = None,
+    market: MarketOpt = "spot",
 ) -> int:
     """Serve a Binance-compatible market-data exchange (REST + websocket): generated or recorded history."""
     from acts.exchange.server import run_exchange
@@ -527,7 +547,7 @@ def exchange_cmd(
         chosen = parse_symbols(symbols)
     else:  # every symbol of the history, or the generator's defaults
         chosen = [] if history else parse_symbols("BTC,ETH,SOL,SHIB")
-    run_exchange(chosen, seed, host, port, speed, fault or [], gap_rate, history)
+    run_exchange(chosen, seed, host, port, speed, fault or [], gap_rate, history, _market(market))
     return 0
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from acts.core.clock import SystemClock
 from acts.core.errors import SinkError
-from acts.exchange.feed import GeneratorFeed
+from acts.exchange.feed import Feed, GeneratorFeed
+from acts.exchange.futures import USDM, FuturesFeed
 from acts.exchange.generator import STEP_MS
 from acts.exchange.server import LocalExchange
 from acts.features.builtin import default_registry
@@ -62,17 +63,21 @@ def _reached(ex: LocalExchange, step: int) -> bool:
 def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, speed: float = 40.0,
              faults: tuple[str, ...] = (), exchange_kwargs: dict[str, Any] | None = None,
              before: tuple[str, ...] = (), allow_failure: bool = False, extra: Sequence[Feature] = (),
-             **config: Any) -> LiveRun:
-    """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced exchange steps."""
+             market: str = "spot", **config: Any) -> LiveRun:
+    """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced exchange steps.
+
+    ``market="usdm"``: the exchange serves the market as USD-M futures and the recorder records futures."""
 
     async def main() -> LiveRun:
-        feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
-        async with LocalExchange(feed, speed=speed, **(exchange_kwargs or {})) as ex:
+        feed: Feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
+        if market == USDM:
+            feed = FuturesFeed(feed)
+        async with LocalExchange(feed, speed=speed, market=market, **(exchange_kwargs or {})) as ex:
             ex.keep_sent = True
             for fault in before:  # e.g. REST failures that must hit the first snapshot
                 ex.inject(fault)
             cfg = RecorderConfig(tuple(symbols), data_dir, (*NAMES, *(f.name for f in extra)), rest_url=ex.rest_url,
-                                 stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600)
+                                 stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600, market=market)
             cfg = replace(cfg, **config)
             features = [*default_registry().resolve(NAMES), *extra]
             recorder = Recorder(cfg, features, sink, SystemClock(), Roller(data_dir))

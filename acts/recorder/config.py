@@ -13,6 +13,8 @@ class RecorderConfig:
     symbols: tuple[str, ...]
     data_dir: Path
     feature_names: tuple[str, ...]
+    #: ``"spot"`` or ``"usdm"`` (USD-M futures: ``/fapi`` REST, futures streams and sequencing rules).
+    market: str = "spot"
     rest_url: str | None = None  # None: python-binance's default (the real Binance)
     stream_url: str | None = None
     snapshot_limit: int = 1000

@@ -185,7 +185,7 @@ class Recorder:
 
             self._exchange = BinanceAdapter(self.clock, self.config.rest_url, self.config.stream_url,
                                             queue_size=self.config.queue_size,
-                                            stale_after_s=self.config.stale_after_s)
+                                            stale_after_s=self.config.stale_after_s, market=self.config.market)
         try:
             await self._validate_symbols()
             self._journal = self._open_journal()
