@@ -1,4 +1,4 @@
-"""Binance spot depth sequencing: every rule in this file, as a transition table.
+"""Binance depth sequencing (spot and USD-M futures): every rule in this file, as a transition table.
 
 Rules (Binance "How to manage a local order book correctly", spot):
 
@@ -15,6 +15,18 @@ Rules (Binance "How to manage a local order book correctly", spot):
 6. Quantity zero removes the level (handled by ``Book``).
 7. A crossed book (best bid >= best ask) after a diff or a snapshot is corruption: ``Crossed``,
    the book is invalid until the next snapshot.
+
+USD-M futures (``Sequencer(market=Market.USDM)``; Binance's futures "How to manage a local order
+book correctly", snapshot from ``/fapi/v1/depth``) differ in rules 2 to 4 only:
+
+2'. Drop events with ``u < L`` (an event ending exactly at L still bridges the snapshot).
+3'. The first diff must bridge it: ``U <= L <= u``; one starting after L means the snapshot is stale.
+4'. Afterwards each event's ``pu`` (the previous event's ``u``, ``DepthUpdate.prev_final_update_id``)
+    must equal the previous ``u``; ``U`` itself may jump. ``u <= previous u`` is stale, as on spot.
+    Anything else, including a diff without ``pu``, is ``Gap(expected=previous u, got=pu or 0)``.
+
+The market is the sequencer's, never guessed from an event: a spot stream is never judged by
+``pu`` and a futures stream never by ``U``.
 
 Markers (connect, disconnect, gap, resync) do not change the book: gaps are detected from
 the update ids themselves, so a replay never trusts what the live process believed. The one
@@ -40,6 +52,7 @@ from typing import Any, Generic, TypeAlias, overload
 from acts.book.book import Book
 from acts.book.protocol import BookLike, BookView
 from acts.core.events import BookTicker, DepthUpdate, EventKind, Levels, LevelsT, Marker, Snapshot, Trade
+from acts.core.markets import Market
 
 __all__ = [
     "State",
@@ -111,7 +124,7 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """The chain broke: ``expected`` was the next ``U``, ``got`` arrived instead."""
+    """The chain broke: ``expected`` was the next ``U`` (futures: the next ``pu``), ``got`` arrived instead."""
 
     expected: int
     got: int
@@ -175,15 +188,34 @@ TRANSITIONS: dict[tuple[State, Relation | None], tuple[Action, State]] = {
 }
 
 
-def _relation(state: State, position: int, event: DepthUpdate[LevelsT]) -> Relation | None:
+def _relation(state: State, position: int, event: DepthUpdate[LevelsT],
+              market: Market = Market.SPOT) -> Relation | None:
     if state is State.NO_BOOK:
         return None
+    if market is Market.USDM:
+        return _futures_relation(state, position, event)
     if event.final_update_id <= position:
         return Relation.OLD
     if state is State.SYNCING:
         return Relation.NEXT if event.first_update_id <= position + 1 else Relation.AHEAD
     # LIVE: strict chain; an overlap that is not exactly position + 1 is a break too.
     return Relation.NEXT if event.first_update_id == position + 1 else Relation.AHEAD
+
+
+def _futures_relation(state: State, position: int, event: DepthUpdate[LevelsT]) -> Relation:
+    if state is State.SYNCING:  # position is the snapshot's L
+        if event.final_update_id < position:
+            return Relation.OLD
+        return Relation.NEXT if event.first_update_id <= position else Relation.AHEAD
+    if event.final_update_id <= position:
+        return Relation.OLD
+    # LIVE: pu names the u this event follows; None proves nothing, so it breaks the chain.
+    return Relation.NEXT if event.prev_final_update_id == position else Relation.AHEAD
+
+
+def _expected(market: Market, position: int) -> int:
+    """What a LIVE book expects next: ``U`` on spot, ``pu`` on futures."""
+    return position if market is Market.USDM else position + 1
 
 
 def _reference_book() -> BookLike[Any]:
@@ -194,15 +226,19 @@ def _reference_book() -> BookLike[Any]:
 class Sequencer(Generic[LevelsT]):
     """One symbol's book plus its position in the update-id chain. ``apply(event) -> Outcome``."""
 
-    __slots__ = ("_book", "_state", "_position", "_buffer", "last_event_time_ms")
+    __slots__ = ("_book", "_state", "_position", "_buffer", "_market", "last_event_time_ms")
 
     @overload
-    def __init__(self: Sequencer[Levels], max_buffered: int = MAX_BUFFERED, book: None = None) -> None: ...
+    def __init__(self: Sequencer[Levels], max_buffered: int = MAX_BUFFERED, book: None = None, *,
+                 market: Market = Market.SPOT) -> None: ...
 
     @overload
-    def __init__(self, max_buffered: int = MAX_BUFFERED, *, book: BookLike[LevelsT]) -> None: ...
+    def __init__(self, max_buffered: int = MAX_BUFFERED, *, book: BookLike[LevelsT],
+                 market: Market = Market.SPOT) -> None: ...
 
-    def __init__(self, max_buffered: int = MAX_BUFFERED, book: BookLike[Any] | None = None) -> None:
+    def __init__(self, max_buffered: int = MAX_BUFFERED, book: BookLike[Any] | None = None, *,
+                 market: Market = Market.SPOT) -> None:
+        self._market = market  # whose rules judge the chain (see "USD-M futures" above)
         self._book: BookLike[LevelsT] = book if book is not None else _reference_book()
         self._state = State.NO_BOOK
         self._position = 0  # last update id reflected in the book (L, then each u)
@@ -223,6 +259,10 @@ class Sequencer(Generic[LevelsT]):
     def position(self) -> int:
         return self._position
 
+    @property
+    def market(self) -> Market:
+        return self._market
+
     def view(self) -> BookView:
         return self._book.view()
 
@@ -241,8 +281,8 @@ class Sequencer(Generic[LevelsT]):
         return Noted()
 
     def _on_diff(self, event: DepthUpdate[LevelsT]) -> Outcome:
-        action, next_state = TRANSITIONS[(self._state, _relation(self._state, self._position, event))]
-        expected = self._position + 1
+        action, next_state = TRANSITIONS[(self._state, _relation(self._state, self._position, event, self._market))]
+        expected = _expected(self._market, self._position)
         self._state = next_state
         if action is Action.BUFFER:
             self._buffer.append(event)
@@ -259,8 +299,10 @@ class Sequencer(Generic[LevelsT]):
         self._invalidate()
         self._buffer.append(event)
         if action is Action.GAP:
+            if self._market is Market.USDM:
+                return Gap(expected, event.prev_final_update_id or 0)
             return Gap(expected, event.first_update_id)
-        return StaleSnapshot(expected - 1, event.first_update_id)
+        return StaleSnapshot(self._position, event.first_update_id)
 
     def followed(self, position: int, last_event_time_ms: int | None) -> None:
         """The book's owner applied LIVE diffs itself (the compiled lane, ``ArrayBook.follow_chain``),
