@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from acts.core.errors import ActsError, BadDateError, InputError, NoDataError
+from acts.core.markets import Market, parse_market
 from acts.core.symbols import iso_minute, parse_symbols, parse_time_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import NullAndReportOnce
@@ -77,16 +78,15 @@ EveryOption = Annotated[str, typer.Option(
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines on stderr.")]
 #: ``--market`` of record and exchange: spot, or Binance USD-M futures.
 MarketOpt = Annotated[str, typer.Option(help="spot, or usdm: Binance USD-M futures (/fapi REST, futures streams).")]
-_MARKETS = ("spot", "usdm")
 #: Half of Binance USD-M's 2400 request weight per minute (spot's recorder budget is half of 6000 too).
 _HALF_FUTURES_WEIGHT = 1200
 
 
-def _market(text: str) -> str:
-    market = text.strip().lower()
-    if market not in _MARKETS:
-        raise InputError(f"--market {text!r} is not a market; use one of {', '.join(_MARKETS)}")
-    return market
+def _market(text: str) -> Market:
+    try:
+        return parse_market(text)
+    except ValueError as exc:
+        raise InputError(f"--market: {exc}") from None
 
 
 def _number(low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -495,8 +495,8 @@ def record_cmd(
     from acts.wiring import build_sink, setup_logging
 
     chosen = parse_symbols(symbols, "SYMBOLS")
-    market = _market(market)
-    if market == "usdm" and snapshot_limit not in FUTURES_DEPTH_LIMITS:
+    chosen_market = _market(market)
+    if chosen_market is Market.USDM and snapshot_limit not in FUTURES_DEPTH_LIMITS:
         raise InputError(f"--snapshot-limit {snapshot_limit}: USD-M futures answer depth for limit "
                          f"{', '.join(map(str, FUTURES_DEPTH_LIMITS))} only")
     names = _live_feature_names(levels, features)
@@ -505,8 +505,8 @@ def record_cmd(
     sink = build_sink(data_dir, mongo)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
                             snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
-                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, market=market,
-                            **({"weight_per_minute": _HALF_FUTURES_WEIGHT} if market == "usdm" else {}))
+                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, market=chosen_market,
+                            **({"weight_per_minute": _HALF_FUTURES_WEIGHT} if chosen_market is Market.USDM else {}))
     clock = SystemClock()
     recorder = Recorder(config, resolved, sink, clock, Roller(data_dir, keep_days=journal_keep_days, clock=clock))
     try:

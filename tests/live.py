@@ -12,8 +12,9 @@ from typing import Any
 
 from acts.core.clock import SystemClock
 from acts.core.errors import SinkError
+from acts.core.markets import Market
 from acts.exchange.feed import Feed, GeneratorFeed
-from acts.exchange.futures import USDM, FuturesFeed
+from acts.exchange.futures import FuturesFeed
 from acts.exchange.generator import STEP_MS
 from acts.exchange.server import LocalExchange
 from acts.features.builtin import default_registry
@@ -63,14 +64,14 @@ def _reached(ex: LocalExchange, step: int) -> bool:
 def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, speed: float = 40.0,
              faults: tuple[str, ...] = (), exchange_kwargs: dict[str, Any] | None = None,
              before: tuple[str, ...] = (), allow_failure: bool = False, extra: Sequence[Feature] = (),
-             market: str = "spot", **config: Any) -> LiveRun:
+             market: Market = Market.SPOT, **config: Any) -> LiveRun:
     """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced exchange steps.
 
-    ``market="usdm"``: the exchange serves the market as USD-M futures and the recorder records futures."""
+    ``Market.USDM``: the exchange serves the market as USD-M futures and the recorder records futures."""
 
     async def main() -> LiveRun:
         feed: Feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
-        if market == USDM:
+        if market is Market.USDM:
             feed = FuturesFeed(feed)
         async with LocalExchange(feed, speed=speed, market=market, **(exchange_kwargs or {})) as ex:
             ex.keep_sent = True

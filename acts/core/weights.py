@@ -1,10 +1,12 @@
 """Binance REST request weights: what the recorder budgets for and the local exchange charges.
 
 Spot (``GET /api/v3/depth``) and USD-M futures (``GET /fapi/v1/depth``) weigh a depth snapshot
-differently; ``market`` is ``"spot"`` or ``"usdm"`` (``acts.core.markets.Market`` values).
+differently.
 """
 
 from __future__ import annotations
+
+from acts.core.markets import Market
 
 __all__ = ["depth_weight", "futures_depth_weight", "FUTURES_DEPTH_LIMITS"]
 
@@ -12,12 +14,12 @@ __all__ = ["depth_weight", "futures_depth_weight", "FUTURES_DEPTH_LIMITS"]
 FUTURES_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 
-def depth_weight(limit: int, market: str = "spot") -> int:
+def depth_weight(limit: int, market: Market = Market.SPOT) -> int:
     """Depth snapshot weight for ``limit`` on ``market``.
 
     Spot: 1-100: 5, -500: 25, -1000: 50, -5000: 250. Futures: see ``futures_depth_weight``.
     """
-    if market == "usdm":
+    if market is Market.USDM:
         return futures_depth_weight(limit)
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
 

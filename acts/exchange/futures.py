@@ -1,6 +1,6 @@
 """Binance USD-M futures on the local exchange: ``/fapi/v1`` REST and the futures diff-depth stream.
 
-A futures exchange is a ``LocalExchange(feed, market="usdm")``: one exchange serves one market, as
+A futures exchange is a ``LocalExchange(feed, market=Market.USDM)``: one exchange serves one market, as
 Binance does (``fapi.binance.com`` / ``fstream.binance.com`` apart from spot's hosts), so spot and
 futures data of the same symbol never meet. This module holds what differs from spot:
 
@@ -27,6 +27,7 @@ from aiohttp import web
 
 from acts.core.decimals import format_decimal
 from acts.core.errors import InputError
+from acts.core.markets import Market
 from acts.core.symbols import split_symbol
 from acts.core.weights import FUTURES_DEPTH_LIMITS, futures_depth_weight
 from acts.exchange.feed import Feed, SegmentFeed
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["USDM", "FUTURES_WEIGHT_LIMIT", "FuturesFeed", "futures_feed", "futures_depth", "futures_exchange_info",
            "register", "STREAM_PREFIXES"]
 
-#: The market a futures exchange serves (``acts.core.markets.Market.USDM``'s value).
-USDM = "usdm"
+#: The market a futures exchange serves.
+USDM = Market.USDM
 #: Binance USD-M's ``REQUEST_WEIGHT`` per minute.
 FUTURES_WEIGHT_LIMIT = 2400
 #: ``/fapi/v1/depth`` without ``limit``.

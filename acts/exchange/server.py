@@ -51,6 +51,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from acts.core.clock import Clock, SystemClock
 from acts.core.events import MAX_EVENT_SKEW_MS
+from acts.core.markets import Market
 from acts.core.symbols import depth_stream
 from acts.exchange import futures
 from acts.exchange.faults import REST_REFUSALS, REST_TIMEOUT, DropMode, Fault, Faults, StepPlan, parse_fault
@@ -168,7 +169,7 @@ class LocalExchange:
                  ping_interval_s: float = 20.0, pong_timeout_s: float = 60.0,
                  schedule: Sequence[str | Fault] = (), send_queue: int = 10_000,
                  rest_hang_s: float = 3600.0, limiter: WeightLimiter | None = None,
-                 max_lead_s: float | None = MAX_LEAD_S, market: str = "spot") -> None:
+                 max_lead_s: float | None = MAX_LEAD_S, market: Market = Market.SPOT) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0 (1 = real time), got {speed}")
         self.feed = feed
@@ -178,7 +179,7 @@ class LocalExchange:
         self.speed = speed
         self.max_lead_s = max_lead_s  # None: no limit (a market far ahead of the clock is refused by the recorder)
         self.clock: Clock = clock or SystemClock()
-        self.market = market  # "spot", or "usdm": USD-M futures (``acts.exchange.futures``)
+        self.market = market  # USDM: USD-M futures (``acts.exchange.futures``)
         if weight_limit is None:
             weight_limit = futures.FUTURES_WEIGHT_LIMIT if market == futures.USDM else DEFAULT_WEIGHT_LIMIT
         self.limiter = limiter or WeightLimiter(weight_limit)
@@ -726,9 +727,9 @@ class ExchangeThread:
 
 def run_exchange(symbols: Sequence[str], seed: int, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  speed: float = 1.0, faults: Sequence[str] = (), gap_rate: float = 0.0,
-                 history: str | None = None, market: str = "spot") -> None:
+                 history: str | None = None, market: Market = Market.SPOT) -> None:
     """Serve the seeded generator (or, with ``history``, recorded segments) until SIGINT/SIGTERM, printing
-    the bound URLs (``acts exchange``); ``market="usdm"`` serves it as USD-M futures.
+    the bound URLs (``acts exchange``); ``Market.USDM`` serves it as USD-M futures.
 
     Bad fault specs raise ``InputError`` before anything is bound.
     """

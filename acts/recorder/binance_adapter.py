@@ -10,7 +10,7 @@ Strategy:
   awaiting, so the shell journals a burst at once.
 * ACTS owns reconnection: python-binance's own retries are switched off (``MAX_RECONNECTS = 0``).
 * Closing aborts the TCP connection first and demotes python-binance's log of that close to DEBUG.
-* Markets. ``market="usdm"`` takes python-binance's USD-M futures methods instead of spot's:
+* Markets. ``Market.USDM`` takes python-binance's USD-M futures methods instead of spot's:
   ``futures_exchange_info``, ``futures_order_book`` (``/fapi/v1/depth``) and
   ``futures_multiplex_socket(..., category="public")`` (Binance routes depth streams under
   ``/public``); ``rest_url`` is then its ``FUTURES_URL`` and ``stream_url`` its ``FSTREAM_URL``.
@@ -32,6 +32,7 @@ from binance.ws.constants import WSListenerState
 
 from acts.core.clock import Clock
 from acts.core.errors import ExchangeError
+from acts.core.markets import Market
 from acts.recorder.transport import RawFrame, RestFailure
 
 __all__ = ["AsyncClient", "BinanceSocketManager", "BinanceAdapter", "BinanceStream", "CLOSE_TIMEOUT_S"]
@@ -42,8 +43,7 @@ log = logging.getLogger("acts.recorder")
 CLOSE_TIMEOUT_S = 5.0
 #: Binance's own default wait before retrying after a 429/418 without a ``Retry-After`` header.
 DEFAULT_RETRY_AFTER_S = 60.0
-#: The market whose python-binance methods are the futures ones (``acts.core.markets.Market.USDM``).
-USDM = "usdm"
+USDM = Market.USDM
 #: Where Binance serves USD-M depth streams: ``wss://fstream.binance.com/public/stream?streams=...``.
 _FUTURES_STREAM_CATEGORY = "public"
 #: aiohttp's own bound on one REST request; the shell's tighter ``rest_timeout_s`` (on the clock) acts first.
@@ -64,7 +64,7 @@ class BinanceStream:
     """One python-binance multiplex socket, capturing raw frames."""
 
     def __init__(self, manager: BinanceSocketManager, streams: list[str], clock: Clock, stale_after_s: float,
-                 market: str = "spot") -> None:
+                 market: Market = Market.SPOT) -> None:
         self._clock = clock
         self._socket = (manager.futures_multiplex_socket(streams, category=_FUTURES_STREAM_CATEGORY)
                         if market == USDM else manager.multiplex_socket(streams))
@@ -116,10 +116,10 @@ class BinanceStream:
 
 class BinanceAdapter:
     """REST and websocket access through python-binance, pointed at ``rest_url``/``stream_url`` if given,
-    to ``market``'s endpoints (``"spot"`` or ``"usdm"``)."""
+    to ``market``'s endpoints."""
 
     def __init__(self, clock: Clock, rest_url: str | None = None, stream_url: str | None = None,
-                 queue_size: int = 10_000, stale_after_s: float = 10.0, market: str = "spot") -> None:
+                 queue_size: int = 10_000, stale_after_s: float = 10.0, market: Market = Market.SPOT) -> None:
         self._clock = clock
         self._market = market
         self._client = AsyncClient(requests_params={"timeout": HTTP_TIMEOUT_S})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from acts.core.markets import Market
+
 __all__ = ["RecorderConfig"]
 
 
@@ -14,7 +16,7 @@ class RecorderConfig:
     data_dir: Path
     feature_names: tuple[str, ...]
     #: ``"spot"`` or ``"usdm"`` (USD-M futures: ``/fapi`` REST, futures streams and sequencing rules).
-    market: str = "spot"
+    market: Market = Market.SPOT
     rest_url: str | None = None  # None: python-binance's default (the real Binance)
     stream_url: str | None = None
     snapshot_limit: int = 1000

@@ -190,7 +190,7 @@ class Recorder:
             await self._validate_symbols()
             self._journal = self._open_journal()
             self._ingestor = Ingestor(self.config.symbols, self.features, _GuardedJournal(self._journal),
-                                      self._on_malformed)
+                                      self._on_malformed, self.config.market)
             self._install_signals()
             self._spawn(self._publish_loop())
             self._spawn(self._fold_loop())

@@ -13,6 +13,7 @@ from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
 from acts.core.events import DepthUpdate, Snapshot, decode_message
+from acts.core.markets import Market
 from acts.core.weights import depth_weight, futures_depth_weight
 from acts.exchange.client import local_client, local_socket_manager
 from acts.exchange.futures import FuturesFeed
@@ -24,13 +25,13 @@ DIFF_KEYS = ["e", "E", "T", "s", "U", "u", "pu", "b", "a"]
 
 @pytest.fixture
 async def fex() -> AsyncIterator[LocalExchange]:
-    async with LocalExchange(FuturesFeed(make_feed()), speed=SPEED, market="usdm") as exchange:
+    async with LocalExchange(FuturesFeed(make_feed()), speed=SPEED, market=Market.USDM) as exchange:
         yield exchange
 
 
 @pytest.fixture
 async def fclient(fex: LocalExchange) -> AsyncIterator[AsyncClient]:
-    client = await local_client(fex.rest_url, market="usdm", requests_params={"timeout": 5})
+    client = await local_client(fex.rest_url, market=Market.USDM, requests_params={"timeout": 5})
     try:
         yield client
     finally:
@@ -44,7 +45,7 @@ def pu_breaks(diffs: list[dict[str, Any]]) -> list[tuple[int, int]]:
 
 def test_futures_depth_weights() -> None:
     assert [futures_depth_weight(n) for n in (5, 10, 20, 50, 100, 500, 1000)] == [2, 2, 2, 2, 5, 10, 20]
-    assert depth_weight(1000, "usdm") == 20 and depth_weight(1000) == depth_weight(1000, "spot") == 50
+    assert depth_weight(1000, Market.USDM) == 20 and depth_weight(1000) == depth_weight(1000, Market.SPOT) == 50
 
 
 def test_feed_chains_by_pu_not_by_u() -> None:
