@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from acts.book.sequencer import Sequencer
 from acts.core.clock import SystemClock
 from acts.core.errors import SinkError
 from acts.core.markets import Market
@@ -19,11 +20,11 @@ from acts.exchange.generator import STEP_MS
 from acts.exchange.server import LocalExchange
 from acts.features.builtin import default_registry
 from acts.features.entries import default_feature_names, to_entry
-from acts.features.pipeline import NullAndReportOnce
+from acts.features.pipeline import MinuteRow, MinuteSampler, NullAndReportOnce
 from acts.features.registry import Feature
 from acts.recorder.live import Recorder, RecorderConfig, RecorderReport
 from acts.recorder.roll import Roller
-from acts.replayer.replay import replay
+from acts.replayer.replay import ReplayReport, replay, sampled_rows
 from acts.storage.store import SegmentStore
 
 NAMES = default_feature_names((5, 10, 50))
@@ -38,12 +39,29 @@ class LiveRun:
     exchange: LocalExchange
     failure: BaseException | None = None
     extra: Sequence[Feature] = field(default_factory=tuple)  # features beyond NAMES (e.g. failing plug-ins)
+    market: Market = Market.SPOT
+
+    def store(self) -> SegmentStore:
+        """The recorded segments."""
+        return SegmentStore(self.data_dir)
+
+    def replay_rows(self, symbols: list[str], features: Sequence[Feature]) -> list[MinuteRow]:
+        """The replay of the recorded segments by the market's rules."""
+        on_error = NullAndReportOnce(print)
+        if self.market is Market.SPOT:
+            return list(replay(self.store(), symbols, features, 0, on_feature_error=on_error))
+        rows: list[MinuteRow] = []  # the reference engine, its sequencer judging by the market's rules
+        for symbol in symbols:
+            def make(_: Any, symbol: str = symbol) -> MinuteSampler[Any]:
+                return MinuteSampler(symbol, features, Sequencer(market=self.market), on_feature_error=on_error)
+
+            rows += sampled_rows(self.store(), symbol, make, 0, None, ReplayReport(), engine="python")
+        return sorted(rows, key=lambda r: (r.minute_ms, r.symbol))
 
     def replayed(self, symbols: list[str]) -> list[dict[str, Any]]:
         features = [*default_registry().resolve(NAMES), *self.extra]
         names = [*NAMES, *(f.name for f in self.extra)]
-        rows = replay(SegmentStore(self.data_dir), symbols, features, 0, on_feature_error=NullAndReportOnce(print))
-        return [to_entry(row, names) for row in rows]
+        return [to_entry(row, names) for row in self.replay_rows(symbols, features)]
 
 
 async def _until(done: Callable[[], bool], task: asyncio.Task[Any], polls: int = 6000) -> bool:
@@ -98,7 +116,8 @@ def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, spee
                 live = sink.read()
             except SinkError:
                 live = None  # the store is down: the caller checks what was kept instead
-            run = LiveRun(report, data_dir, live, list(ex.sent), ex, extra=extra)  # type: ignore[arg-type]
+            run = LiveRun(report, data_dir, live, list(ex.sent), ex, extra=extra,  # type: ignore[arg-type]
+                          market=market)
             run.failure = recorder.failure
             return run
 

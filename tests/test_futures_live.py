@@ -5,37 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from acts.book.sequencer import Sequencer
 from acts.core.events import DepthUpdate, to_wire
 from acts.core.markets import Market
-from acts.features.builtin import default_registry
-from acts.features.entries import to_entry
-from acts.features.pipeline import MinuteSampler, NullAndReportOnce
-from acts.replayer.replay import ReplayReport, sampled_rows
 from acts.sinks import SqliteSink
-from acts.storage.store import SegmentStore
-from tests.live import NAMES, LiveRun, run_live
+from tests.live import run_live
 
 SYMBOLS = ["BTCUSDT", "SHIBUSDT"]
-
-
-def _futures_replayed(run: LiveRun) -> list[dict[str, Any]]:
-    """The replay of the recorded segments, judged by the futures rules (``pu`` chains)."""
-    store = SegmentStore(run.data_dir)
-    features = default_registry().resolve(NAMES)
-    rows = []
-    for symbol in SYMBOLS:
-        def make(_: Any, symbol: str = symbol) -> MinuteSampler[Any]:
-            return MinuteSampler(symbol, features, Sequencer(market=Market.USDM),
-                                 on_feature_error=NullAndReportOnce(print))
-
-        rows += sampled_rows(store, symbol, make, 0, None, ReplayReport(), engine="python")
-    rows.sort(key=lambda r: (r.minute_ms, r.symbol))
-    return [to_entry(row, NAMES) for row in rows]
 
 
 @pytest.mark.slow
@@ -46,7 +24,7 @@ def test_futures_recording_replays_as_it_ran_live(tmp_path: Path) -> None:
     assert len(run.live) >= 2 * len(SYMBOLS), "several simulated minutes were recorded"
     assert sum(e["valid"] for e in run.live) >= len(SYMBOLS), "the futures rules keep the book valid"
     assert run.report.reconnects == 0
-    store = SegmentStore(run.data_dir)
+    store = run.store()
     for symbol in SYMBOLS:
         recorded = [to_wire(e) for p in store.paths(symbol) for e in store.events(p, symbol)
                     if isinstance(e, DepthUpdate)]
@@ -55,4 +33,4 @@ def test_futures_recording_replays_as_it_ran_live(tmp_path: Path) -> None:
         mine = [{k: v for k, v in m.items() if k != "T"} for m in sent if m["s"] == symbol]  # T is not stored
         start = mine.index(recorded[0])
         assert recorded == mine[start : start + len(recorded)] and len(recorded) > 100
-    assert run.live == _futures_replayed(run)
+    assert run.live == run.replayed(SYMBOLS)
