@@ -30,6 +30,7 @@ from acts.book.protocol import BookView
 from acts.book.sequencer import Sequencer
 from acts.core.errors import BadDateError, CorruptSegmentError, InputError, UnknownFeatureError
 from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot
+from acts.core.markets import Market, parse_market
 from acts.core.symbols import parse_symbols, parse_time_ms
 from acts.features.builtin import default_registry
 from acts.features.pipeline import (
@@ -144,14 +145,22 @@ class BookSnapshot:
 
 
 class History:
-    """Read-only access to a data folder (or ``s3://`` prefix) of recorded segments. ``acts.open(...)``."""
+    """Read-only access to a data folder (or ``s3://`` prefix) of recorded segments. ``acts.open(...)``.
 
-    def __init__(self, location: str | PurePath) -> None:
+    ``market``: ``"spot"`` (the default) or ``"usdm"`` (Binance USD-M futures, judged by the futures rules).
+    """
+
+    def __init__(self, location: str | PurePath, market: Market | str = Market.SPOT) -> None:
         self.location = str(location)
-        self.store = SegmentStore.open(location)
+        try:
+            self.market = parse_market(str(market))
+        except ValueError as exc:
+            raise InputError(f"market: {exc}") from None
+        self.store = SegmentStore.open(location, self.market)
 
     def __repr__(self) -> str:
-        return f"History({self.location!r})"
+        extra = "" if self.market is Market.SPOT else f", market={self.market.value!r}"
+        return f"History({self.location!r}{extra})"
 
     # --- what there is -----------------------------------------------------------------
 
@@ -344,9 +353,10 @@ class History:
         return start_ms, end_ms
 
 
-def open_history(location: str | PurePath) -> History:
-    """``acts.open``: the history recorded in a data folder, or under a filesystem URI (``s3://...``)."""
-    return History(location)
+def open_history(location: str | PurePath, market: Market | str = Market.SPOT) -> History:
+    """``acts.open``: the history recorded in a data folder, or under a filesystem URI (``s3://...``), of
+    ``market`` (``"spot"`` or ``"usdm"``)."""
+    return History(location, market)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from acts.core.errors import ActsError, BadDateError, InputError, NoDataError
-from acts.core.markets import Market, parse_market
+from acts.core.markets import Market
 from acts.core.symbols import iso_minute, parse_symbols, parse_time_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import NullAndReportOnce
@@ -76,17 +76,11 @@ EveryOption = Annotated[str, typer.Option(
     "--every", help="Sampling interval: 100ms, 1s, 5s, 1min (the default: minute rows), 1h, ... or event (a row "
     "after every diff).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines on stderr.")]
-#: ``--market`` of record and exchange: spot, or Binance USD-M futures.
-MarketOpt = Annotated[str, typer.Option(help="spot, or usdm: Binance USD-M futures (/fapi REST, futures streams).")]
+#: ``--market spot|usdm``: whose data, folders and sequencing rules (docs/FUTURES.md).
+MarketOption = Annotated[Market, typer.Option(
+    "--market", help="spot (Binance spot) or usdm (Binance USD-M futures: the pu chain; docs/FUTURES.md).")]
 #: Half of Binance USD-M's 2400 request weight per minute (spot's recorder budget is half of 6000 too).
 _HALF_FUTURES_WEIGHT = 1200
-
-
-def _market(text: str) -> Market:
-    try:
-        return parse_market(text)
-    except ValueError as exc:
-        raise InputError(f"--market: {exc}") from None
 
 
 def _number(low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -147,6 +141,7 @@ def import_cmd(
     symbol: Annotated[str | None, typer.Option(
         help="Symbol for snapshot lines that do not name one: taken verbatim (ADARUB, ETHBTC); BTC means BTCUSDT.")]
     = None,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Turn raw Binance captures (plain, .gz, .zst, .bz2, .xz) into segments; malformed lines go to a quarantine
@@ -162,7 +157,7 @@ def import_cmd(
             raise InputError(f"--symbol {symbol!r} must name exactly one symbol, like BTCUSDT or ADARUB")
         default = named[0]
     with _progress("import", "bytes", None, quiet) as progress:
-        report = import_jsonl(files, data_dir, default, on_bytes=progress.update)
+        report = import_jsonl(files, data_dir, default, on_bytes=progress.update, market=market)
     out = _out()
     total = sum(report.events.values())
     out.print(f"imported {total} events from {report.lines} lines into {len(report.segments)} segments")
@@ -207,6 +202,7 @@ def replay_cmd(
         help="stop: a feature that raises or returns a non-number stops the replay with one line naming it; "
              "null: its value is null and replay goes on (the first failure per feature and symbol is shown).")]
     = FeatureErrorPolicy.STOP,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Rebuild books from segments and print one row per symbol per interval (--every, default 1min).
@@ -228,7 +224,7 @@ def replay_cmd(
     end_ms = parse_time_ms(end, "--to") if end else None
     if end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
-    history = History(data_dir)
+    history = History(data_dir, market)
     chosen = history.store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
     schema = features_schema(names)
@@ -238,7 +234,7 @@ def replay_cmd(
         if strict:
             raise InputError("--strict is not supported with --workers/--scheduler yet; run without them")
         batches = row_batches(replay_distributed(data_dir, chosen, names, start_ms, end_ms, workers, scheduler,
-                                                 report, interval_ms), schema)
+                                                 report, interval_ms, market=market), schema)
     else:
         # The API's own stream: the CLI's rows are the table History.features returns, batch for batch.
         policy = "null" if on_feature_error is FeatureErrorPolicy.NULL else "raise"
@@ -341,6 +337,7 @@ def export_cmd(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; BTC means BTCUSDT. Default: all "
                                                 "(hftbacktest: exactly one).")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Write recorded depth for another tool: hftbacktest's event array or tardis.dev's CSV (docs/EXPORT.md).
@@ -367,7 +364,7 @@ def export_cmd(
     end_ms = parse_time_ms(end, "--to") if end else None
     if end_ms is not None and end_ms <= start_ms:
         raise BadDateError(f"--to {end} is not after --from {start}")
-    store = SegmentStore.open(data_dir)
+    store = SegmentStore.open(data_dir, market)
     chosen = store.check_symbols(parse_symbols(symbols))
     check_output(chosen_format, out, chosen)
     for symbol in chosen:  # every symbol has data in the range, before any file is written
@@ -481,7 +478,7 @@ def record_cmd(
     journal_keep_days: Annotated[float | None, typer.Option(min=0.0, help="Keep rolled journals in "
                                  "DATA/journal/rolled for N days (default: delete each once its segments are "
                                  "verified).")] = None,
-    market: MarketOpt = "spot",
+    market: MarketOption = Market.SPOT,
 ) -> int:
     """Record depth events 24/7 into segments; write one entry per symbol per minute."""
     import asyncio
@@ -495,8 +492,7 @@ def record_cmd(
     from acts.wiring import build_sink, setup_logging
 
     chosen = parse_symbols(symbols, "SYMBOLS")
-    chosen_market = _market(market)
-    if chosen_market is Market.USDM and snapshot_limit not in FUTURES_DEPTH_LIMITS:
+    if market is Market.USDM and snapshot_limit not in FUTURES_DEPTH_LIMITS:
         raise InputError(f"--snapshot-limit {snapshot_limit}: USD-M futures answer depth for limit "
                          f"{', '.join(map(str, FUTURES_DEPTH_LIMITS))} only")
     names = _live_feature_names(levels, features)
@@ -505,8 +501,8 @@ def record_cmd(
     sink = build_sink(data_dir, mongo)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
                             snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
-                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, market=chosen_market,
-                            **({"weight_per_minute": _HALF_FUTURES_WEIGHT} if chosen_market is Market.USDM else {}))
+                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, market=market,
+                            **({"weight_per_minute": _HALF_FUTURES_WEIGHT} if market is Market.USDM else {}))
     clock = SystemClock()
     recorder = Recorder(config, resolved, sink, clock, Roller(data_dir, keep_days=journal_keep_days, clock=clock))
     try:
@@ -538,7 +534,7 @@ def exchange_cmd(
                      "(see acts/exchange/faults.py); repeatable.")] = None,
     history: Annotated[str | None, typer.Option(help="Serve recorded history from this data dir instead of "
                        "the generator (all its symbols unless --symbols is given).")] = None,
-    market: MarketOpt = "spot",
+    market: MarketOption = Market.SPOT,
 ) -> int:
     """Serve a Binance-compatible market-data exchange (REST + websocket): generated or recorded history."""
     from acts.exchange.server import run_exchange
@@ -547,7 +543,7 @@ def exchange_cmd(
         chosen = parse_symbols(symbols)
     else:  # every symbol of the history, or the generator's defaults
         chosen = [] if history else parse_symbols("BTC,ETH,SOL,SHIB")
-    run_exchange(chosen, seed, host, port, speed, fault or [], gap_rate, history, _market(market))
+    run_exchange(chosen, seed, host, port, speed, fault or [], gap_rate, history, market)
     return 0
 
 
@@ -662,6 +658,7 @@ def verify_cmd(
     start: Annotated[str | None, typer.Option("--from", help="UTC date or ISO time (inclusive).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="UTC date or ISO time (exclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated; default: all.")] = None,
+    market: MarketOption = Market.SPOT,
     quiet: Quiet = False,
 ) -> int:
     """Per symbol and hour: coverage, gaps, resyncs, crossed books, corrupt files. Exit 1 on corruption."""
@@ -674,9 +671,9 @@ def verify_cmd(
         raise BadDateError(f"--to {end} is not after --from {start}")
     chosen = parse_symbols(symbols)
     with _progress("verify", "segments", None, quiet) as progress:  # an error below: no "done" line
-        report = verify(data_dir, chosen, start_ms, end_ms, on_segment=progress.update)
+        report = verify(data_dir, chosen, start_ms, end_ms, on_segment=progress.update, market=market)
         if not report.hours and not report.corrupt:
-            store = SegmentStore.open(data_dir)
+            store = SegmentStore.open(data_dir, market)
             days = sorted({day for symbol in store.check_symbols(chosen) for day in store.days(symbol)})
             span = "none" if not days else days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
             raise NoDataError(f"nothing recorded from {start or 'the start'} to {end or 'the end'} for "

@@ -15,10 +15,10 @@ from acts.exchange.server import ExchangeThread
 
 
 @pytest.mark.parametrize("args, says", [
-    (["exchange", "--port", "0", "--market", "coinm"], "unknown market 'coinm'"),
+    (["exchange", "--port", "0", "--market", "coinm"], "'coinm' is not one of 'spot', 'usdm'"),
     (["record", "BTC", "--market", "usdm", "--snapshot-limit", "7", "--duration", "1"],
      "--snapshot-limit 7: USD-M futures answer depth for limit 5, 10, 20, 50, 100, 500, 1000 only"),
-    (["record", "BTC", "--market", "nope", "--duration", "1"], "unknown market 'nope'"),
+    (["record", "BTC", "--market", "nope", "--duration", "1"], "'nope' is not one of 'spot', 'usdm'"),
 ])
 def test_bad_market_arguments_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                            says: str) -> None:

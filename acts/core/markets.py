@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Market", "MARKETS", "parse_market"]
+__all__ = ["Market", "MARKETS", "LABELS", "parse_market"]
 
 
 class Market(StrEnum):
@@ -19,6 +19,8 @@ class Market(StrEnum):
 
 #: The ``--market`` choices, in help order.
 MARKETS = tuple(m.value for m in Market)
+#: How messages name each market.
+LABELS = {Market.SPOT: "spot", Market.USDM: "USD-M futures"}
 
 
 def parse_market(text: str) -> Market:

@@ -11,6 +11,10 @@ read: s, ms, µs or ns by the number's size, or ISO-8601). A frame is any of:
   kind for them yet), any other type (``aggTrade``, ``kline``, ``forceOrder``, ...) as "other streams"; both
   are skipped, never quarantined.
 
+With ``--market usdm`` the diffs are Binance USD-M futures ones (each with ``pu``) and go to the futures
+segments; a spot import meeting a diff with ``pu`` (or a futures one meeting a diff without) stops at that
+line, saying which market the data is (a futures capture imported as spot stores nothing).
+
 Files may be compressed (``.gz``, ``.zst``, ``.bz2``, ``.xz``: recognised by their magic bytes, whatever
 the name; ``acts/recorder/import_files.py``), start with a UTF-8 BOM and end lines with CRLF.
 
@@ -37,6 +41,7 @@ from pathlib import Path
 
 from acts.core.errors import DataError, InputError, MalformedMessageError
 from acts.core.events import DepthUpdate, Event, Snapshot, decode_message
+from acts.core.markets import Market
 from acts.recorder.import_files import READ_ERRORS, open_capture
 from acts.recorder.import_frames import NOT_STORED_YET, TimeUnit, frame_symbol, parse_line, stream_type
 from acts.storage.buffers import SegmentBuffers
@@ -167,11 +172,13 @@ def _reading_order(files: Iterable[Path], report: ImportReport) -> list[Path]:
 
 
 class _Importer:
-    def __init__(self, data_dir: Path, symbol: str | None, report: ImportReport) -> None:
+    def __init__(self, data_dir: Path, symbol: str | None, report: ImportReport,
+                 market: Market = Market.SPOT) -> None:
         self.data_dir = data_dir
         self.symbol = symbol
         self.report = report
-        self.buffers = SegmentBuffers(data_dir)
+        self.market = market
+        self.buffers = SegmentBuffers(data_dir, market)
         self.untimed: list[tuple[str, Snapshot, str]] = []  # (where, snapshot, line) waiting for a receive time
         self.last_ns: dict[str, int] = {}
         self.prev_ns: int | None = None
@@ -205,6 +212,7 @@ class _Importer:
         if local is None and isinstance(event, DepthUpdate):
             event = replace(event, recv_ns=event.event_time_ms * 1_000_000)
         if isinstance(event, DepthUpdate):
+            self._check_market(where, event)
             self.diff_symbols.add(event.symbol)
         else:
             self.snapshot_where.setdefault(event.symbol, where)
@@ -218,6 +226,14 @@ class _Importer:
             self._add(replace(snapshot, recv_ns=event.recv_ns))
         self.untimed.clear()
         self._add(event)
+
+    def _check_market(self, where: str, event: DepthUpdate) -> None:
+        """One market per import: the rules that judge the data, and its folders, depend on it."""
+        if self.market is Market.SPOT and event.prev_final_update_id is not None:
+            raise InputError(f"{where}: these are USD-M futures diffs (pu field): pass --market usdm")
+        if self.market is Market.USDM and event.prev_final_update_id is None:
+            raise InputError(f"{where}: a spot diff (no pu field) in a --market usdm import; import spot data "
+                             "without --market usdm")
 
     def end_file(self) -> None:
         for where, _, line in self.untimed:
@@ -280,13 +296,14 @@ _PROGRESS_LINES = 2048
 
 
 def import_jsonl(files: Iterable[Path], data_dir: Path, symbol: str | None = None,
-                 on_bytes: Callable[[int, int], None] | None = None) -> ImportReport:
-    """Import Binance JSONL captures into segments under ``data_dir``, whatever their order.
+                 on_bytes: Callable[[int, int], None] | None = None,
+                 market: Market = Market.SPOT) -> ImportReport:
+    """Import Binance JSONL captures of ``market`` into segments under ``data_dir``, whatever their order.
 
     ``on_bytes(done, total)``: bytes of the input files (as stored, compressed or not) read so far,
     called now and then (for a progress bar)."""
     report = ImportReport()
-    importer = _Importer(data_dir, symbol, report)
+    importer = _Importer(data_dir, symbol, report, market)
     try:
         order = _reading_order(files, report)
         total = sum(_size(path) for path in order)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from acts.core.errors import InputError, ServiceError
+from acts.core.markets import Market
 from acts.core.timeunits import DAY_MS, MINUTE_MS
 from acts.features.builtin import default_registry
 from acts.features.pipeline import MinuteRow
@@ -53,7 +54,8 @@ def partitions(store: SegmentStore, symbols: Sequence[str], start_ms: int,
 
 
 def replay_partition(data_dir: str, symbol: str, feature_names: Sequence[str], start_ms: int,
-                     end_ms: int | None, interval_ms: int = MINUTE_MS) -> tuple[list[MinuteRow], ReplayReport]:
+                     end_ms: int | None, interval_ms: int = MINUTE_MS,
+                     market: str = Market.SPOT.value) -> tuple[list[MinuteRow], ReplayReport]:
     """One task: runs on a worker, so it builds its own store and features. ``interval_ms`` as
     ``replay_symbol`` takes it (``EVERY_EVENT``: a row after every diff)."""
     from acts.core.errors import NoDataError
@@ -61,8 +63,8 @@ def replay_partition(data_dir: str, symbol: str, feature_names: Sequence[str], s
     features = default_registry().resolve(feature_names)
     report = ReplayReport()
     try:
-        rows = list(replay_symbol(SegmentStore.open(data_dir), symbol, features, start_ms, end_ms, report,
-                                  interval_ms=interval_ms))
+        store = SegmentStore.open(data_dir, Market(market))
+        rows = list(replay_symbol(store, symbol, features, start_ms, end_ms, report, interval_ms=interval_ms))
     except NoDataError:
         rows = []  # a day without data inside the range: nothing to emit
     return rows, report
@@ -95,7 +97,7 @@ def check_options(workers: int | None, scheduler: str | None) -> None:
 def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_names: Sequence[str], start_ms: int,
                        end_ms: int | None, workers: int | None = None, scheduler: str | None = None,
                        report: ReplayReport | None = None, interval_ms: int = MINUTE_MS,
-                       processes: bool = True) -> Iterator[MinuteRow]:
+                       processes: bool = True, market: Market = Market.SPOT) -> Iterator[MinuteRow]:
     """Replay on a local cluster of ``workers`` processes (threads if not ``processes``) or an existing
     scheduler (``tcp://host:port``), sampled every ``interval_ms`` like ``replay``.
 
@@ -105,7 +107,7 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
     from distributed import Client, LocalCluster
 
     report = report if report is not None else ReplayReport()
-    store = SegmentStore.open(data_dir)
+    store = SegmentStore.open(data_dir, market)
     parts = partitions(store, symbols, start_ms, end_ms)
     location = str(data_dir) if "://" in str(data_dir) else str(Path(data_dir).resolve())
     cluster = None
@@ -125,7 +127,7 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
         by_day: dict[int, list[Any]] = {}
         for symbol, s, e in parts:  # symbol by symbol: each day's list is in symbol order
             future = client.submit(replay_partition, location, symbol, list(feature_names), s, e, interval_ms,
-                                   pure=False)
+                                   market.value, pure=False)
             by_day.setdefault(s - s % DAY_MS, []).append(future)
     except BaseException:
         _close(client, cluster)

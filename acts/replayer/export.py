@@ -44,6 +44,7 @@ from acts.book.sequencer import Applied, Loaded, Sequencer, Synced
 from acts.core.decimals import BOOK_SCALE, format_decimal, to_book
 from acts.core.errors import CorruptSegmentError, InputError
 from acts.core.events import DepthUpdate, Event, Levels
+from acts.core.markets import Market
 from acts.storage.store import SegmentStore
 
 __all__ = [
@@ -128,7 +129,7 @@ def export_symbol(store: SegmentStore, symbol: str, start_ms: int, end_ms: int |
     """
     start_ns = start_ms * 1_000_000
     end_ns = None if end_ms is None else end_ms * 1_000_000
-    fold = _Fold(writer, report)
+    fold = _Fold(writer, report, store.market)
     recv_ns = start_ns
     for event in _events(store, symbol, start_ms, end_ms, report, strict):
         recv_ns = event.recv_ns
@@ -161,10 +162,10 @@ def _events(store: SegmentStore, symbol: str, start_ms: int, end_ms: int | None,
 class _Fold:
     """The sequencer plus what the writer has been told (see the module's strategy)."""
 
-    def __init__(self, writer: Writer, report: ExportReport) -> None:
+    def __init__(self, writer: Writer, report: ExportReport, market: Market = Market.SPOT) -> None:
         self.writer = writer
         self.report = report
-        self.sequencer: Sequencer[Levels] = Sequencer()
+        self.sequencer: Sequencer[Levels] = Sequencer(market=market)  # the store's market: its rules
         self.started = False
         self.shown = False  # the writer holds a book (a snapshot since the last clear)
         self.last_e_ns: int | None = None  # latest exchange time seen, for rows without one

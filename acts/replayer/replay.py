@@ -9,10 +9,15 @@ every requested feature has a compiled twin (``features.builtin.CompiledFeature`
 intervals -- every diff, in event mode -- and samples their rows into arrays, so Python sees a
 batch of rows per few thousand intervals instead of one call per interval. Everything else
 (snapshots, markers, gaps, a restart's cut, user features) goes through the one sampler.
+
+The market is the store's (``SegmentStore.market``): every sequencer here judges by its rules. The
+compiled lane knows only spot's ``U == position + 1``; for USD-M futures it is handed each row
+group with ``pu + 1`` in place of ``U`` (``_lane_view``), which is the futures rule in spot's terms.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +32,7 @@ from acts.book.arraybook import ArrayBook, ArrayLevels, LaneRows
 from acts.book.sequencer import Applied, Crossed, Gap, Outcome, Sequencer, StaleSnapshot, State
 from acts.core.errors import CorruptSegmentError, InputError
 from acts.core.events import DepthUpdate, Event, EventKind, Levels
+from acts.core.markets import Market
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import (
     NO_ROWS,
@@ -127,11 +133,11 @@ def _sampled_rows(store: SegmentStore, symbol: str, make_sampler: Callable[[Sequ
         steps: Iterator[FastStep | CorruptSegmentError]
         if fast:
             book = ArrayBook()
-            sampler = make_sampler(Sequencer(book=book))
-            groups = _prefetched(_pieces(paths, lambda path: store.row_groups(path, symbol)))
+            sampler = make_sampler(Sequencer(book=book, market=store.market))
+            groups = _prefetched(_pieces(paths, lambda path: _lane_view(store.row_groups(path, symbol), store.market)))
             steps = _fast_steps(sampler, book, groups, report)
         else:
-            reference = make_sampler(None)
+            reference = make_sampler(None if store.market is Market.SPOT else Sequencer(market=store.market))
             steps = _reference_steps(reference, _pieces(paths, lambda path: store.events(path, symbol)), report)
         return _rows(steps, start_ms, end_ms, report, on_problem)
 
@@ -168,7 +174,7 @@ def book_at(store: SegmentStore, symbol: str, at_ms: int, report: ReplayReport,
         except LevelOverflow as exc:
             if chosen is Engine.FAST:
                 raise InputError(f"{symbol}: {exc}; use engine='python'") from None
-    sequencer = Sequencer()
+    sequencer = Sequencer(market=store.market)
     for event in _pieces(paths, lambda path: store.events(path, symbol)):
         if isinstance(event, CorruptSegmentError):
             report.problems.append(str(event))
@@ -185,8 +191,8 @@ def _fast_book_at(store: SegmentStore, symbol: str, paths: Sequence[PurePath], a
     """``book_at`` on the fast path: the compiled lane follows the chain up to ``at_ms`` (it stops at the
     first diff past it); every other event goes through the sequencer."""
     book = ArrayBook()
-    sequencer = Sequencer(book=book)
-    for group in _pieces(paths, lambda path: store.row_groups(path, symbol)):
+    sequencer = Sequencer(book=book, market=store.market)
+    for group in _pieces(paths, lambda path: _lane_view(store.row_groups(path, symbol), store.market)):
         if isinstance(group, CorruptSegmentError):
             report.problems.append(str(group))
             continue
@@ -239,6 +245,38 @@ def _rows(steps: Iterator[FastStep | CorruptSegmentError], start_ms: int, end_ms
 
 
 T = TypeVar("T")
+
+
+def _lane_view(groups: Iterable[RowGroup], market: Market) -> Iterator[RowGroup]:
+    """``groups`` as the compiled lane must see them: unchanged on spot; on USD-M futures each with
+    ``firsts`` = ``pu + 1``, so the lane's ``U == position + 1`` test is the futures ``pu == position``
+    (a diff without ``pu`` gets 0 and breaks the lane's run: the sequencer judges it)."""
+    for group in groups:
+        yield group if market is Market.SPOT or group.prevs is None else _FuturesGroup.of(group)
+
+
+class _FuturesGroup(RowGroup):
+    """A futures row group for the lane: ``firsts`` hold ``pu + 1``; ``event(i)`` still builds the
+    diff with its real ``U`` for the sequencer."""
+
+    __slots__ = ("_real_firsts",)
+    _real_firsts: np.ndarray
+
+    @classmethod
+    def of(cls, group: RowGroup) -> _FuturesGroup:
+        view = cls.__new__(cls)
+        for name in RowGroup.__slots__:
+            setattr(view, name, getattr(group, name))
+        assert group.prevs is not None
+        view._real_firsts = group.firsts
+        view.firsts = group.prevs + 1
+        return view
+
+    def event(self, i: int) -> Any:
+        event = super().event(i)
+        if isinstance(event, DepthUpdate):
+            return dataclasses.replace(event, first_update_id=int(self._real_firsts[i]))
+        return event
 
 
 def _pieces(paths: Sequence[PurePath], read: Callable[[PurePath], Iterable[T]]) -> Iterator[T | CorruptSegmentError]:

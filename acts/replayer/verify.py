@@ -5,7 +5,8 @@ proven so by the next diff (time before a diff that breaks the update-id chain i
 updates were lost at an unknown moment in it); gaps are counted with the update ids they lost
 and how long the book stayed invalid; crossed books are counted; corrupt files are listed.
 Nothing here trusts the recorder's own markers except as counts (a ``RESTART`` resets the book,
-as it did live).
+as it did live). USD-M futures data is judged by the futures rules (``--market usdm``: the ``pu``
+chain), and a gap's ``missing_ids`` is then the span of ``u`` it skipped (``pu`` - previous ``u``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path, PurePath
 from acts.book.sequencer import BREAKS_CHAIN, Crossed, Gap, Sequencer, StaleSnapshot
 from acts.core.errors import CorruptSegmentError
 from acts.core.events import DepthUpdate, Event, EventKind, Marker
+from acts.core.markets import Market
 from acts.core.timeunits import HOUR_MS
 from acts.storage.store import SegmentStore
 
@@ -56,12 +58,13 @@ class VerifyReport:
 
 
 class _SymbolVerifier:
-    def __init__(self, symbol: str, report: VerifyReport, start_ms: int | None, end_ms: int | None) -> None:
+    def __init__(self, symbol: str, report: VerifyReport, start_ms: int | None, end_ms: int | None,
+                 market: Market = Market.SPOT) -> None:
         self.symbol = symbol
         self.report = report
         self.start_ms = start_ms
         self.end_ms = end_ms
-        self.sequencer = Sequencer()
+        self.sequencer = Sequencer(market=market)
         self.hours: dict[int, HourReport] = {}
         self.last_ms: int | None = None  # exchange time of the previous diff
 
@@ -107,18 +110,19 @@ class _SymbolVerifier:
 
 
 def verify(data_dir: Path | str, symbols: list[str], start_ms: int | None = None,
-           end_ms: int | None = None, on_segment: Callable[[int, int], None] | None = None) -> VerifyReport:
-    """Replay every segment of ``symbols`` (all recorded ones when empty) and report per hour.
+           end_ms: int | None = None, on_segment: Callable[[int, int], None] | None = None,
+           market: Market = Market.SPOT) -> VerifyReport:
+    """Replay every segment of ``symbols`` (all recorded ones when empty) of ``market`` and report per hour.
 
     ``on_segment(done, total)`` is called after each segment (for a progress bar)."""
-    store = SegmentStore.open(data_dir)
+    store = SegmentStore.open(data_dir, market)
     report = VerifyReport()
     chosen = store.check_symbols(symbols)
     paths = {symbol: store.paths(symbol) for symbol in chosen}
     total = sum(len(p) for p in paths.values())
     done = 0
     for symbol in chosen:
-        verifier = _SymbolVerifier(symbol, report, start_ms, end_ms)
+        verifier = _SymbolVerifier(symbol, report, start_ms, end_ms, store.market)
         for path in paths[symbol]:
             try:
                 verifier.feed(store.events(path, symbol))
@@ -136,7 +140,7 @@ def verify_segments(store: SegmentStore, symbol: str, paths: Sequence[PurePath],
     """``verify`` of one symbol over ``paths`` only, in that order: the caller chose, from the footers,
     the segments that can change the report of ``[start_ms, end_ms)`` (``History.coverage``)."""
     report = VerifyReport()
-    verifier = _SymbolVerifier(symbol, report, start_ms, end_ms)
+    verifier = _SymbolVerifier(symbol, report, start_ms, end_ms, store.market)
     for path in paths:
         try:
             verifier.feed(store.events(path, symbol))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from acts.core.events import DepthUpdate, Event, Snapshot
+from acts.core.markets import Market
 from acts.storage.segments import SegmentWriter
 
 __all__ = ["SegmentBuffers", "rows_of"]
@@ -28,8 +29,9 @@ class SegmentBuffers:
     (in rows), for the caller to decide when to ``flush``.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, market: Market = Market.SPOT) -> None:
         self.data_dir = data_dir
+        self.market = market  # every symbol's segments go to this market's folders
         self.writers: dict[str, SegmentWriter] = {}
         self._pending: dict[str, list[Event]] = {}
         #: Rows buffered per symbol (0 once flushed), and for all symbols together.
@@ -49,7 +51,7 @@ class SegmentBuffers:
     def flush(self, symbol: str) -> list[Path]:
         """Write ``symbol``'s buffer as a row group of its open segment; the segments it finished."""
         if symbol not in self.writers:
-            self.writers[symbol] = SegmentWriter(self.data_dir, symbol)
+            self.writers[symbol] = SegmentWriter(self.data_dir, symbol, market=self.market)
         done = self.writers[symbol].write(self._pending.get(symbol, []))
         self.held -= self.rows.get(symbol, 0)
         self._pending[symbol], self.rows[symbol] = [], 0

@@ -27,7 +27,7 @@ from acts.core.events import DepthUpdate, EventKind, Marker, Side, Snapshot
 from acts.storage.segments import read_info, read_row_group
 from acts.storage.segments_v2 import level_offsets
 
-__all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_SIDE", "RowGroup", "read_columnar_events",
+__all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_PU", "NO_SIDE", "RowGroup", "read_columnar_events",
            "read_row_groups"]
 
 #: One side's levels on the fast path: ``(prices, quantities)``, int64 arrays at ``BOOK_SCALE``. The same
@@ -43,6 +43,8 @@ _EMPTY = np.empty(0, dtype=np.int64)
 _SIDES = np.array([Side.BID, Side.ASK], dtype=np.int8)
 #: ``side`` of a row without a level (an empty diff), in the row arrays (the column holds a null).
 NO_SIDE = -1
+#: ``prevs`` of an event without ``pu`` (every spot event); a real ``pu`` is never negative.
+NO_PU = -1
 
 
 class LevelOverflow(PrecisionError):
@@ -100,20 +102,23 @@ class RowGroup:
     on a row without a level -- version 1 files only; in version 2 an event without levels owns no rows).
     A row's price at ``BOOK_SCALE`` is ``price[r] * price_factor`` (likewise ``qty``).
     ``event(i)`` builds the ``Event`` object; the compiled lane reads the arrays directly.
+    ``prevs``: each diff's ``pu`` (USD-M futures), ``NO_PU`` where it has none; None for a group without any.
     """
 
     __slots__ = ("symbol", "starts", "ends", "kinds", "times", "firsts", "finals", "recv", "side", "price", "qty",
-                 "price_factor", "qty_factor", "_details")
+                 "price_factor", "qty_factor", "_details", "prevs")
 
     def __init__(self, symbol: str, starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray,
                  firsts: np.ndarray, finals: np.ndarray, recv: np.ndarray, side: np.ndarray,
-                 price: tuple[np.ndarray, int], qty: tuple[np.ndarray, int], details: pa.ChunkedArray) -> None:
+                 price: tuple[np.ndarray, int], qty: tuple[np.ndarray, int], details: pa.ChunkedArray,
+                 prevs: np.ndarray | None = None) -> None:
         self.symbol = symbol
         self.starts, self.ends, self.kinds, self.recv = starts, ends, kinds, recv
         self.times, self.firsts, self.finals, self.side = times, firsts, finals, side
         self.price, self.price_factor = price
         self.qty, self.qty_factor = qty
         self._details = details  # one per event
+        self.prevs = prevs
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -131,8 +136,9 @@ class RowGroup:
             else:
                 bids = asks = (_EMPTY, _EMPTY)
             if kind == EventKind.DEPTH:
+                pu = None if self.prevs is None or self.prevs[i] == NO_PU else int(self.prevs[i])
                 return DepthUpdate(self.symbol, int(self.times[i]), int(self.firsts[i]), int(self.finals[i]),
-                                   bids, asks, recv)
+                                   bids, asks, recv, pu)
             return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)
         return Marker(EventKind(kind), self.symbol, recv, self._details[i].as_py() or "{}")
 
@@ -156,7 +162,7 @@ def _v1_group(table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) ->
 
 #: The columns the fast path reads from a version 2 file (not the decimals of the original strings).
 V2_COLUMNS = ["kind", "recv_ns", "event_time_ms", "first_update_id", "final_update_id", "bid_levels", "price", "qty",
-              "price_scale", "qty_scale", "detail"]
+              "price_scale", "qty_scale", "detail", "prev_final_update_id"]
 
 
 def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarray, int]:
@@ -179,6 +185,16 @@ def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarr
     return _to_book(values, np.clip(row_scales, BOOK_SCALE - MAX_DIGITS, BOOK_SCALE + MAX_DIGITS)), 1
 
 
+def _prevs(table: pa.Table) -> np.ndarray | None:
+    """The ``pu`` column (``NO_PU`` for null), or None where no event has one (spot, files before futures)."""
+    if "prev_final_update_id" not in table.column_names:
+        return None
+    column = table.column("prev_final_update_id")
+    if column.null_count == len(column):
+        return None
+    return (column.fill_null(NO_PU) if column.null_count else column).to_numpy().astype(np.int64, copy=False)
+
+
 def _v2_group(table: pa.Table, symbol: str) -> RowGroup:
     """A version 2 row group: one row per event, levels as lists (their offsets are the event bounds)."""
     _, offsets = level_offsets(table.column("price"))
@@ -192,7 +208,7 @@ def _v2_group(table: pa.Table, symbol: str) -> RowGroup:
     return RowGroup(symbol, starts, ends, _per_event(table.column("kind")), _per_event(table.column("event_time_ms")),
                     _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id")),
                     _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts),
-                    _v2_levels(table, "qty", counts), table.column("detail"))
+                    _v2_levels(table, "qty", counts), table.column("detail"), _prevs(table))
 
 
 def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[RowGroup]:

@@ -6,7 +6,8 @@
       journal/                  open and unfinished journals (``storage.journal``)
         rolled/                 journals rolled into segments, kept ``--keep-journals`` days
         unverified/             journals whose segments did not read back as written: never deleted
-      segments/symbol=S/date=D/ Parquet segments (``storage.segments``)
+      segments/symbol=S/date=D/ Parquet segments of spot (``storage.segments``)
+        market=usdm/symbol=S/date=D/  ...of USD-M futures: a symbol name of both markets never mixes
       quarantine/<name>.jsonl   messages that cannot be stored (``storage.quarantine``)
       spool/                    minute entries waiting for MongoDB
       entries.sqlite            minute entries without MongoDB
@@ -21,11 +22,15 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Generic, TypeVar
 
-__all__ = ["DataLayout", "SYMBOL_PREFIX", "DATE_PREFIX"]
+from acts.core.markets import Market
+
+__all__ = ["DataLayout", "SYMBOL_PREFIX", "DATE_PREFIX", "MARKET_PREFIX"]
 
 #: Segment folders are named ``symbol=BTCUSDT`` and, inside, ``date=2024-05-01`` (Hive-style partitions).
 SYMBOL_PREFIX = "symbol="
 DATE_PREFIX = "date="
+#: Futures segments live under ``segments/market=usdm/``; spot keeps the folders it had before markets.
+MARKET_PREFIX = "market="
 
 PathT = TypeVar("PathT", bound=PurePath)
 
@@ -52,12 +57,16 @@ class DataLayout(Generic[PathT]):
     def segments(self) -> PathT:
         return self.root / "segments"
 
-    def symbol_dir(self, symbol: str) -> PathT:
-        return self.segments / f"{SYMBOL_PREFIX}{symbol}"
+    def market_segments(self, market: Market = Market.SPOT) -> PathT:
+        """The folder of one market's ``symbol=`` folders."""
+        return self.segments if market is Market.SPOT else self.segments / f"{MARKET_PREFIX}{market}"
 
-    def segment_dir(self, symbol: str, day: str) -> PathT:
-        """The folder of ``symbol``'s segments of ``day`` (``YYYY-MM-DD``, UTC)."""
-        return self.symbol_dir(symbol) / f"{DATE_PREFIX}{day}"
+    def symbol_dir(self, symbol: str, market: Market = Market.SPOT) -> PathT:
+        return self.market_segments(market) / f"{SYMBOL_PREFIX}{symbol}"
+
+    def segment_dir(self, symbol: str, day: str, market: Market = Market.SPOT) -> PathT:
+        """The folder of ``symbol``'s segments of ``day`` (``YYYY-MM-DD``, UTC) in ``market``."""
+        return self.symbol_dir(symbol, market) / f"{DATE_PREFIX}{day}"
 
     @property
     def quarantine(self) -> PathT:

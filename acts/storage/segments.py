@@ -3,6 +3,7 @@
 Layout (see docs/FORMAT.md)::
 
     DATA/segments/symbol=BTCUSDT/date=2024-05-01/BTCUSDT-20240501T13-<first_recv_ns>-<digest>.parquet
+    DATA/segments/market=usdm/symbol=BTCUSDT/date=...   (USD-M futures; footer ``"market": "usdm"``)
 
 Format version 2 (``segments_v2``): one row per event, its levels as Parquet lists of scaled
 integers plus the decimals of the original strings, so every event re-serializes byte-exactly.
@@ -33,10 +34,11 @@ import pyarrow.parquet as pq
 from acts.core.decimals import MAX_DIGITS
 from acts.core.errors import CorruptSegmentError
 from acts.core.events import DepthUpdate, Event, Marker, Snapshot
+from acts.core.markets import Market
 from acts.core.timeunits import HOUR_NS
 from acts.storage import segments_v1, segments_v2
 from acts.storage.fsync import fsync_dir
-from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
+from acts.storage.layout import DATE_PREFIX, MARKET_PREFIX, SYMBOL_PREFIX, DataLayout
 
 __all__ = [
     "FORMAT_VERSION",
@@ -77,6 +79,7 @@ class SegmentInfo:
     price_pow10: int = 0  # version 1: stored price mantissas are the real ones / 10**price_pow10
     qty_pow10: int = 0
     format_version: int = FORMAT_VERSION
+    market: Market = Market.SPOT  # footer key ``market``; absent (every file before futures) means spot
 
 
 # --- files ------------------------------------------------------------------------------
@@ -91,6 +94,8 @@ def _digest_update(h: Any, event: Event) -> None:
     if isinstance(event, DepthUpdate):
         h.update(b"D%d:%d:%d:%d;" % (event.recv_ns, event.event_time_ms, event.first_update_id,
                                     event.final_update_id))
+        if event.prev_final_update_id is not None:  # futures only: spot names stay what they were
+            h.update(b"P%d;" % event.prev_final_update_id)
     elif isinstance(event, Snapshot):
         h.update(b"S%d:%d;" % (event.recv_ns, event.last_update_id))
     elif not isinstance(event, Marker):
@@ -100,13 +105,13 @@ def _digest_update(h: Any, event: Event) -> None:
 
 
 def write_segments(data_dir: Path, symbol: str, events: Iterable[Event], compression_level: int | None = None,
-                   format_version: int = FORMAT_VERSION) -> list[Path]:
+                   format_version: int = FORMAT_VERSION, market: Market = Market.SPOT) -> list[Path]:
     """Write ``events`` (one symbol, in recorded order) as segments of one UTC hour each; return the paths.
 
     Idempotent: the same events give the same file names and contents. ``format_version=1`` writes the
     old format (for tests and comparisons; ACTS itself writes version 2).
     """
-    writer = SegmentWriter(data_dir, symbol, compression_level, format_version)
+    writer = SegmentWriter(data_dir, symbol, compression_level, format_version, market)
     try:
         return writer.write(list(events)) + writer.close()
     except BaseException:
@@ -121,7 +126,8 @@ _V2_OPTIONS: dict[str, Any] = {
     "use_dictionary": ["kind", "bid_levels", "price_scale", "qty_scale", "price_decimals", "qty_decimals",
                        "price_decimals_each.list.element", "qty_decimals_each.list.element", "detail"],
     "column_encoding": {**{c: "DELTA_BINARY_PACKED"
-                           for c in ("recv_ns", "event_time_ms", "first_update_id", "final_update_id")},
+                           for c in ("recv_ns", "event_time_ms", "first_update_id", "final_update_id",
+                                     "prev_final_update_id")},
                         **{f"{c}.list.element": "BYTE_STREAM_SPLIT" for c in segments_v2.LEVEL_COLUMNS}},
 }
 
@@ -140,10 +146,12 @@ class SegmentWriter:
     """
 
     def __init__(self, data_dir: Path, symbol: str, compression_level: int | None = None,
-                 format_version: int = FORMAT_VERSION) -> None:
+                 format_version: int = FORMAT_VERSION, market: Market = Market.SPOT) -> None:
         if format_version not in _COMPRESSION:
             raise ValueError(f"segment format {format_version} cannot be written; use 1 or 2")
-        self.data_dir, self.symbol, self.version = data_dir, symbol, format_version
+        if market is not Market.SPOT and format_version == 1:
+            raise ValueError(f"{market} segments need format 2 (version 1 has no pu column)")
+        self.data_dir, self.symbol, self.version, self.market = data_dir, symbol, format_version, market
         self.compression_level = _COMPRESSION[format_version] if compression_level is None else compression_level
         self._open: _OpenSegment | None = None
         self.events = 0  # handed to ``write`` so far: what the finished files must hold together
@@ -156,6 +164,9 @@ class SegmentWriter:
         for i, event in enumerate(events):
             if event.symbol != self.symbol:
                 raise ValueError(f"event for {event.symbol} in a {self.symbol} segment")
+            if isinstance(event, DepthUpdate) and (event.prev_final_update_id is None) != (self.market is Market.SPOT):
+                raise ValueError(f"a diff {'with' if self.market is Market.SPOT else 'without'} pu in a "
+                                 f"{self.market} segment of {self.symbol}: spot and USD-M futures never mix")
             if self._open is not None and _hour_of(event.recv_ns) > self._open.hour:
                 done += self._append(events[piece_start:i])
                 done += self.close()
@@ -176,7 +187,7 @@ class SegmentWriter:
             segment.discard()
 
     def _new(self, first: Event) -> _OpenSegment:
-        return _OpenSegment(self.data_dir, self.symbol, first, self.compression_level, self.version)
+        return _OpenSegment(self.data_dir, self.symbol, first, self.compression_level, self.version, self.market)
 
     def _append(self, events: Sequence[Event]) -> list[Path]:
         """Write one piece into the open file (version 1: into a new one if it needs a finer scale)."""
@@ -199,10 +210,12 @@ class SegmentWriter:
 class _OpenSegment:
     """A segment being written: its temp file, the Parquet writer and what its footer will say."""
 
-    def __init__(self, data_dir: Path, symbol: str, first: Event, compression_level: int, version: int) -> None:
+    def __init__(self, data_dir: Path, symbol: str, first: Event, compression_level: int, version: int,
+                 market: Market = Market.SPOT) -> None:
         self.symbol, self.hour, self.first_recv_ns = symbol, _hour_of(first.recv_ns), first.recv_ns
+        self.market = market
         self.start = datetime.fromtimestamp(first.recv_ns / 1e9, UTC)
-        self.directory = DataLayout(data_dir).segment_dir(symbol, self.start.strftime("%Y-%m-%d"))
+        self.directory = DataLayout(data_dir).segment_dir(symbol, self.start.strftime("%Y-%m-%d"), market)
         self.compression_level, self.version = compression_level, version
         self.tmp = self.directory / f"{TEMP_PREFIX}{symbol}-{first.recv_ns:019d}-{os.getpid()}"
         self.writer: pq.ParquetWriter | None = None
@@ -269,6 +282,8 @@ class _OpenSegment:
         }
         if self.version == 1:
             meta.update(price_pow10=self.price_pow10, qty_pow10=self.qty_pow10)
+        if self.market is not Market.SPOT:  # spot footers stay byte-identical to those before markets
+            meta["market"] = str(self.market)
         self.writer.add_key_value_metadata({_META_KEY: json.dumps(meta, sort_keys=True).encode()})
         self.writer.close()
         final = self.directory / (f"{self.symbol}-{self.start:%Y%m%dT%H}-{self.first_recv_ns:019d}-"
@@ -335,6 +350,10 @@ def _footer_info(path: PurePath, raw: bytes) -> SegmentInfo:
             raise CorruptSegmentError(f"{path}: footer field {key!r} is {meta.get(key)!r}; the file is damaged, "
                                       "move it aside")
     snapshots = meta["snapshot_recv_ns"]
+    market_name = meta.get("market", Market.SPOT.value)
+    if market_name not in {m.value for m in Market}:
+        raise CorruptSegmentError(f"{path}: footer market {market_name!r} is none of "
+                                  f"{', '.join(m.value for m in Market)}; upgrade ACTS or move the file aside")
     powers = (meta.get("price_pow10", 0), meta.get("qty_pow10", 0))
     if not all(type(t) is int for t in snapshots) or not all(type(k) is int and 0 <= k <= MAX_DIGITS
                                                                for k in powers):
@@ -343,6 +362,7 @@ def _footer_info(path: PurePath, raw: bytes) -> SegmentInfo:
     return SegmentInfo(
         path, meta["symbol"], meta["events"], meta["levels"], meta["first_recv_ns"], meta["last_recv_ns"],
         meta["first_event_ms"], meta["last_event_ms"], tuple(snapshots), powers[0], powers[1], version,
+        Market(market_name),
     )
 
 
@@ -356,11 +376,14 @@ def _check_placement(path: PurePath, info: SegmentInfo) -> None:
     """
     hour = datetime.fromtimestamp(info.first_recv_ns / 1e9, UTC)  # as the writer names it
     claims: list[tuple[str, str, str]] = []  # (what, path says, footer says)
-    folder, parent = path.parent.name, path.parent.parent.name
+    folder, parent, above = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
     if folder.startswith(DATE_PREFIX):
         claims.append(("date folder", folder.removeprefix(DATE_PREFIX), f"{hour:%Y-%m-%d}"))
     if parent.startswith(SYMBOL_PREFIX):
         claims.append(("symbol folder", parent.removeprefix(SYMBOL_PREFIX), info.symbol))
+        # Inside the layout the market folder claims too: none above symbol= means spot.
+        said = above.removeprefix(MARKET_PREFIX) if above.startswith(MARKET_PREFIX) else Market.SPOT.value
+        claims.append(("market folder", said, info.market.value))
     parts = path.name.removesuffix(".parquet").split("-")
     if len(parts) == 4 and path.name.endswith(".parquet"):
         claims += [("file name's symbol", parts[0], info.symbol), ("file name's hour", parts[1], f"{hour:%Y%m%dT%H}"),
@@ -370,9 +393,13 @@ def _check_placement(path: PurePath, info: SegmentInfo) -> None:
         if said != footer:
             raise CorruptSegmentError(
                 f"{path}: its {what} says {said} but its footer says {footer}; a segment filed in the wrong "
-                f"place is not replayed -- move it back under "
+                f"place is not replayed -- move it back under {_market_part(info.market)}"
                 f"{SYMBOL_PREFIX}{info.symbol}/{DATE_PREFIX}{hour:%Y-%m-%d}/ or aside"
             )
+
+
+def _market_part(market: Market) -> str:
+    return "" if market is Market.SPOT else f"{MARKET_PREFIX}{market}/"
 
 
 def read_row_group(reader: pq.ParquetFile, i: int, info: SegmentInfo, columns: list[str] | None = None) -> pa.Table:

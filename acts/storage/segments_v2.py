@@ -45,6 +45,7 @@ SCHEMA = pa.schema(
         pa.field("price_decimals_each", _DECIMALS),  # ...unless they differ: then one per level here
         pa.field("qty_decimals_each", _DECIMALS),
         pa.field("detail", pa.string()),  # marker details (JSON)
+        pa.field("prev_final_update_id", pa.int64()),  # pu (USD-M futures diffs; null on spot and older files)
     ]
 )
 #: The list columns, and their Parquet leaf paths (what encodings are set on).
@@ -67,6 +68,7 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
     times: list[int | None] = [None] * n
     firsts: list[int | None] = [None] * n
     finals: list[int | None] = [None] * n
+    prevs: list[int | None] = [None] * n
     details: list[str | None] = [None] * n
     bid_levels = np.zeros(n, dtype=np.int32)
     counts = np.zeros(n, dtype=np.int64)
@@ -76,6 +78,7 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
         if isinstance(event, DepthUpdate):
             kinds[i] = EventKind.DEPTH
             times[i], firsts[i], finals[i] = event.event_time_ms, event.first_update_id, event.final_update_id
+            prevs[i] = event.prev_final_update_id
         elif isinstance(event, Snapshot):
             kinds[i] = EventKind.SNAPSHOT
             finals[i] = event.last_update_id
@@ -106,6 +109,7 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
         columns[f"{name}_decimals"] = first
         columns[f"{name}_decimals_each"] = each
     columns["detail"] = pa.array(details, pa.string())
+    columns["prev_final_update_id"] = pa.array(prevs, pa.int64())
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
@@ -234,6 +238,9 @@ def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
     times, firsts = table.column("event_time_ms").to_pylist(), table.column("first_update_id").to_pylist()
     finals, details = table.column("final_update_id").to_pylist(), table.column("detail").to_pylist()
     bid_levels = table.column("bid_levels").to_pylist()
+    # Files written before futures have no pu column: every diff of them is spot.
+    prevs = (table.column("prev_final_update_id").to_pylist() if "prev_final_update_id" in table.column_names
+             else [None] * len(kinds))
     bounds = offsets.tolist()
     for i, kind in enumerate(kinds):
         k = EventKind(kind)
@@ -243,7 +250,7 @@ def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
                       for r in range(start, end)]
             bids, asks = tuple(levels[: bid_levels[i]]), tuple(levels[bid_levels[i]:])
             if k is EventKind.DEPTH:
-                yield DepthUpdate(symbol, times[i], firsts[i], finals[i], bids, asks, recv[i])
+                yield DepthUpdate(symbol, times[i], firsts[i], finals[i], bids, asks, recv[i], prevs[i])
             else:
                 yield Snapshot(symbol, finals[i], bids, asks, recv[i])
         else:

@@ -1,4 +1,8 @@
-"""Finding segments on disk: by symbol, by date, and the snapshot to start a replay from."""
+"""Finding segments on disk: by symbol, by date, and the snapshot to start a replay from.
+
+A store reads one market (spot by default, or USD-M futures): its folders, its footers, its sequencing
+rules (``store.market`` is what replay and verify hand to the ``Sequencer``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import pyarrow.fs as pafs
 
 from acts.core.errors import CorruptSegmentError, InputError, NoDataError, UnknownSymbolError
 from acts.core.events import Event
+from acts.core.markets import LABELS, Market
 from acts.core.symbols import normalize_symbol
 from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
 from acts.storage.segments import SegmentInfo, read_events, read_info
@@ -32,29 +37,31 @@ class SegmentStore:
     """Read-only index of ``DATA/segments``, local or on object storage. Footers are read lazily, cached.
 
     ``SegmentStore(Path("data"))`` for a local folder; ``SegmentStore.open("s3://bucket/prefix")``
-    (any URI pyarrow's filesystems understand) for remote data.
+    (any URI pyarrow's filesystems understand) for remote data. ``market``: whose segments (spot by default).
     """
 
-    def __init__(self, data_dir: PurePath, filesystem: pafs.FileSystem | None = None) -> None:
+    def __init__(self, data_dir: PurePath, filesystem: pafs.FileSystem | None = None,
+                 market: Market = Market.SPOT) -> None:
         self.filesystem = filesystem
+        self.market = market
         #: The local layout (``None`` on object storage, where paths are ``PurePosixPath``).
         self._local: DataLayout[Path] | None = DataLayout(Path(data_dir)) if filesystem is None else None
         self._layout: DataLayout[Path] | DataLayout[PurePosixPath] = (
             self._local if self._local is not None else DataLayout(PurePosixPath(data_dir)))
-        self.root: PurePath = self._layout.segments
+        self.root: PurePath = self._layout.market_segments(market)
         self._info: dict[PurePath, SegmentInfo] = {}
 
     @classmethod
-    def open(cls, location: str | PurePath) -> SegmentStore:
+    def open(cls, location: str | PurePath, market: Market = Market.SPOT) -> SegmentStore:
         """A store for a local path or a filesystem URI such as ``s3://bucket/acts?endpoint_override=...``."""
         text = str(location)
         if "://" not in text:
-            return cls(Path(text))
+            return cls(Path(text), market=market)
         try:
             filesystem, path = pafs.FileSystem.from_uri(text)
         except (pa.ArrowException, ValueError) as exc:
             raise InputError(f"cannot open data location {text!r}: {exc}") from None
-        return cls(PurePosixPath(path), filesystem)
+        return cls(PurePosixPath(path), filesystem, market)
 
     def _list(self, directory: PurePath, recursive: bool) -> list[pafs.FileInfo]:
         assert self.filesystem is not None
@@ -68,8 +75,8 @@ class SegmentStore:
         if self._local is None:
             entries = self._list(self.root, False)
             names = [PurePosixPath(i.path).name for i in entries if i.type == pafs.FileType.Directory]
-        elif self._local.segments.is_dir():
-            names = [p.name for p in self._local.segments.glob(f"{SYMBOL_PREFIX}*") if p.is_dir()]
+        elif self._local.market_segments(self.market).is_dir():
+            names = [p.name for p in self._local.market_segments(self.market).glob(f"{SYMBOL_PREFIX}*") if p.is_dir()]
         else:
             names = []
         return sorted(n.removeprefix(SYMBOL_PREFIX) for n in names if n.startswith(SYMBOL_PREFIX))
@@ -81,16 +88,20 @@ class SegmentStore:
         """Every segment of ``symbol`` in recording order (the file names sort by first receive time)."""
         found: list[PurePath]
         if self._local is not None:
-            found = list(self._local.symbol_dir(symbol).glob(f"{DATE_PREFIX}*/*.parquet"))
+            found = list(self._local.symbol_dir(symbol, self.market).glob(f"{DATE_PREFIX}*/*.parquet"))
         else:
-            found = [PurePosixPath(i.path) for i in self._list(self._layout.symbol_dir(symbol), True)
+            found = [PurePosixPath(i.path) for i in self._list(self._layout.symbol_dir(symbol, self.market), True)
                      if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
         found = [p for p in found if not p.name.startswith(".") and p.parent.name.startswith(DATE_PREFIX)]
         return sorted(found, key=_recording_order)
 
     def info(self, path: PurePath) -> SegmentInfo:
         if path not in self._info:
-            self._info[path] = read_info(path, self.filesystem)
+            info = read_info(path, self.filesystem)
+            if info.market is not self.market:  # a file outside the layout claims no market by its path
+                raise CorruptSegmentError(f"{path}: {LABELS[info.market]} data, read as "
+                                          f"{LABELS[self.market]}; pass --market {info.market}")
+            self._info[path] = info
         return self._info[path]
 
     def events(self, path: PurePath, symbol: str) -> Iterator[Event]:
@@ -113,7 +124,8 @@ class SegmentStore:
         """``symbols`` (all recorded ones when empty), each checked to have data."""
         known = self.symbols()
         if not known:
-            raise NoDataError(f"no segments under {self.root}; record or import data first ('acts demo' makes some)")
+            raise NoDataError(f"no {self._label()}segments under {self.root}{self._elsewhere(symbols)}"
+                              "; record or import data first ('acts demo' makes some)")
         # A recorded name is also found by its normalised spelling: 'SOLTSDT' (no known quote) was asked
         # for as SOLTSDTUSDT by the time it gets here. An exact name wins.
         by_normal = {normalize_symbol(name): name for name in known if name.isalnum()}
@@ -121,9 +133,25 @@ class SegmentStore:
         for symbol in symbols:
             name = symbol if symbol in known else by_normal.get(symbol)
             if name is None:
-                raise UnknownSymbolError(f"no data for symbol {symbol}; recorded symbols: {', '.join(known)}")
+                raise UnknownSymbolError(f"no {self._label()}data for symbol {symbol}"
+                                         f"{self._elsewhere([symbol])}; recorded symbols: {', '.join(known)}")
             chosen.append(name)
         return chosen or known
+
+    def _label(self) -> str:
+        """``"USD-M futures "`` in messages; spot keeps the words it always had."""
+        return "" if self.market is Market.SPOT else f"{LABELS[self.market]} "
+
+    def _elsewhere(self, symbols: list[str]) -> str:
+        """``" (USD-M futures data of BTCUSDT exists: pass --market usdm)"``, or "" if no other market has them."""
+        for market in Market:
+            if market is self.market:
+                continue
+            other = SegmentStore(self._layout.root, self.filesystem, market).symbols()
+            found = [s for s in symbols if s in other] if symbols else other
+            if found:
+                return f" ({LABELS[market]} data of {', '.join(found)} exists: pass --market {market})"
+        return ""
 
     def plan(self, symbol: str, start_ms: int, end_ms: int | None, on_problem: ProblemHandler) -> list[PurePath]:
         """Segments to read, in order, to replay ``symbol`` from ``start_ms`` (the caller stops at the end).
