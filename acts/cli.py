@@ -504,7 +504,8 @@ def record_cmd(
                             snapshot_every_s=snapshot_every, roll_every_s=roll_every, market=market,
                             **({"weight_per_minute": _HALF_FUTURES_WEIGHT} if market is Market.USDM else {}))
     clock = SystemClock()
-    recorder = Recorder(config, resolved, sink, clock, Roller(data_dir, keep_days=journal_keep_days, clock=clock))
+    roller = Roller(data_dir, keep_days=journal_keep_days, clock=clock, market=market)
+    recorder = Recorder(config, resolved, sink, clock, roller)
     try:
         report = asyncio.run(recorder.run())
     finally:

@@ -10,7 +10,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from acts.book.sequencer import Sequencer
 from acts.core.clock import SystemClock
 from acts.core.errors import SinkError
 from acts.core.markets import Market
@@ -20,11 +19,11 @@ from acts.exchange.generator import STEP_MS
 from acts.exchange.server import LocalExchange
 from acts.features.builtin import default_registry
 from acts.features.entries import default_feature_names, to_entry
-from acts.features.pipeline import MinuteRow, MinuteSampler, NullAndReportOnce
+from acts.features.pipeline import MinuteRow, NullAndReportOnce
 from acts.features.registry import Feature
 from acts.recorder.live import Recorder, RecorderConfig, RecorderReport
 from acts.recorder.roll import Roller
-from acts.replayer.replay import ReplayReport, replay, sampled_rows
+from acts.replayer.replay import replay
 from acts.storage.store import SegmentStore
 
 NAMES = default_feature_names((5, 10, 50))
@@ -43,20 +42,11 @@ class LiveRun:
 
     def store(self) -> SegmentStore:
         """The recorded segments."""
-        return SegmentStore(self.data_dir)
+        return SegmentStore(self.data_dir, market=self.market)
 
     def replay_rows(self, symbols: list[str], features: Sequence[Feature]) -> list[MinuteRow]:
-        """The replay of the recorded segments by the market's rules."""
-        on_error = NullAndReportOnce(print)
-        if self.market is Market.SPOT:
-            return list(replay(self.store(), symbols, features, 0, on_feature_error=on_error))
-        rows: list[MinuteRow] = []  # the reference engine, its sequencer judging by the market's rules
-        for symbol in symbols:
-            def make(_: Any, symbol: str = symbol) -> MinuteSampler[Any]:
-                return MinuteSampler(symbol, features, Sequencer(market=self.market), on_feature_error=on_error)
-
-            rows += sampled_rows(self.store(), symbol, make, 0, None, ReplayReport(), engine="python")
-        return sorted(rows, key=lambda r: (r.minute_ms, r.symbol))
+        """The replay of the recorded segments (by the rules of the store's market)."""
+        return list(replay(self.store(), symbols, features, 0, on_feature_error=NullAndReportOnce(print)))
 
     def replayed(self, symbols: list[str]) -> list[dict[str, Any]]:
         features = [*default_registry().resolve(NAMES), *self.extra]
@@ -99,7 +89,7 @@ def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, spee
                                  stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600, market=market)
             cfg = replace(cfg, **config)
             features = [*default_registry().resolve(NAMES), *extra]
-            recorder = Recorder(cfg, features, sink, SystemClock(), Roller(data_dir))
+            recorder = Recorder(cfg, features, sink, SystemClock(), Roller(data_dir, market=market))
             task = asyncio.create_task(recorder.run())
             # Faults go in at evenly spaced points of the exchange's own market, counted in its steps
             # from the recorder's first frame: where they land does not depend on how fast this machine is.

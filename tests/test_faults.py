@@ -4,8 +4,8 @@ For each: the recorder keeps running, live entries still equal the replay, no fe
 published from an invalid book, the book recovers, and lost update ids show up as gaps.
 
 Every fault of the stream and of REST runs on both markets (``market``): spot, and USD-M futures, where
-the exchange serves ``/fapi`` and ``pu`` chains and the recorder judges by the futures rules. The
-futures half waits (skips) until segments keep a diff's ``pu``: without it no futures replay can agree.
+the exchange serves ``/fapi`` and ``pu`` chains and the recorder, replay and verify judge by the futures
+rules.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from acts.core.events import DepthUpdate
 from acts.core.markets import Market
-from acts.replayer.verify import verify
+from acts.replayer.verify import VerifyReport, verify
 from acts.sinks import SqliteSink
 from tests.live import LiveRun, run_live
 from tests.reference import ReferenceRows
@@ -26,20 +25,8 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 FAST = {"stale_after_s": 1.0, "reconnect_delay_s": 0.2, "rest_timeout_s": 1.0, "backoff_max_s": 1.0}
 
 
-@pytest.fixture(scope="module")
-def futures_storage(tmp_path_factory: pytest.TempPathFactory) -> bool:
-    """Whether segments keep a futures diff's ``pu`` (the ``futcore`` helper's storage)."""
-    from acts.storage.segments import read_events, write_segments
-
-    diff = DepthUpdate("BTCUSDT", 1_714_521_600_000, 10, 12, (("1.00", "2.0"),), (), 1_714_521_600_000_000_000, 8)
-    (path,) = write_segments(tmp_path_factory.mktemp("pu"), "BTCUSDT", [diff])
-    return [e.prev_final_update_id for e in read_events(path)] == [8]
-
-
 @pytest.fixture(params=[Market.SPOT, Market.USDM], ids=str)
-def market(request: pytest.FixtureRequest, futures_storage: bool) -> Market:
-    if request.param is Market.USDM and not futures_storage:
-        pytest.skip("segments do not keep a futures diff's pu yet")
+def market(request: pytest.FixtureRequest) -> Market:
     return Market(request.param)
 
 
@@ -49,8 +36,8 @@ def _run(tmp_path: Path, market: Market = Market.SPOT, **kwargs: Any) -> LiveRun
                     market=market, **options)
 
 
-def _verify(run: LiveRun, symbols: list[str] = SYMBOLS) -> Any:
-    return verify(run.data_dir, symbols)
+def _verify(run: LiveRun, symbols: list[str] = SYMBOLS) -> VerifyReport:
+    return verify(run.data_dir, symbols, market=run.market)
 
 
 def _gaps(run: LiveRun) -> int:

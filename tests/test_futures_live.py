@@ -28,8 +28,6 @@ def test_futures_recording_replays_as_it_ran_live(tmp_path: Path) -> None:
     for symbol in SYMBOLS:
         recorded = [to_wire(e) for p in store.paths(symbol) for e in store.events(p, symbol)
                     if isinstance(e, DepthUpdate)]
-        if all("pu" not in r for r in recorded):  # until segments keep pu (the futcore helper's storage)
-            pytest.skip("segments do not keep a diff's pu yet: the replay half waits for futures storage")
         mine = [{k: v for k, v in m.items() if k != "T"} for m in sent if m["s"] == symbol]  # T is not stored
         start = mine.index(recorded[0])
         assert recorded == mine[start : start + len(recorded)] and len(recorded) > 100

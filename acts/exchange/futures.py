@@ -13,10 +13,14 @@ futures data of the same symbol never meet. This module holds what differs from 
   ``{"e","E","T","s","U","u","pu","b","a"}``, ``pu`` = the previous diff's ``u``.
 
 Strategy: the generator's update ids are contiguous (spot's ``U = previous u + 1``); ``FuturesFeed``
-doubles them, so consecutive futures diffs do not chain by ``U`` (as on Binance futures, whose ids
-jump) and only ``pu`` says whether one was lost. A diff the generator lost upstream (``gap_rate``)
-gets ``pu`` = the lost diff's ``u``. ``pu`` is set before the exchange's faults, so a ``skip`` or
-``reorder`` fault breaks the ``pu`` chain just as a lost frame on Binance does.
+spreads them out: ``U' = 4U - 2``, ``u' = 4u``, ``pu' = 4(U - 1)``, so consecutive futures diffs do not
+chain by ``U`` (``U' = pu' + 2``; Binance futures ids jump too) and only ``pu`` says whether one was lost.
+A snapshot taken after diff k answers ``lastUpdateId = 4 u_k + 2``: inside the next diff's ``[U', u']``,
+as a Binance futures snapshot taken mid-batch lies inside the batch that follows. So the futures
+procedure bridges it with diff k + 1 (diff k has ``u' < L`` and is dropped), whether or not the client
+received diff k. A diff the generator lost upstream (``gap_rate``) gets ``pu`` = the lost diff's ``u``.
+``pu`` is set before the exchange's faults, so a ``skip`` or ``reorder`` fault breaks the ``pu`` chain
+just as a lost frame on Binance does.
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ FUTURES_WEIGHT_LIMIT = 2400
 DEFAULT_DEPTH_LIMIT = 500
 #: Where futures streams are served: the legacy paths and Binance's routed ``/public`` ones.
 STREAM_PREFIXES = ("", "/public")
+#: Generated ids times this (see "Strategy"): room between a diff's ``pu`` and its ``U``.
+_SPREAD = 4
+#: A diff's ``U`` lies this far below its spread-out first id; a snapshot's ``lastUpdateId`` this far above.
+_INSIDE = 2
 #: Futures ``T`` (transaction time) runs this far behind ``E`` (event time) in generated frames.
 _MATCH_LAG_MS = 2
 #: Futures REST answers ``exchangeInfo`` at weight 1 (spot: 20).
@@ -63,10 +71,9 @@ _DECIMALS = 8
 
 
 class FuturesFeed:
-    """A spot-style feed (``GeneratorFeed``) served as USD-M futures: ids doubled, ``pu`` and ``T`` added.
-
-    Snapshots carry ``lastUpdateId`` on the same numbering, and ``E``/``T`` of the last step.
-    """
+    """A spot-style feed (``GeneratorFeed``) served as USD-M futures: ids spread out, ``pu`` and ``T`` added
+    (see the module's "Strategy"). Snapshots carry ``lastUpdateId`` on the same numbering, and ``E``/``T``
+    of the last step."""
 
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
@@ -84,12 +91,13 @@ class FuturesFeed:
         self.now_ms = max(self.now_ms, event_ms)
         # U - 1 is the previous diff's u, or the u of the diffs the generator lost in between.
         return {"e": "depthUpdate", "E": event_ms, "T": event_ms - _MATCH_LAG_MS, "s": msg["s"],
-                "U": 2 * msg["U"], "u": 2 * msg["u"], "pu": 2 * (msg["U"] - 1), "b": msg["b"], "a": msg["a"]}
+                "U": _SPREAD * msg["U"] - _INSIDE, "u": _SPREAD * msg["u"], "pu": _SPREAD * (msg["U"] - 1),
+                "b": msg["b"], "a": msg["a"]}
 
     def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         spot = self.feed.snapshot(symbol, limit)
-        return {"lastUpdateId": 2 * spot["lastUpdateId"], "E": self.now_ms, "T": self.now_ms - _MATCH_LAG_MS,
-                "bids": spot["bids"], "asks": spot["asks"]}
+        return {"lastUpdateId": _SPREAD * spot["lastUpdateId"] + _INSIDE, "E": self.now_ms,
+                "T": self.now_ms - _MATCH_LAG_MS, "bids": spot["bids"], "asks": spot["asks"]}
 
     def spec(self, symbol: str) -> SymbolSpec:
         return self.feed.spec(symbol)

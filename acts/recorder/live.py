@@ -145,6 +145,8 @@ class Recorder:
 
     def __init__(self, config: RecorderConfig, features: Sequence[Feature], sink: Any, clock: Clock,
                  roller: Roller, exchange: ExchangeClient | None = None) -> None:
+        if roller.market is not config.market:
+            raise ValueError(f"a {config.market} recorder needs a {config.market} roller, not {roller.market}")
         self.config = config
         self.features = features
         self.sink = sink
