@@ -41,8 +41,8 @@ from acts.exchange.wire import ErrorCode, error_body
 if TYPE_CHECKING:
     from acts.exchange.server import LocalExchange
 
-__all__ = ["USDM", "FUTURES_WEIGHT_LIMIT", "FuturesFeed", "futures_feed", "futures_depth", "futures_exchange_info",
-           "register", "STREAM_PREFIXES"]
+__all__ = ["USDM", "FUTURES_WEIGHT_LIMIT", "FuturesFeed", "FuturesHistory", "futures_feed", "futures_depth",
+           "futures_exchange_info", "register", "STREAM_PREFIXES"]
 
 #: The market a futures exchange serves.
 USDM = Market.USDM
@@ -215,9 +215,39 @@ def register(app: web.Application, ex: LocalExchange) -> None:
         app.router.add_get(f"{prefix}/stream", ex._websocket)
 
 
+class FuturesHistory:
+    """Recorded USD-M futures segments (a ``SegmentFeed`` of a futures store) in futures frames:
+    ``e,E,T,s,U,u,pu,b,a`` (``T`` is not stored: ``E`` stands in) and snapshots with ``E``/``T``."""
+
+    def __init__(self, feed: SegmentFeed) -> None:
+        if feed.market is not USDM:
+            raise InputError(f"recorded {feed.market} segments cannot be served as USD-M futures; "
+                             "serve them with --market spot")
+        self.feed = feed
+        self.now_ms = 0
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.feed.symbols
+
+    def step(self) -> list[dict[str, Any]]:
+        out = []
+        for msg in self.feed.step():
+            self.now_ms = max(self.now_ms, msg["E"])
+            out.append({"e": "depthUpdate", "E": msg["E"], "T": msg["E"], "s": msg["s"], "U": msg["U"],
+                        "u": msg["u"], "pu": msg["pu"], "b": msg["b"], "a": msg["a"]})
+        return out
+
+    def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
+        return {**self.feed.snapshot(symbol, limit), "E": self.now_ms, "T": self.now_ms}
+
+    def spec(self, symbol: str) -> SymbolSpec:
+        return self.feed.spec(symbol)
+
+
 def futures_feed(feed: Feed) -> Feed:
-    """``feed`` as served by a futures exchange: a generated market becomes a ``FuturesFeed``."""
+    """``feed`` as served by a futures exchange: a generated market becomes a ``FuturesFeed``, recorded
+    futures segments (``SegmentFeed`` of a ``market=usdm`` store) a ``FuturesHistory``."""
     if isinstance(feed, SegmentFeed):
-        raise InputError("serving recorded history as USD-M futures (--history with --market usdm) is not "
-                         "supported yet; serve it as spot or leave --history out")
+        return FuturesHistory(feed)
     return FuturesFeed(feed)

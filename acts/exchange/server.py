@@ -733,6 +733,8 @@ def run_exchange(symbols: Sequence[str], seed: int, host: str = "127.0.0.1", por
 
     Bad fault specs raise ``InputError`` before anything is bound.
     """
+    from acts.storage.store import SegmentStore
+
     schedule = [parse_fault(f) for f in faults]
 
     async def main() -> None:
@@ -743,8 +745,8 @@ def run_exchange(symbols: Sequence[str], seed: int, host: str = "127.0.0.1", por
         # Exchange time starts now, so E and local receive times agree as on the real exchange (speed 1).
         # Recorded history is moved to now (whole minutes), so the recorder believes its event times.
         now_ms = time.time_ns() // 1_000_000
-        feed: Feed = (SegmentFeed(history, symbols, rebase_to_ms=now_ms) if history else
-                      GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=now_ms))
+        feed: Feed = (SegmentFeed(SegmentStore.open(history, market), symbols, rebase_to_ms=now_ms)
+                      if history else GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=now_ms))
         if market == futures.USDM:
             feed = futures.futures_feed(feed)
         async with LocalExchange(feed, host=host, port=port, speed=speed, schedule=schedule, market=market) as ex:
