@@ -46,6 +46,7 @@ __all__ = ["USDM", "FUTURES_WEIGHT_LIMIT", "FuturesFeed", "FuturesHistory", "fut
 
 #: The market a futures exchange serves.
 USDM = Market.USDM
+_DEPTH_UPDATE = "depthUpdate"
 #: Binance USD-M's ``REQUEST_WEIGHT`` per minute.
 FUTURES_WEIGHT_LIMIT = 2400
 #: ``/fapi/v1/depth`` without ``limit``.
@@ -87,6 +88,8 @@ class FuturesFeed:
         return [self._futures(msg) for msg in self.feed.step()]
 
     def _futures(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if msg.get("e") != _DEPTH_UPDATE:
+            return msg  # other streams (trades, ...) as the wrapped feed spells them
         event_ms = msg["E"]
         self.now_ms = max(self.now_ms, event_ms)
         # U - 1 is the previous diff's u, or the u of the diffs the generator lost in between.
@@ -233,6 +236,9 @@ class FuturesHistory:
     def step(self) -> list[dict[str, Any]]:
         out = []
         for msg in self.feed.step():
+            if msg.get("e") != _DEPTH_UPDATE:
+                out.append(msg)  # other streams as recorded
+                continue
             self.now_ms = max(self.now_ms, msg["E"])
             out.append({"e": "depthUpdate", "E": msg["E"], "T": msg["E"], "s": msg["s"], "U": msg["U"],
                         "u": msg["u"], "pu": msg["pu"], "b": msg["b"], "a": msg["a"]})

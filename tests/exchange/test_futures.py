@@ -64,6 +64,16 @@ def test_feed_chains_by_pu_not_by_u() -> None:
     assert isinstance(decode_message(snap, -1, "BTCUSDT"), Snapshot)
 
 
+def test_messages_other_than_diffs_pass_through() -> None:
+    class Mixed:
+        symbols = ["BTCUSDT"]
+
+        def step(self) -> list[dict[str, Any]]:
+            return [{"e": "trade", "E": 5, "s": "BTCUSDT", "t": 1}]
+
+    assert FuturesFeed(Mixed()).step() == [{"e": "trade", "E": 5, "s": "BTCUSDT", "t": 1}]  # type: ignore[arg-type]
+
+
 def test_generator_gaps_break_the_pu_chain() -> None:
     from acts.exchange.feed import GeneratorFeed
 
@@ -110,17 +120,17 @@ async def test_stream_frames_chain_by_pu(fex: LocalExchange, http: aiohttp.Clien
 
 async def test_skip_fault_breaks_the_pu_chain(fex: LocalExchange, http: aiohttp.ClientSession) -> None:
     async with http.ws_connect(f"{fex.stream_url}public/ws/btcusdt@depth@100ms") as ws:
-        await read_frames(ws, 3)
+        before = payloads(await read_frames(ws, 3), "BTCUSDT")  # the break may come right after these
         fex.inject("skip:BTCUSDT:2")
-        diffs = payloads(await read_frames(ws, 40, timeout=15), "BTCUSDT")
+        diffs = before + payloads(await read_frames(ws, 200, timeout=8), "BTCUSDT")  # past frames queued before
     assert len(pu_breaks(diffs)) == 1
 
 
 async def test_restart_fault_breaks_the_chain_once(fex: LocalExchange, http: aiohttp.ClientSession) -> None:
     async with http.ws_connect(f"{fex.stream_url}ws/btcusdt@depth@100ms") as ws:
-        await read_frames(ws, 3)
+        before = payloads(await read_frames(ws, 3), "BTCUSDT")  # the break may come right after these
         fex.inject("restart:-5000")
-        diffs = payloads(await read_frames(ws, 40, timeout=15), "BTCUSDT")
+        diffs = before + payloads(await read_frames(ws, 200, timeout=8), "BTCUSDT")  # past frames queued before
     assert len(pu_breaks(diffs)) == 1  # the jump, then a chain on the new numbering
 
 
