@@ -80,6 +80,8 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or p
 #: ``--market spot|usdm``: whose data, folders and sequencing rules (docs/FUTURES.md).
 MarketOption = Annotated[Market, typer.Option(
     "--market", help="spot (Binance spot) or usdm (Binance USD-M futures: the pu chain; docs/FUTURES.md).")]
+#: Half of Binance USD-M's 2400 request weight per minute (spot's recorder budget is half of 6000 too).
+_HALF_FUTURES_WEIGHT = 1200
 
 
 def _number(low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -492,12 +494,14 @@ def record_cmd(
     streams: Annotated[str, typer.Option(help="Streams per symbol, comma-separated: depth (required), trade, "
                        "bookTicker (the live audit of the book against Binance's best bid/ask; see "
                        "docs/SCALE.md for its cost).")] = "depth,trade",
+    market: MarketOption = Market.SPOT,
 ) -> int:
     """Record depth (and trade, bookTicker) events 24/7 into segments; write one entry per symbol per minute."""
     import asyncio
 
     from acts.core.clock import SystemClock
     from acts.core.secrets import Scrubber
+    from acts.core.weights import FUTURES_DEPTH_LIMITS
     from acts.features.builtin import default_registry
     from acts.recorder.live import Recorder, RecorderConfig
     from acts.recorder.roll import Roller
@@ -505,15 +509,20 @@ def record_cmd(
 
     chosen = parse_symbols(symbols, "SYMBOLS")
     kinds = parse_streams(streams)
+    if market is Market.USDM and snapshot_limit not in FUTURES_DEPTH_LIMITS:
+        raise InputError(f"--snapshot-limit {snapshot_limit}: USD-M futures answer depth for limit "
+                         f"{', '.join(map(str, FUTURES_DEPTH_LIMITS))} only")
     names = _live_feature_names(levels, features)
     resolved = default_registry().resolve(names)
     setup_logging(data_dir, chosen, verbose, int(log_max_mb * 2**20), log_keep, Scrubber.for_uri(mongo))
     sink = build_sink(data_dir, mongo)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
                             snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
-                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, streams=kinds)
+                            snapshot_every_s=snapshot_every, roll_every_s=roll_every, streams=kinds, market=market,
+                            **({"weight_per_minute": _HALF_FUTURES_WEIGHT} if market is Market.USDM else {}))
     clock = SystemClock()
-    recorder = Recorder(config, resolved, sink, clock, Roller(data_dir, keep_days=journal_keep_days, clock=clock))
+    roller = Roller(data_dir, keep_days=journal_keep_days, clock=clock, market=market)
+    recorder = Recorder(config, resolved, sink, clock, roller)
     try:
         report = asyncio.run(recorder.run())
     finally:
@@ -543,6 +552,7 @@ def exchange_cmd(
                      "(see acts/exchange/faults.py); repeatable.")] = None,
     history: Annotated[str | None, typer.Option(help="Serve recorded history from this data dir instead of "
                        "the generator (all its symbols unless --symbols is given).")] = None,
+    market: MarketOption = Market.SPOT,
 ) -> int:
     """Serve a Binance-compatible market-data exchange (REST + websocket): generated or recorded history."""
     from acts.exchange.server import run_exchange
@@ -551,7 +561,7 @@ def exchange_cmd(
         chosen = parse_symbols(symbols)
     else:  # every symbol of the history, or the generator's defaults
         chosen = [] if history else parse_symbols("BTC,ETH,SOL,SHIB")
-    run_exchange(chosen, seed, host, port, speed, fault or [], gap_rate, history)
+    run_exchange(chosen, seed, host, port, speed, fault or [], gap_rate, history, market)
     return 0
 
 

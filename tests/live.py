@@ -12,12 +12,14 @@ from typing import Any
 
 from acts.core.clock import SystemClock
 from acts.core.errors import SinkError
-from acts.exchange.feed import GeneratorFeed
+from acts.core.markets import Market
+from acts.exchange.feed import Feed, GeneratorFeed
+from acts.exchange.futures import FuturesFeed
 from acts.exchange.generator import STEP_MS
 from acts.exchange.server import LocalExchange
 from acts.features.builtin import default_registry
 from acts.features.entries import default_feature_names, to_entry
-from acts.features.pipeline import NullAndReportOnce
+from acts.features.pipeline import MinuteRow, NullAndReportOnce
 from acts.features.registry import Feature
 from acts.recorder.live import Recorder, RecorderConfig, RecorderReport
 from acts.recorder.roll import Roller
@@ -36,12 +38,20 @@ class LiveRun:
     exchange: LocalExchange
     failure: BaseException | None = None
     extra: Sequence[Feature] = field(default_factory=tuple)  # features beyond NAMES (e.g. failing plug-ins)
+    market: Market = Market.SPOT
+
+    def store(self) -> SegmentStore:
+        """The recorded segments."""
+        return SegmentStore(self.data_dir, market=self.market)
+
+    def replay_rows(self, symbols: list[str], features: Sequence[Feature]) -> list[MinuteRow]:
+        """The replay of the recorded segments (by the rules of the store's market)."""
+        return list(replay(self.store(), symbols, features, 0, on_feature_error=NullAndReportOnce(print)))
 
     def replayed(self, symbols: list[str]) -> list[dict[str, Any]]:
         features = [*default_registry().resolve(NAMES), *self.extra]
         names = [*NAMES, *(f.name for f in self.extra)]
-        rows = replay(SegmentStore(self.data_dir), symbols, features, 0, on_feature_error=NullAndReportOnce(print))
-        return [to_entry(row, names) for row in rows]
+        return [to_entry(row, names) for row in self.replay_rows(symbols, features)]
 
 
 async def _until(done: Callable[[], bool], task: asyncio.Task[Any], polls: int = 6000) -> bool:
@@ -62,20 +72,24 @@ def _reached(ex: LocalExchange, step: int) -> bool:
 def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, speed: float = 40.0,
              faults: tuple[str, ...] = (), exchange_kwargs: dict[str, Any] | None = None,
              before: tuple[str, ...] = (), allow_failure: bool = False, extra: Sequence[Feature] = (),
-             **config: Any) -> LiveRun:
-    """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced exchange steps."""
+             market: Market = Market.SPOT, **config: Any) -> LiveRun:
+    """Record ``symbols`` for ``seconds``; ``faults`` are injected (``ex.inject``) at evenly spaced exchange steps.
+
+    ``Market.USDM``: the exchange serves the market as USD-M futures and the recorder records futures."""
 
     async def main() -> LiveRun:
-        feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
-        async with LocalExchange(feed, speed=speed, **(exchange_kwargs or {})) as ex:
+        feed: Feed = GeneratorFeed(symbols, seed=5, start_ms=time.time_ns() // 1_000_000)
+        if market is Market.USDM:
+            feed = FuturesFeed(feed)
+        async with LocalExchange(feed, speed=speed, market=market, **(exchange_kwargs or {})) as ex:
             ex.keep_sent = True
             for fault in before:  # e.g. REST failures that must hit the first snapshot
                 ex.inject(fault)
             cfg = RecorderConfig(tuple(symbols), data_dir, (*NAMES, *(f.name for f in extra)), rest_url=ex.rest_url,
-                                 stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600)
+                                 stream_url=ex.stream_url, duration_s=seconds, health_every_s=3600, market=market)
             cfg = replace(cfg, **config)
             features = [*default_registry().resolve(NAMES), *extra]
-            recorder = Recorder(cfg, features, sink, SystemClock(), Roller(data_dir))
+            recorder = Recorder(cfg, features, sink, SystemClock(), Roller(data_dir, market=market))
             task = asyncio.create_task(recorder.run())
             # Faults go in at evenly spaced points of the exchange's own market, counted in its steps
             # from the recorder's first frame: where they land does not depend on how fast this machine is.
@@ -92,7 +106,8 @@ def run_live(data_dir: Path, symbols: list[str], seconds: float, sink: Any, spee
                 live = sink.read()
             except SinkError:
                 live = None  # the store is down: the caller checks what was kept instead
-            run = LiveRun(report, data_dir, live, list(ex.sent), ex, extra=extra)  # type: ignore[arg-type]
+            run = LiveRun(report, data_dir, live, list(ex.sent), ex, extra=extra,  # type: ignore[arg-type]
+                          market=market)
             run.failure = recorder.failure
             return run
 

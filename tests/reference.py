@@ -66,10 +66,14 @@ class ReferenceRows:
     u <= previous u changes nothing. The row for interval I is the book after the last diff whose E
     lies in I; it is valid only if the book was known then AND the first diff with E past I does not
     break the chain. A crossed book is unknown until the next snapshot.
+
+    ``futures=True``, Binance's USD-M procedure: after the snapshot diffs with u < L are dropped and the
+    next one must have U <= L <= u; then each diff's pu must equal the previous u.
     """
 
-    def __init__(self, interval_ms: int = 60_000) -> None:
+    def __init__(self, interval_ms: int = 60_000, futures: bool = False) -> None:
         self.interval_ms = interval_ms
+        self.futures = futures
         self.book = ReferenceBook()
         self.mode = "none"  # none | bridging | live
         self.position = 0
@@ -119,9 +123,13 @@ class ReferenceRows:
         if self.mode == "none":
             self.waiting.append(event)
             return "waiting"
-        if final <= self.position:
+        bridging = self.mode == "bridging"
+        if final < self.position or (final == self.position and not (self.futures and bridging)):
             return "stale"
-        fits = first <= self.position + 1 if self.mode == "bridging" else first == self.position + 1
+        if self.futures:
+            fits = first <= self.position if bridging else event.prev_final_update_id == self.position  # type: ignore[attr-defined]
+        else:
+            fits = first <= self.position + 1 if bridging else first == self.position + 1
         if not fits:
             self._forget()
             self.waiting = [event]

@@ -353,7 +353,11 @@ class Faults:
             offset = 1 - msg["U"] if delta is None else max(offset + delta, 1 - msg["U"])
             self._offset[symbol] = offset
         offset = self._offset.get(symbol, 0)
-        return msg if not offset else {**msg, "U": msg["U"] + offset, "u": msg["u"] + offset}
+        if not offset:
+            return msg
+        if "pu" in msg:  # futures: the previous u moves with the ids, so the chain holds past the jump
+            return {**msg, "U": msg["U"] + offset, "u": msg["u"] + offset, "pu": msg["pu"] + offset}
+        return {**msg, "U": msg["U"] + offset, "u": msg["u"] + offset}
 
     # --- REST -----------------------------------------------------------------------------
 

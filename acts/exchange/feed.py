@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from acts.book.sequencer import Sequencer
 from acts.core.decimals import BOOK_SCALE, format_decimal
 from acts.core.events import BookTicker, DepthUpdate, Event, Snapshot, Trade, to_wire
+from acts.core.markets import Market
 from acts.core.timeunits import MINUTE_MS
 from acts.exchange.generator import DEFAULT_START_MS, STEP_MS, MarketGenerator, SymbolSpec, spec_for
 
@@ -84,7 +85,8 @@ class SegmentFeed:
         self._symbols = chosen
         self._events = {s: self._iter(store, s) for s in chosen}
         self._pending: dict[str, Any] = {s: next(self._events[s], None) for s in chosen}
-        self._books = {s: Sequencer() for s in chosen}
+        self.market = store.market  # the store's rules rebuild the books (USD-M futures: the pu chain)
+        self._books = {s: Sequencer(market=store.market) for s in chosen}
         self._last_snapshot: dict[str, dict[str, Any]] = {}
         for symbol in chosen:  # markers and snapshots before the first diff carry no E: take them now
             while self._pending[symbol] is not None and not isinstance(self._pending[symbol], DepthUpdate):
@@ -138,8 +140,14 @@ class SegmentFeed:
         if not book.valid:
             return self._last_snapshot.get(symbol, {"lastUpdateId": 0, "bids": [], "asks": []})
         view = book.view()
+        last = book.position
+        pending = self._pending[symbol]
+        if self.market is Market.USDM and isinstance(pending, DepthUpdate) and pending.prev_final_update_id == last:
+            # A futures snapshot lies inside the next diff's [U, u] (taken mid-batch on Binance), so a client
+            # that missed the diff ending at ``last`` still bridges with the next (its levels are absolute).
+            last = pending.first_update_id
         return {
-            "lastUpdateId": book.position,
+            "lastUpdateId": last,
             "bids": [[format_decimal(p, BOOK_SCALE), format_decimal(q, BOOK_SCALE)] for p, q in view.bids(limit)],
             "asks": [[format_decimal(p, BOOK_SCALE), format_decimal(q, BOOK_SCALE)] for p, q in view.asks(limit)],
         }

@@ -52,7 +52,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from acts.core.clock import Clock, SystemClock
 from acts.core.events import MAX_EVENT_SKEW_MS
+from acts.core.markets import Market
 from acts.core.symbols import StreamKind, stream_name
+from acts.exchange import futures
 from acts.exchange.faults import REST_REFUSALS, REST_TIMEOUT, DropMode, Fault, Faults, StepPlan, parse_fault
 from acts.exchange.feed import Feed, GeneratorFeed, SegmentFeed
 from acts.exchange.generator import STEP_MS
@@ -168,12 +170,12 @@ class LocalExchange:
     """
 
     def __init__(self, feed: Feed, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0,
-                 clock: Clock | None = None, weight_limit: int = DEFAULT_WEIGHT_LIMIT,
+                 clock: Clock | None = None, weight_limit: int | None = None,
                  max_connection_s: float = 86_400.0, shutdown_notice_s: float = 0.0,
                  ping_interval_s: float = 20.0, pong_timeout_s: float = 60.0,
                  schedule: Sequence[str | Fault] = (), send_queue: int = 10_000,
                  rest_hang_s: float = 3600.0, limiter: WeightLimiter | None = None,
-                 max_lead_s: float | None = MAX_LEAD_S) -> None:
+                 max_lead_s: float | None = MAX_LEAD_S, market: Market = Market.SPOT) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0 (1 = real time), got {speed}")
         self.feed = feed
@@ -183,6 +185,9 @@ class LocalExchange:
         self.speed = speed
         self.max_lead_s = max_lead_s  # None: no limit (a market far ahead of the clock is refused by the recorder)
         self.clock: Clock = clock or SystemClock()
+        self.market = market  # USDM: USD-M futures (``acts.exchange.futures``)
+        if weight_limit is None:
+            weight_limit = futures.FUTURES_WEIGHT_LIMIT if market == futures.USDM else DEFAULT_WEIGHT_LIMIT
         self.limiter = limiter or WeightLimiter(weight_limit)
         self.max_connection_s = max_connection_s
         self.shutdown_notice_s = shutdown_notice_s
@@ -219,13 +224,16 @@ class LocalExchange:
         # A combined-stream URL of hundreds of symbols, three streams each, runs past aiohttp's 8 KiB
         # request line (200 symbols: ~10 KiB); the exchange accepts what 1024 streams spell.
         app = web.Application(handler_args={"max_line_size": _MAX_URL_BYTES, "max_field_size": _MAX_URL_BYTES})
-        app.router.add_get("/api/v3/ping", self._ping)
-        app.router.add_get("/api/v3/time", self._time)
-        app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
-        app.router.add_get("/api/v3/depth", self._depth)
-        app.router.add_get("/ws", self._websocket)
-        app.router.add_get("/ws/{streams:.*}", self._websocket)
-        app.router.add_get("/stream", self._websocket)
+        if self.market == futures.USDM:
+            futures.register(app, self)
+        else:
+            app.router.add_get("/api/v3/ping", self._ping)
+            app.router.add_get("/api/v3/time", self._time)
+            app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+            app.router.add_get("/api/v3/depth", self._depth)
+            app.router.add_get("/ws", self._websocket)
+            app.router.add_get("/ws/{streams:.*}", self._websocket)
+            app.router.add_get("/stream", self._websocket)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         sock = _bind(self.host, self.port)
@@ -267,12 +275,14 @@ class LocalExchange:
 
     @property
     def rest_url(self) -> str:
-        """``http://127.0.0.1:PORT/api``: python-binance's ``client.API_URL``."""
-        return f"http://{_url_host(self.host)}:{self.port}/api"
+        """``http://127.0.0.1:PORT/api``: python-binance's ``client.API_URL`` (futures: ``.../fapi``,
+        its ``client.FUTURES_URL``)."""
+        base = "fapi" if self.market == futures.USDM else "api"
+        return f"http://{_url_host(self.host)}:{self.port}/{base}"
 
     @property
     def stream_url(self) -> str:
-        """``ws://127.0.0.1:PORT/``: python-binance's ``socket_manager.STREAM_URL``."""
+        """``ws://127.0.0.1:PORT/``: python-binance's ``socket_manager.STREAM_URL`` (futures: ``FSTREAM_URL``)."""
         return f"ws://{_url_host(self.host)}:{self.port}/"
 
     @property
@@ -405,7 +415,7 @@ class LocalExchange:
         return dumps(body)
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        is_combined = request.path == "/stream"
+        is_combined = request.path.endswith("/stream")  # futures: also /public/stream
         names = request.query.get("streams", "") if is_combined else request.match_info.get("streams", "")
         streams, bad = self._resolve([n for n in names.split("/") if n])
         ws = web.WebSocketResponse(autoping=False, compress=False, timeout=1.0)
@@ -734,12 +744,14 @@ class ExchangeThread:
 
 def run_exchange(symbols: Sequence[str], seed: int, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  speed: float = 1.0, faults: Sequence[str] = (), gap_rate: float = 0.0,
-                 history: str | None = None) -> None:
+                 history: str | None = None, market: Market = Market.SPOT) -> None:
     """Serve the seeded generator (or, with ``history``, recorded segments) until SIGINT/SIGTERM, printing
-    the bound URLs (``acts exchange``).
+    the bound URLs (``acts exchange``); ``Market.USDM`` serves it as USD-M futures.
 
     Bad fault specs raise ``InputError`` before anything is bound.
     """
+    from acts.storage.store import SegmentStore
+
     schedule = [parse_fault(f) for f in faults]
 
     async def main() -> None:
@@ -750,9 +762,11 @@ def run_exchange(symbols: Sequence[str], seed: int, host: str = "127.0.0.1", por
         # Exchange time starts now, so E and local receive times agree as on the real exchange (speed 1).
         # Recorded history is moved to now (whole minutes), so the recorder believes its event times.
         now_ms = time.time_ns() // 1_000_000
-        feed: Feed = (SegmentFeed(history, symbols, rebase_to_ms=now_ms) if history else
-                      GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=now_ms))
-        async with LocalExchange(feed, host=host, port=port, speed=speed, schedule=schedule) as ex:
+        feed: Feed = (SegmentFeed(SegmentStore.open(history, market), symbols, rebase_to_ms=now_ms)
+                      if history else GeneratorFeed(symbols, seed=seed, gap_rate=gap_rate, start_ms=now_ms))
+        if market == futures.USDM:
+            feed = futures.futures_feed(feed)
+        async with LocalExchange(feed, host=host, port=port, speed=speed, schedule=schedule, market=market) as ex:
             print(f"REST   {ex.rest_url}\nSTREAM {ex.stream_url}\nsymbols {', '.join(feed.symbols)}", flush=True)
             if schedule:
                 print(f"faults {', '.join(f.spec for f in schedule)}", flush=True)

@@ -10,6 +10,10 @@ Strategy:
   awaiting, so the shell journals a burst at once.
 * ACTS owns reconnection: python-binance's own retries are switched off (``MAX_RECONNECTS = 0``).
 * Closing aborts the TCP connection first and demotes python-binance's log of that close to DEBUG.
+* Markets. ``Market.USDM`` takes python-binance's USD-M futures methods instead of spot's:
+  ``futures_exchange_info``, ``futures_order_book`` (``/fapi/v1/depth``) and
+  ``futures_multiplex_socket(..., category="public")`` (Binance routes depth streams under
+  ``/public``); ``rest_url`` is then its ``FUTURES_URL`` and ``stream_url`` its ``FSTREAM_URL``.
 
 Tested against python-binance 1.0.x (pinned in ``pyproject.toml``): these are internals, and a
 new release may move them.
@@ -28,6 +32,7 @@ from binance.ws.constants import WSListenerState
 
 from acts.core.clock import Clock
 from acts.core.errors import ExchangeError
+from acts.core.markets import Market
 from acts.recorder.transport import RawFrame, RestFailure
 
 __all__ = ["AsyncClient", "BinanceSocketManager", "BinanceAdapter", "BinanceStream", "CLOSE_TIMEOUT_S"]
@@ -38,6 +43,9 @@ log = logging.getLogger("acts.recorder")
 CLOSE_TIMEOUT_S = 5.0
 #: Binance's own default wait before retrying after a 429/418 without a ``Retry-After`` header.
 DEFAULT_RETRY_AFTER_S = 60.0
+USDM = Market.USDM
+#: Where Binance serves USD-M depth streams: ``wss://fstream.binance.com/public/stream?streams=...``.
+_FUTURES_STREAM_CATEGORY = "public"
 #: aiohttp's own bound on one REST request; the shell's tighter ``rest_timeout_s`` (on the clock) acts first.
 HTTP_TIMEOUT_S = 10
 
@@ -55,9 +63,11 @@ class _Demoted(logging.LoggerAdapter[logging.Logger]):
 class BinanceStream:
     """One python-binance multiplex socket, capturing raw frames."""
 
-    def __init__(self, manager: BinanceSocketManager, streams: list[str], clock: Clock, stale_after_s: float) -> None:
+    def __init__(self, manager: BinanceSocketManager, streams: list[str], clock: Clock, stale_after_s: float,
+                 market: Market = Market.SPOT) -> None:
         self._clock = clock
-        self._socket = manager.multiplex_socket(streams)
+        self._socket = (manager.futures_multiplex_socket(streams, category=_FUTURES_STREAM_CATEGORY)
+                        if market == USDM else manager.multiplex_socket(streams))
         self._socket.json_loads = self._capture  # type: ignore[method-assign]
         self._socket.TIMEOUT = stale_after_s
         # ACTS owns reconnection (backoff, markers, resync). python-binance's own retry loop would keep
@@ -105,31 +115,41 @@ class BinanceStream:
 
 
 class BinanceAdapter:
-    """REST and websocket access through python-binance, pointed at ``rest_url``/``stream_url`` if given."""
+    """REST and websocket access through python-binance, pointed at ``rest_url``/``stream_url`` if given,
+    to ``market``'s endpoints."""
 
     def __init__(self, clock: Clock, rest_url: str | None = None, stream_url: str | None = None,
-                 queue_size: int = 10_000, stale_after_s: float = 10.0) -> None:
+                 queue_size: int = 10_000, stale_after_s: float = 10.0, market: Market = Market.SPOT) -> None:
         self._clock = clock
+        self._market = market
         self._client = AsyncClient(requests_params={"timeout": HTTP_TIMEOUT_S})
         if rest_url:
-            self._client.API_URL = rest_url
+            if market == USDM:
+                self._client.FUTURES_URL = rest_url
+            else:
+                self._client.API_URL = rest_url
         self._stream_url = stream_url
         self._queue_size = queue_size
         self._stale_after_s = stale_after_s
 
     @property
     def url(self) -> str:
-        return str(self._client.API_URL)
+        return str(self._client.FUTURES_URL if self._market == USDM else self._client.API_URL)
 
     async def exchange_info(self) -> Any:
         try:
+            if self._market == USDM:
+                return await self._client.futures_exchange_info()
             return await self._client.get_exchange_info()
         except (BinanceAPIException, BinanceRequestException, OSError,
                 aiohttp.ClientError) as exc:  # ClientError: e.g. an HTML page where JSON was due
+            base = "fapi" if self._market == USDM else "api"
             raise ExchangeError(f"cannot read exchangeInfo from {self.url}: {str(exc)[:200]}; check that --rest-url "
-                                "is a Binance REST API base such as http://127.0.0.1:9443/api") from None
+                                f"is a Binance REST API base such as http://127.0.0.1:9443/{base}") from None
 
     async def order_book(self, symbol: str, limit: int) -> Any:
+        if self._market == USDM:
+            return await self._client.futures_order_book(symbol=symbol, limit=limit)
         return await self._client.get_order_book(symbol=symbol, limit=limit)
 
     def rest_failure(self, exc: Exception) -> RestFailure:
@@ -146,7 +166,8 @@ class BinanceAdapter:
         manager = BinanceSocketManager(self._client, max_queue_size=self._queue_size)
         if self._stream_url:
             manager.STREAM_URL = self._stream_url
-        return BinanceStream(manager, streams, self._clock, self._stale_after_s)
+            manager.FSTREAM_URL = self._stream_url
+        return BinanceStream(manager, streams, self._clock, self._stale_after_s, self._market)
 
     async def close(self) -> None:
         await self._client.close_connection()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from acts.core.markets import Market
 from acts.core.symbols import StreamKind
 
 __all__ = ["RecorderConfig"]
@@ -15,6 +16,8 @@ class RecorderConfig:
     symbols: tuple[str, ...]
     data_dir: Path
     feature_names: tuple[str, ...]
+    #: ``"spot"`` or ``"usdm"`` (USD-M futures: ``/fapi`` REST, futures streams and sequencing rules).
+    market: Market = Market.SPOT
     rest_url: str | None = None  # None: python-binance's default (the real Binance)
     stream_url: str | None = None
     #: Streams subscribed per symbol (``acts record --streams``; the CLI's default adds trades).

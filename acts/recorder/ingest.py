@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from acts.book.sequencer import Gap, Outcome, StaleSnapshot, State
+from acts.book.sequencer import Gap, Outcome, Sequencer, StaleSnapshot, State
 from acts.core.errors import DataError, MalformedMessageError
 from acts.core.events import Event, EventKind
+from acts.core.markets import Market
 from acts.features.pipeline import NO_ROWS, MinuteRow, MinuteSampler, NullAndReportOnce, Rows
 from acts.features.registry import Feature
 from acts.storage.journal import Channel, JournalRecord
@@ -62,11 +63,14 @@ class Ingestor:
     """Journal, decode and fold every record, one symbol's sampler each."""
 
     def __init__(self, symbols: Sequence[str], features: Sequence[Feature], journal: JournalSink,
-                 on_malformed: Callable[[JournalRecord, str], None] | None = None) -> None:
+                 on_malformed: Callable[[JournalRecord, str], None] | None = None,
+                 market: Market = Market.SPOT) -> None:
         self.journal = journal
         # User code never stops capture: a failing feature is null, logged once per (feature, symbol).
         self.feature_failures = NullAndReportOnce(log.error)
-        self.samplers = {s: MinuteSampler(s, features, on_feature_error=self.feature_failures) for s in symbols}
+        # The market's sequencing rules (futures chain by pu), as replay of that market applies them.
+        self.samplers = {s: MinuteSampler(s, features, Sequencer(market=market), on_feature_error=self.feature_failures)
+                         for s in symbols}
         self.health = {s: SymbolHealth() for s in symbols}
         self._on_malformed = on_malformed
 

@@ -145,6 +145,8 @@ class Recorder:
 
     def __init__(self, config: RecorderConfig, features: Sequence[Feature], sink: Any, clock: Clock,
                  roller: Roller, exchange: ExchangeClient | None = None) -> None:
+        if roller.market is not config.market:
+            raise ValueError(f"a {config.market} recorder needs a {config.market} roller, not {roller.market}")
         self.config = config
         self.features = features
         self.sink = sink
@@ -185,12 +187,12 @@ class Recorder:
 
             self._exchange = BinanceAdapter(self.clock, self.config.rest_url, self.config.stream_url,
                                             queue_size=self.config.queue_size,
-                                            stale_after_s=self.config.stale_after_s)
+                                            stale_after_s=self.config.stale_after_s, market=self.config.market)
         try:
             await self._validate_symbols()
             self._journal = self._open_journal()
             self._ingestor = Ingestor(self.config.symbols, self.features, _GuardedJournal(self._journal),
-                                      self._on_malformed)
+                                      self._on_malformed, self.config.market)
             self._install_signals()
             self._spawn(self._publish_loop())
             self._spawn(self._fold_loop())

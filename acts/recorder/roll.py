@@ -26,9 +26,10 @@ import pyarrow.parquet as pq
 
 from acts.core.clock import Clock, SystemClock
 from acts.core.errors import CorruptSegmentError, DataError, MalformedMessageError
+from acts.core.markets import Market
 from acts.storage.buffers import SegmentBuffers
 from acts.storage.journal import JournalScan, JournalWriter, iter_journal, list_journals, mark_rolled
-from acts.storage.layout import DATE_PREFIX, SYMBOL_PREFIX, DataLayout
+from acts.storage.layout import DATE_PREFIX, MARKET_PREFIX, SYMBOL_PREFIX, DataLayout
 from acts.storage.quarantine import Quarantine
 from acts.storage.records import record_to_event
 from acts.storage.segments import ROW_GROUP_ROWS, TEMP_PREFIX, read_info
@@ -46,17 +47,23 @@ ROLL_BUDGET_ROWS = 1_000_000
 
 
 class Roller:
-    """Owns ``DATA/journal``: opens journals and rolls finished ones into ``DATA/segments``."""
+    """Owns ``DATA/journal``: opens journals and rolls finished ones into ``DATA/segments``.
+
+    One market's: a USD-M futures recorder (``market=Market.USDM``) journals in ``journal/market=usdm/``
+    (with its own ``rolled/`` and ``unverified/``) and rolls into that market's segments, so neither
+    market's recovery ever rolls the other's journals, and futures data never lands among spot's."""
 
     def __init__(self, data_dir: Path, flush_interval_s: float = 1.0, keep_rolled: bool = True,
-                 keep_days: float | None = None, clock: Clock | None = None) -> None:
+                 keep_days: float | None = None, clock: Clock | None = None, market: Market = Market.SPOT) -> None:
         """``keep_days``: None deletes a rolled journal once its segments are verified; a number keeps
         it that long in ``journal/rolled/``. ``keep_rolled=False`` deletes it at once, unverified."""
         self.data_dir = data_dir
+        self.market = market
         self.layout = DataLayout(data_dir)
-        self.journal_dir = self.layout.journal
-        self.rolled_dir = self.layout.rolled
-        self.unverified_dir = self.layout.unverified
+        self.journal_dir = (self.layout.journal if market is Market.SPOT
+                            else self.layout.journal / f"{MARKET_PREFIX}{market}")
+        self.rolled_dir = self.journal_dir / self.layout.rolled.name
+        self.unverified_dir = self.journal_dir / self.layout.unverified.name
         self.flush_interval_s = flush_interval_s
         self.keep_rolled = keep_rolled
         self.keep_days = keep_days
@@ -80,7 +87,8 @@ class Roller:
         paths: list[Path] = []
         journals = list_journals(self.journal_dir)
         if journals:  # a crash mid-roll also left the segments it was writing as temp files
-            for stale in self.layout.segments.glob(f"{SYMBOL_PREFIX}*/{DATE_PREFIX}*/{TEMP_PREFIX}*"):
+            segments = self.layout.market_segments(self.market)
+            for stale in segments.glob(f"{SYMBOL_PREFIX}*/{DATE_PREFIX}*/{TEMP_PREFIX}*"):
                 stale.unlink(missing_ok=True)
         for journal in journals:
             log.warning("recovering unfinished journal %s", journal.name)
@@ -90,7 +98,7 @@ class Roller:
     def roll(self, journal: Path) -> list[Path]:
         """Write the journal's events as segments, then retire it. Streams: one journal frame and at
         most ``ROLL_BUDGET_ROWS`` rows of decoded events in memory, whatever the journal's length."""
-        buffers = SegmentBuffers(self.data_dir)
+        buffers = SegmentBuffers(self.data_dir, self.market)
         quarantine = Quarantine(self.data_dir, f"journal-{journal.stem}", append=False)
         try:
             paths = self._write(journal, buffers, quarantine)

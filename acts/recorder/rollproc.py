@@ -26,6 +26,7 @@ from typing import Any
 
 from acts.core.clock import FakeClock
 from acts.core.errors import StorageError
+from acts.core.markets import Market
 from acts.recorder.roll import Roller
 
 __all__ = ["RollFailed", "roll_apart", "main", "ROLL_NICENESS"]
@@ -50,7 +51,7 @@ async def roll_apart(roller: Roller, journal: Path | None, now_ns: int) -> list[
     retention rules see (the recorder's injected clock)."""
     spec = {"parent": os.getpid(), "data_dir": str(roller.data_dir),
             "journal": None if journal is None else str(journal), "keep_rolled": roller.keep_rolled,
-            "keep_days": roller.keep_days, "now_ns": now_ns}
+            "keep_days": roller.keep_days, "now_ns": now_ns, "market": str(roller.market)}
     source = str(Path(__file__).resolve().parents[2])  # the folder holding this ``acts`` package
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", _CHILD, source, json.dumps(spec),
                                                  stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -96,7 +97,8 @@ def main(spec_json: str) -> int:
     _die_with_parent(int(spec.get("parent", 0)))
     # Retention reads the parent's clock, frozen at the time it asked for the roll.
     roller = Roller(Path(spec["data_dir"]), keep_rolled=spec["keep_rolled"], keep_days=spec["keep_days"],
-                    clock=FakeClock(start_ns=spec["now_ns"], autojump=False))
+                    clock=FakeClock(start_ns=spec["now_ns"], autojump=False),
+                    market=Market(spec.get("market", Market.SPOT)))
     try:
         paths = roller.recover() if spec["journal"] is None else roller.roll(Path(spec["journal"]))
     except Exception as exc:  # noqa: BLE001 -- reported to the parent, which keeps the journal

@@ -282,7 +282,7 @@ class RecorderSession:
         self.config = config
         self.symbols = tuple(config.symbols)
         self.stopping = False
-        self._weight = depth_weight(config.snapshot_limit)
+        self._weight = depth_weight(config.snapshot_limit, config.market)
         self._budget = _WeightBudget(config.weight_per_minute)
         self._connections: dict[int, _Connection] = {}  # the open ones (and those opening)
         self._next_id = 0

@@ -1,0 +1,259 @@
+"""Binance USD-M futures on the local exchange: ``/fapi/v1`` REST and the futures diff-depth stream.
+
+A futures exchange is a ``LocalExchange(feed, market=Market.USDM)``: one exchange serves one market, as
+Binance does (``fapi.binance.com`` / ``fstream.binance.com`` apart from spot's hosts), so spot and
+futures data of the same symbol never meet. This module holds what differs from spot:
+
+* REST ``/fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo`` (futures shape: contract type,
+  margin asset, precisions) and ``/fapi/v1/depth`` (``limit`` one of 5, 10, 20, 50, 100, 500, 1000,
+  default 500; weights ``acts.core.weights.futures_depth_weight``; the answer carries ``E`` and ``T``).
+* Streams on ``/ws``, ``/stream`` and Binance's routed ``/public/ws``, ``/public/stream`` (where
+  python-binance's ``futures_multiplex_socket(..., category="public")`` connects): the same fan-out,
+  faults and pacing as spot, with futures ``depthUpdate`` frames
+  ``{"e","E","T","s","U","u","pu","b","a"}``, ``pu`` = the previous diff's ``u``.
+
+Strategy: the generator's update ids are contiguous (spot's ``U = previous u + 1``); ``FuturesFeed``
+spreads them out: ``U' = 4U - 2``, ``u' = 4u``, ``pu' = 4(U - 1)``, so consecutive futures diffs do not
+chain by ``U`` (``U' = pu' + 2``; Binance futures ids jump too) and only ``pu`` says whether one was lost.
+A snapshot taken after diff k answers ``lastUpdateId = 4 u_k + 2``: inside the next diff's ``[U', u']``,
+as a Binance futures snapshot taken mid-batch lies inside the batch that follows. So the futures
+procedure bridges it with diff k + 1 (diff k has ``u' < L`` and is dropped), whether or not the client
+received diff k. A diff the generator lost upstream (``gap_rate``) gets ``pu`` = the lost diff's ``u``.
+``pu`` is set before the exchange's faults, so a ``skip`` or ``reorder`` fault breaks the ``pu`` chain
+just as a lost frame on Binance does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from acts.core.decimals import format_decimal
+from acts.core.errors import InputError
+from acts.core.markets import Market
+from acts.core.symbols import split_symbol
+from acts.core.weights import FUTURES_DEPTH_LIMITS, futures_depth_weight
+from acts.exchange.feed import Feed, SegmentFeed
+from acts.exchange.generator import SymbolSpec
+from acts.exchange.wire import ErrorCode, error_body
+
+if TYPE_CHECKING:
+    from acts.exchange.server import LocalExchange
+
+__all__ = ["USDM", "FUTURES_WEIGHT_LIMIT", "FuturesFeed", "FuturesHistory", "futures_feed", "futures_depth",
+           "futures_exchange_info", "register", "STREAM_PREFIXES"]
+
+#: The market a futures exchange serves.
+USDM = Market.USDM
+_DEPTH_UPDATE = "depthUpdate"
+#: Binance USD-M's ``REQUEST_WEIGHT`` per minute.
+FUTURES_WEIGHT_LIMIT = 2400
+#: ``/fapi/v1/depth`` without ``limit``.
+DEFAULT_DEPTH_LIMIT = 500
+#: Where futures streams are served: the legacy paths and Binance's routed ``/public`` ones.
+STREAM_PREFIXES = ("", "/public")
+#: Generated ids times this (see "Strategy"): room between a diff's ``pu`` and its ``U``.
+_SPREAD = 4
+#: A diff's ``U`` lies this far below its spread-out first id; a snapshot's ``lastUpdateId`` this far above.
+_INSIDE = 2
+#: Futures ``T`` (transaction time) runs this far behind ``E`` (event time) in generated frames.
+_MATCH_LAG_MS = 2
+#: Futures REST answers ``exchangeInfo`` at weight 1 (spot: 20).
+_INFO_WEIGHT = 1
+_PING_WEIGHT = 1
+_TIME_WEIGHT = 1
+#: Binance's ``-1130``: a parameter's value is not allowed.
+_INVALID_PARAMETER = -1130
+#: Perpetual contracts on Binance carry this delivery date (2100-12-25).
+_PERPETUAL_DELIVERY_MS = 4_133_404_800_000
+_ONBOARD_MS = 1_569_398_400_000
+_DECIMALS = 8
+
+
+class FuturesFeed:
+    """A spot-style feed (``GeneratorFeed``) served as USD-M futures: ids spread out, ``pu`` and ``T`` added
+    (see the module's "Strategy"). Snapshots carry ``lastUpdateId`` on the same numbering, and ``E``/``T``
+    of the last step."""
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+        self.now_ms = 0  # E of the last step's diffs
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.feed.symbols
+
+    def step(self) -> list[dict[str, Any]]:
+        return [self._futures(msg) for msg in self.feed.step()]
+
+    def _futures(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if msg.get("e") != _DEPTH_UPDATE:
+            return msg  # other streams (trades, ...) as the wrapped feed spells them
+        event_ms = msg["E"]
+        self.now_ms = max(self.now_ms, event_ms)
+        # U - 1 is the previous diff's u, or the u of the diffs the generator lost in between.
+        return {"e": "depthUpdate", "E": event_ms, "T": event_ms - _MATCH_LAG_MS, "s": msg["s"],
+                "U": _SPREAD * msg["U"] - _INSIDE, "u": _SPREAD * msg["u"], "pu": _SPREAD * (msg["U"] - 1),
+                "b": msg["b"], "a": msg["a"]}
+
+    def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
+        spot = self.feed.snapshot(symbol, limit)
+        return {"lastUpdateId": _SPREAD * spot["lastUpdateId"] + _INSIDE, "E": self.now_ms,
+                "T": self.now_ms - _MATCH_LAG_MS, "bids": spot["bids"], "asks": spot["asks"]}
+
+    def spec(self, symbol: str) -> SymbolSpec:
+        return self.feed.spec(symbol)
+
+
+def futures_depth(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A depth answer in ``/fapi/v1/depth``'s key order: ``lastUpdateId, E, T, bids, asks``."""
+    return {"lastUpdateId": snapshot["lastUpdateId"], "E": snapshot.get("E", 0), "T": snapshot.get("T", 0),
+            "bids": snapshot["bids"], "asks": snapshot["asks"]}
+
+
+def _precision(value: int) -> int:
+    """Decimals of a value at 8 decimals once its trailing zeros go (``10**6`` -> 2: ``0.01``)."""
+    digits = _DECIMALS
+    while digits and value % 10 == 0:
+        value //= 10
+        digits -= 1
+    return digits
+
+
+def _symbol_info(spec: SymbolSpec) -> dict[str, Any]:
+    base, quote = split_symbol(spec.symbol)
+    step = spec.qty_step * 10 ** (_DECIMALS - spec.qty_exp)
+    return {
+        "symbol": spec.symbol,
+        "pair": spec.symbol,
+        "contractType": "PERPETUAL",
+        "deliveryDate": _PERPETUAL_DELIVERY_MS,
+        "onboardDate": _ONBOARD_MS,
+        "status": "TRADING",
+        "baseAsset": base,
+        "quoteAsset": quote,
+        "marginAsset": quote,
+        "pricePrecision": _precision(spec.tick),
+        "quantityPrecision": _precision(step),
+        "baseAssetPrecision": _DECIMALS,
+        "quotePrecision": _DECIMALS,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": format_decimal(spec.tick, _DECIMALS),
+             "maxPrice": format_decimal(10**6 * 10**_DECIMALS, _DECIMALS),
+             "tickSize": format_decimal(spec.tick, _DECIMALS)},
+            {"filterType": "LOT_SIZE", "minQty": format_decimal(step, _DECIMALS),
+             "maxQty": format_decimal(10**6 * 10**_DECIMALS, _DECIMALS), "stepSize": format_decimal(step, _DECIMALS)},
+        ],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                       "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+    }
+
+
+def futures_exchange_info(specs: list[SymbolSpec], server_time_ms: int, weight_limit: int) -> dict[str, Any]:
+    """The ``GET /fapi/v1/exchangeInfo`` body for ``specs``."""
+    return {
+        "timezone": "UTC",
+        "serverTime": server_time_ms,
+        "futuresType": "U_MARGINED",
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": weight_limit},
+        ],
+        "exchangeFilters": [],
+        "assets": [],
+        "symbols": [_symbol_info(spec) for spec in specs],
+    }
+
+
+def register(app: web.Application, ex: LocalExchange) -> None:
+    """Add the futures REST routes and stream paths of ``ex`` to ``app``."""
+
+    async def ping(request: web.Request) -> web.Response:
+        verdict = ex._weigh(request, _PING_WEIGHT)
+        return ex._answer(verdict, {}) if verdict.admitted else ex._refusal(verdict)
+
+    async def server_time(request: web.Request) -> web.Response:
+        verdict = ex._weigh(request, _TIME_WEIGHT)
+        return ex._answer(verdict, {"serverTime": ex._now_ms()}) if verdict.admitted else ex._refusal(verdict)
+
+    async def exchange_info(request: web.Request) -> web.Response:
+        verdict = ex._weigh(request, _INFO_WEIGHT)
+        if not verdict.admitted:
+            return ex._refusal(verdict)
+        specs = [ex.feed.spec(s) for s in ex.symbols]
+        return ex._answer(verdict, futures_exchange_info(specs, ex._now_ms(), ex.limiter.limit))
+
+    async def depth(request: web.Request) -> web.Response:
+        raw = request.query.get("limit", str(DEFAULT_DEPTH_LIMIT))
+        limit = int(raw) if raw.isdigit() else 0
+        verdict = ex._weigh(request, futures_depth_weight(limit if limit in FUTURES_DEPTH_LIMITS
+                                                          else DEFAULT_DEPTH_LIMIT))
+        if not verdict.admitted:
+            return ex._refusal(verdict)
+        if limit not in FUTURES_DEPTH_LIMITS:
+            return ex._answer(verdict, {"code": _INVALID_PARAMETER,
+                                        "msg": "Data sent for parameter 'limit' is not valid."}, 400)
+        symbol = request.query.get("symbol", "").upper()
+        if not symbol:
+            return ex._answer(verdict, error_body(
+                ErrorCode.MANDATORY_PARAM, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."),
+                400)
+        if symbol not in ex.symbols:
+            return ex._answer(verdict, error_body(ErrorCode.BAD_SYMBOL, "Invalid symbol."), 400)
+        failure = ex.faults.take_rest_failure()
+        if failure is not None:
+            return await ex._fail(verdict, failure)
+        return ex._answer(verdict, futures_depth(ex.faults.renumber_snapshot(symbol, ex.feed.snapshot(symbol, limit))))
+
+    app.router.add_get("/fapi/v1/ping", ping)
+    app.router.add_get("/fapi/v1/time", server_time)
+    app.router.add_get("/fapi/v1/exchangeInfo", exchange_info)
+    app.router.add_get("/fapi/v1/depth", depth)
+    for prefix in STREAM_PREFIXES:
+        app.router.add_get(f"{prefix}/ws", ex._websocket)
+        app.router.add_get(f"{prefix}/ws/{{streams:.*}}", ex._websocket)
+        app.router.add_get(f"{prefix}/stream", ex._websocket)
+
+
+class FuturesHistory:
+    """Recorded USD-M futures segments (a ``SegmentFeed`` of a futures store) in futures frames:
+    ``e,E,T,s,U,u,pu,b,a`` (``T`` is not stored: ``E`` stands in) and snapshots with ``E``/``T``."""
+
+    def __init__(self, feed: SegmentFeed) -> None:
+        if feed.market is not USDM:
+            raise InputError(f"recorded {feed.market} segments cannot be served as USD-M futures; "
+                             "serve them with --market spot")
+        self.feed = feed
+        self.now_ms = 0
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.feed.symbols
+
+    def step(self) -> list[dict[str, Any]]:
+        out = []
+        for msg in self.feed.step():
+            if msg.get("e") != _DEPTH_UPDATE:
+                out.append(msg)  # other streams as recorded
+                continue
+            self.now_ms = max(self.now_ms, msg["E"])
+            out.append({"e": "depthUpdate", "E": msg["E"], "T": msg["E"], "s": msg["s"], "U": msg["U"],
+                        "u": msg["u"], "pu": msg["pu"], "b": msg["b"], "a": msg["a"]})
+        return out
+
+    def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
+        return {**self.feed.snapshot(symbol, limit), "E": self.now_ms, "T": self.now_ms}
+
+    def spec(self, symbol: str) -> SymbolSpec:
+        return self.feed.spec(symbol)
+
+
+def futures_feed(feed: Feed) -> Feed:
+    """``feed`` as served by a futures exchange: a generated market becomes a ``FuturesFeed``, recorded
+    futures segments (``SegmentFeed`` of a ``market=usdm`` store) a ``FuturesHistory``."""
+    if isinstance(feed, SegmentFeed):
+        return FuturesHistory(feed)
+    return FuturesFeed(feed)
