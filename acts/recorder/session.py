@@ -22,6 +22,8 @@ Rules:
   (``folded``). A gap writes a GAP marker; an invalid book asks for a snapshot, at most one in
   flight per symbol, announced by a RESYNC marker whose reason says why (``gap``, ``crossed``,
   ``bbo_mismatch`` when the book disagreed with a bookTicker at the same update id, else ``sync``).
+  A trade-id jump (``Ingested.trade_gap``) writes a GAP marker whose detail says ``"stream": "trade"``,
+  and no resync: trades have no snapshot, and the book is not touched.
 * Capture never waits for the fold: the shell journals every frame at once and folds behind, in
   journal order, and reports how far behind (``fold_backlog``). Lagging more than
   ``fold_lag_warn_s`` logs a warning (and a line when it caught up). More than ``fold_backlog_max``
@@ -78,6 +80,7 @@ __all__ = [
     "Stop",
     "SkipFolds",
     "FOLD_SKIP_REASON",
+    "TRADE_GAP_STREAM",
     "RETRY_STATUSES",
     "WEIGHT_WINDOW_S",
 ]
@@ -95,6 +98,8 @@ _SHUTDOWN_NOTICE = b'"serverShutdown"'
 _NOTICE_PREFIX = 80
 #: The ``reason`` detail of the RESTART marker written when the fold skips its backlog.
 FOLD_SKIP_REASON = "fold_behind"
+#: The ``stream`` detail of a trade gap's GAP marker (a depth gap's marker has no ``stream``).
+TRADE_GAP_STREAM = "trade"
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -403,6 +408,13 @@ class RecorderSession:
         elif isinstance(outcome, BboMismatch):
             self._out.append(Log(logging.WARNING, f"book differs from the exchange's bookTicker at update "
                                                   f"{outcome.update_id}: resyncing", result.symbol))
+        if result.trade_gap is not None:
+            assert result.event is not None
+            gap = result.trade_gap
+            self._out.append(Log(logging.WARNING, f"trade gap: expected t={gap.expected}, got {gap.got}",
+                                 result.symbol))
+            self._out.append(WriteMarker(EventKind.GAP, (result.symbol,), (("stream", TRADE_GAP_STREAM),
+                                         ("expected", gap.expected), ("got", gap.got)), result.event.recv_ns))
         if result.needs_snapshot:
             self._request_snapshot(result.symbol, _RESYNC_REASONS.get(type(outcome), ResyncReason.SYNC), now)
         return self._take()
