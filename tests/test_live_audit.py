@@ -12,7 +12,7 @@ from acts.core.events import EventKind, Marker, ResyncReason
 from acts.core.symbols import StreamKind
 from acts.features.builtin import default_registry
 from acts.features.pipeline import EVERY_EVENT
-from acts.replayer.replay import replay
+from acts.replayer.replay import ReplayReport, replay
 from acts.replayer.verify import verify
 from acts.sinks import SqliteSink
 from acts.storage.store import SegmentStore
@@ -36,10 +36,14 @@ def test_a_wrong_bookticker_live_resyncs_and_verify_counts_it(tmp_path: Path) ->
     # A row after every diff: once valid, the book is invalid only from the mismatch to the snapshot, the same
     # in both engines.
     features = default_registry().resolve(["mid"])
-    rows = {engine: list(replay(store, [symbol], features, 0, None, engine=engine, interval_ms=EVERY_EVENT))
-            for engine in ("python", "fast")}
+    reports = {engine: ReplayReport() for engine in ("python", "fast")}
+    rows = {engine: list(replay(store, [symbol], features, 0, None, reports[engine], engine=engine,
+                                interval_ms=EVERY_EVENT)) for engine in ("python", "fast")}
     assert rows["fast"] == rows["python"]
+    assert [(r.bbo_mismatched, r.bbo_checked > 20) for r in reports.values()] == [(1, True)] * 2
     valid = [r.valid for r in rows["python"]]
     first = valid.index(True)
     episodes = sum(a and not b for a, b in zip(valid[first:], valid[first + 1 :], strict=False))
-    assert episodes == 1 and valid[-1]  # one invalid stretch, ended by the snapshot the recorder fetched
+    # At most one invalid stretch, ended by the snapshot the recorder fetched. It holds no row when that
+    # snapshot came back before the next diff (a row is sampled just before a diff): timing, not a rule.
+    assert episodes <= 1 and valid[-1]
