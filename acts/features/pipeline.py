@@ -260,6 +260,16 @@ class MinuteSampler(Generic[LevelsT]):
         """The lane closed intervals up to the one starting at ``open_start``, now open."""
         self._open_minute = open_start
 
+    def invalid_open(self) -> tuple[int | None] | None:
+        """For whoever closes rows of an invalid book itself (``replayer.replay``'s NO_BOOK stretch): the
+        open interval's start (event mode: the last diff's ``E``; None before the first diff), boxed; None
+        when it may not: trade features wait on every event, a restart's cut row is not a sample, and a
+        subclass's own ``sample`` must see every row."""
+        if (self._cut is not None or self.trades is not None or self.event_trades is not None
+                or type(self).sample is not MinuteSampler.sample):
+            return None
+        return (self._open_minute,)
+
     def apply(self, event: DepthUpdate[LevelsT] | Snapshot[LevelsT] | Trade | BookTicker | Marker) -> Step:
         if self.trades is None:
             return self._apply_book(event) if self.event_trades is None else self._apply_event_trades(event)

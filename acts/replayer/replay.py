@@ -34,9 +34,11 @@ import numpy as np
 
 from acts.book.arraybook import ArrayBook, ArrayLevels, EventColumns, LaneRows
 from acts.book.sequencer import (
+    MAX_BUFFERED,
     Applied,
     BboChecked,
     BboMismatch,
+    Buffered,
     Crossed,
     Gap,
     Outcome,
@@ -49,6 +51,7 @@ from acts.core.events import DepthUpdate, Event, EventKind, Levels
 from acts.core.markets import Market
 from acts.core.timeunits import MINUTE_MS
 from acts.features.pipeline import (
+    EVERY_EVENT,
     NO_ROWS,
     LaneBatch,
     MinuteRow,
@@ -370,6 +373,7 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
     # Trades change no book: the lane steps over them unless a trade feature reads them (then each goes
     # to ``apply``, which closes the intervals' trade parts).
     skip_trades = sampler.trades is None
+    stretch_ends: np.ndarray | None = None  # where a NO_BOOK stretch must stop (built on first use)
     i, n = 0, len(group)
     while i < n:
         if sequencer.state is State.LIVE and (columns := _lane_columns(group, i, sequencer.bbo_wait)) is not None:
@@ -401,6 +405,15 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                     if crossed:
                         yield NO_ROWS, sequencer.crossed(position)
                     continue
+        if sequencer.state is State.NO_BOOK and (boxed := sampler.invalid_open()) is not None:
+            if stretch_ends is None:
+                stretch_ends = np.flatnonzero(np.isin(group.kinds, _STRETCH_ENDS))
+            j = _stretch_end(stretch_ends, i, n)
+            if j > i:
+                yield from _invalid_stretch(sampler, group, i, j, boxed[0])
+                report.events += j - i
+                i = j
+                continue
         report.events += 1
         if sampler.trades is None and group.kinds[i] == _BOOK_TICKER:
             # Without trade features a ticker reaches only the sequencer (``MinuteSampler.apply``): give it the
@@ -414,6 +427,61 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
 
 #: ``EventKind.BOOK_TICKER`` as a plain int: an enum member's lookup costs microseconds per row.
 _BOOK_TICKER = int(EventKind.BOOK_TICKER)
+#: What ends a NO_BOOK stretch: a snapshot (it loads the book) and a restart (it cuts the open interval).
+#: Everything else changes nothing without a book but the buffer and the interval clock: diffs are
+#: buffered, trades and tickers noted (no trade feature reads them), other markers noted.
+_STRETCH_ENDS = np.array([EventKind.SNAPSHOT, EventKind.RESTART], dtype=np.int64)
+#: What a diff does without a book.
+_BUFFERED = Buffered()
+
+
+def _stretch_end(ends: np.ndarray, i: int, n: int) -> int:
+    """The first row at or after ``i`` that ``ends`` (the group's snapshot and restart rows) holds, else ``n``."""
+    k = int(np.searchsorted(ends, i))
+    return int(ends[k]) if k < len(ends) else n
+
+
+def _invalid_stretch(sampler: MinuteSampler[ArrayLevels], group: RowGroup, i: int, j: int,
+                     open_start: int | None) -> Iterator[FastStep]:
+    """``sampler.apply`` over rows ``i:j`` while the book is NO_BOOK (``sampler.invalid_open()`` gave
+    ``open_start``), without building the events that cannot matter.
+
+    Strategy: without a book, a diff only closes the open interval (an invalid row of nulls whose time and
+    receive time are the diff's, ``Buffered`` proves nothing) and joins the sequencer's buffer, a deque
+    that keeps the last ``MAX_BUFFERED``; trades and tickers change nothing. So the rows come from the
+    ``E`` and receive columns (the open interval's start is the running maximum of the diffs' interval
+    starts; in event mode, the previous diff's ``E``), and only the diffs the buffer keeps are built.
+    Markers other than RESTART change nothing here (the sequencer notes them, the sampler too).
+    """
+    sequencer = sampler.sequencer
+    diffs = i + np.flatnonzero(group.kinds[i:j] == _DEPTH)
+    if not diffs.size:
+        return
+    times, recvs = group.times[diffs], group.recv[diffs]
+    symbol, last, nulls, step = sampler.symbol, sequencer.last_event_time_ms, (None,) * len(sampler.features), \
+        sampler.interval_ms
+    if step == EVERY_EVENT:
+        minutes = times[:-1].tolist()
+        closing = recvs[1:].tolist()
+        if open_start is not None:
+            minutes, closing = [open_start, *minutes], recvs.tolist()
+        if minutes:
+            yield tuple(MinuteRow(symbol, m, False, last, r, nulls) for m, r in zip(minutes, closing, strict=True)), \
+                _BUFFERED
+        new_open = int(times[-1])
+    else:
+        starts = times - times % step
+        first = int(starts[0]) if open_start is None else open_start
+        before = np.maximum.accumulate(np.concatenate(([first], starts)))  # the open start before each diff
+        closes = np.flatnonzero(starts > before[:-1])
+        for minute, stop, recv in zip(before[closes].tolist(), starts[closes].tolist(), recvs[closes].tolist(),
+                                      strict=True):
+            yield Rows(MinuteRow(symbol, minute, False, last, recv, nulls), stop, step), _BUFFERED
+        new_open = int(before[-1])
+    sampler.lane_closed(new_open)
+    for k in diffs[-MAX_BUFFERED:].tolist():  # the sequencer's buffer keeps these only
+        outcome = sequencer.apply(group.event(k))
+        assert isinstance(outcome, Buffered)
 
 
 def _apply_ticker(sequencer: Sequencer[Any], group: RowGroup, i: int) -> Outcome:
