@@ -36,7 +36,6 @@ from acts.core.symbols import split_symbol
 from acts.core.weights import FUTURES_DEPTH_LIMITS, futures_depth_weight
 from acts.exchange.feed import Feed, SegmentFeed
 from acts.exchange.generator import SymbolSpec
-from acts.exchange.wire import ErrorCode, error_body
 
 if TYPE_CHECKING:
     from acts.exchange.server import LocalExchange
@@ -196,17 +195,7 @@ def register(app: web.Application, ex: LocalExchange) -> None:
         if limit not in FUTURES_DEPTH_LIMITS:
             return ex._answer(verdict, {"code": _INVALID_PARAMETER,
                                         "msg": "Data sent for parameter 'limit' is not valid."}, 400)
-        symbol = request.query.get("symbol", "").upper()
-        if not symbol:
-            return ex._answer(verdict, error_body(
-                ErrorCode.MANDATORY_PARAM, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."),
-                400)
-        if symbol not in ex.symbols:
-            return ex._answer(verdict, error_body(ErrorCode.BAD_SYMBOL, "Invalid symbol."), 400)
-        failure = ex.faults.take_rest_failure()
-        if failure is not None:
-            return await ex._fail(verdict, failure)
-        return ex._answer(verdict, futures_depth(ex.faults.renumber_snapshot(symbol, ex.feed.snapshot(symbol, limit))))
+        return await ex.depth_answer(request, verdict, limit, futures_depth)
 
     app.router.add_get("/fapi/v1/ping", ping)
     app.router.add_get("/fapi/v1/time", server_time)

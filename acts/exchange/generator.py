@@ -208,24 +208,22 @@ class MarketGenerator:
 
     def step(self) -> list[dict[str, Any]]:
         """Advance one 100 ms step: one ``depthUpdate`` per symbol, in symbol order."""
-        self.now_ms += STEP_MS
-        out = []
-        for stream in self.streams.values():
-            msg = stream.step(self.now_ms)
-            if msg is not None:
-                out.append(msg)
-        return out
+        return self._step(extras=False)
 
     def step_streams(self) -> list[dict[str, Any]]:
         """Advance one 100 ms step: per symbol, in symbol order, its diff, then its trades and its
         ``bookTicker`` if the best bid or ask changed (``SymbolStream.extras``)."""
+        return self._step(extras=True)
+
+    def _step(self, extras: bool) -> list[dict[str, Any]]:
         self.now_ms += STEP_MS
         out = []
         for stream in self.streams.values():
             msg = stream.step(self.now_ms)
             if msg is not None:
                 out.append(msg)
-                out += stream.extras(self.now_ms)
+                if extras:
+                    out += stream.extras(self.now_ms)
         return out
 
     def snapshot(self, symbol: str, limit: int = 1000) -> dict[str, Any]:

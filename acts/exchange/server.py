@@ -367,6 +367,12 @@ class LocalExchange:
             return self._answer(verdict, error_body(
                 ErrorCode.ILLEGAL_CHARS,
                 f"Illegal characters found in parameter 'limit'; legal range is '1' to '{_MAX_DEPTH_LIMIT}'."), 400)
+        return await self.depth_answer(request, verdict, limit)
+
+    async def depth_answer(self, request: web.Request, verdict: Verdict, limit: int,
+                           shape: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: body) -> web.Response:
+        """After the weight and the limit: the symbol checks, a ``rest`` fault, then the snapshot in
+        ``shape`` (spot's and the futures depth endpoint share all of it)."""
         symbol = request.query.get("symbol", "").upper()
         if not symbol:
             return self._answer(verdict, error_body(
@@ -377,7 +383,7 @@ class LocalExchange:
         failure = self.faults.take_rest_failure()
         if failure is not None:
             return await self._fail(verdict, failure)
-        return self._answer(verdict, self.faults.renumber_snapshot(symbol, self.feed.snapshot(symbol, limit)))
+        return self._answer(verdict, shape(self.faults.renumber_snapshot(symbol, self.feed.snapshot(symbol, limit))))
 
     async def _fail(self, verdict: Verdict, failure: str) -> web.Response:
         """A ``rest`` fault: hang, refuse (429/418, ``Retry-After: 1``) or fail (5xx)."""
