@@ -72,7 +72,7 @@ class EventKind(IntEnum):
     GAP = 4
     RESYNC = 5
     RESTART = 6  #: the recorder process started: nothing it knew before carries over
-    TRADE = 7  #: one ``<symbol>@trade`` message
+    TRADE = 7  #: one ``<symbol>@trade`` message (spot) or ``<symbol>@aggTrade`` message (USD-M futures)
     BOOK_TICKER = 8  #: one ``<symbol>@bookTicker`` message: the exchange's own best bid/ask at update id ``u``
 
 
@@ -157,27 +157,40 @@ class Snapshot(Generic[LevelsT]):
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """A ``trade`` message: one fill. ``buyer_is_maker`` (``m``) false means the buyer was the taker.
+    """A spot ``trade`` message (one fill) or a USD-M futures ``aggTrade`` message (the fills ``f``..``l`` of
+    one taker order at one price). ``buyer_is_maker`` (``m``) false means the buyer was the taker.
     Price and quantity stay the exchange's strings, as levels do."""
 
     symbol: str
     event_time_ms: int  # E
-    trade_id: int  # t: consecutive per symbol on spot, so a jump is a trade gap
+    #: ``t`` (spot) or the aggregate id ``a`` (futures): consecutive per symbol either way, so a jump is a
+    #: trade gap.
+    trade_id: int
     price: str  # p
     qty: str  # q
     trade_time_ms: int  # T: the interval a trade belongs to
     buyer_is_maker: bool  # m
     recv_ns: int
+    #: ``f`` and ``l`` of an ``aggTrade``: its first and last fill's trade id (None on a spot ``trade``, which
+    #: is one fill). Whether they are set says which message it was.
+    first_trade_id: int | None = None
+    last_trade_id: int | None = None
 
     @property
     def kind(self) -> EventKind:
         return EventKind.TRADE
 
+    @property
+    def aggregate(self) -> bool:
+        """An ``aggTrade`` (USD-M futures), not a spot ``trade``."""
+        return self.first_trade_id is not None
+
 
 @dataclass(frozen=True, slots=True)
 class BookTicker:
     """A ``bookTicker`` message: the exchange's best bid and ask as of update id ``u``. Spot sends no
-    event time (``event_time_ms`` None); futures do."""
+    event time (``event_time_ms`` None); futures do (and a transaction time ``T``, not kept: as a futures
+    diff's ``T``, it is not stored). A futures ticker's ``u`` is on its depth diffs' numbering."""
 
     symbol: str
     update_id: int  # u
@@ -281,7 +294,8 @@ def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
                    max_skew_ms: int | None = MAX_EVENT_SKEW_MS) -> MarketEvent:
     """Decode one parsed Binance message into a typed event.
 
-    Accepts a raw ``depthUpdate`` (spot, or USD-M futures with ``pu``), ``trade``, ``bookTicker``, a
+    Accepts a raw ``depthUpdate`` (spot, or USD-M futures with ``pu``), ``trade``, ``aggTrade`` (USD-M
+    futures), ``bookTicker`` (spot's without ``e``/``E``, futures' with ``e``, ``E`` and ``T``), a
     combined-stream wrapper ``{"stream", "data"}`` and a REST depth snapshot (``symbol`` is then
     required, as the snapshot does not name it). ``recv_ns`` < 0 means the receive time is not known
     (no skew check).
@@ -297,6 +311,8 @@ def decode_message(msg: Any, recv_ns: int, symbol: str | None = None,
         return _decode_depth(msg, recv_ns, max_skew_ms)
     if event_type == "trade":
         return _decode_trade(msg, recv_ns, max_skew_ms)
+    if event_type == "aggTrade":
+        return _decode_agg_trade(msg, recv_ns, max_skew_ms)
     if event_type == "bookTicker" or (event_type is None and "u" in msg and "b" in msg and "A" in msg):
         return _decode_book_ticker(msg, recv_ns, max_skew_ms)
     if "lastUpdateId" in msg:
@@ -323,15 +339,30 @@ def _decode_depth(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None) ->
 
 
 def _decode_trade(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None) -> Trade:
-    sym = _symbol(msg.get("s"), "trade without a symbol 's'")
+    sym, event_time, trade_time, buyer_is_maker = _trade_head(msg, recv_ns, max_skew_ms, "trade")
+    return Trade(sym, event_time, _int_field(msg, "t"), _decimal_field(msg, "p"), _decimal_field(msg, "q"),
+                 trade_time, buyer_is_maker, recv_ns)
+
+
+def _decode_agg_trade(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None) -> Trade:
+    sym, event_time, trade_time, buyer_is_maker = _trade_head(msg, recv_ns, max_skew_ms, "aggTrade")
+    first, last = _int_field(msg, "f"), _int_field(msg, "l")
+    if first > last:
+        raise MalformedMessageError(f"aggTrade with f={first} > l={last}")
+    return Trade(sym, event_time, _int_field(msg, "a"), _decimal_field(msg, "p"), _decimal_field(msg, "q"),
+                 trade_time, buyer_is_maker, recv_ns, first, last)
+
+
+def _trade_head(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None, what: str) -> tuple[str, int, int, bool]:
+    """What a ``trade`` and an ``aggTrade`` share: symbol, ``E``, ``T`` and ``m``, checked."""
+    sym = _symbol(msg.get("s"), f"{what} without a symbol 's'")
     event_time, trade_time = _int_field(msg, "E"), _int_field(msg, "T")
     check_event_time(event_time, recv_ns, max_skew_ms)
     check_event_time(trade_time, recv_ns, max_skew_ms)
     buyer_is_maker = msg.get("m")
     if type(buyer_is_maker) is not bool:
-        raise MalformedMessageError(f"trade field 'm' must be true or false, got {_short(buyer_is_maker)}")
-    return Trade(sym, event_time, _int_field(msg, "t"), _decimal_field(msg, "p"), _decimal_field(msg, "q"),
-                 trade_time, buyer_is_maker, recv_ns)
+        raise MalformedMessageError(f"{what} field 'm' must be true or false, got {_short(buyer_is_maker)}")
+    return sym, event_time, trade_time, buyer_is_maker
 
 
 def _decode_book_ticker(msg: dict[str, Any], recv_ns: int, max_skew_ms: int | None) -> BookTicker:
@@ -386,12 +417,18 @@ def to_wire(event: MarketEvent) -> dict[str, Any]:
         wire["b"] = [list(level) for level in event.bids]
         wire["a"] = [list(level) for level in event.asks]
         return wire
+    if isinstance(event, Trade) and event.aggregate:
+        return {"e": "aggTrade", "E": event.event_time_ms, "s": event.symbol, "a": event.trade_id, "p": event.price,
+                "q": event.qty, "f": event.first_trade_id, "l": event.last_trade_id, "T": event.trade_time_ms,
+                "m": event.buyer_is_maker}
     if isinstance(event, Trade):
         return {"e": "trade", "E": event.event_time_ms, "s": event.symbol, "t": event.trade_id, "p": event.price,
                 "q": event.qty, "T": event.trade_time_ms, "m": event.buyer_is_maker, "M": True}
     if isinstance(event, BookTicker):
-        head: dict[str, Any] = {} if event.event_time_ms is None else {"e": "bookTicker", "E": event.event_time_ms}
-        return {**head, "u": event.update_id, "s": event.symbol, "b": event.bid_price, "B": event.bid_qty,
+        if event.event_time_ms is not None:  # futures, in Binance's key order (T is not stored)
+            return {"e": "bookTicker", "u": event.update_id, "E": event.event_time_ms, "s": event.symbol,
+                    "b": event.bid_price, "B": event.bid_qty, "a": event.ask_price, "A": event.ask_qty}
+        return {"u": event.update_id, "s": event.symbol, "b": event.bid_price, "B": event.bid_qty,
                 "a": event.ask_price, "A": event.ask_qty}
     return {
         "lastUpdateId": event.last_update_id,
