@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from acts.core.errors import BadDateError, InputError
+from acts.core.markets import Market
 
 __all__ = [
     "QUOTES",
@@ -13,6 +14,7 @@ __all__ = [
     "StreamKind",
     "DEFAULT_STREAMS",
     "stream_name",
+    "FUTURES_TRADE_STREAM",
     "parse_streams",
     "DEFAULT_QUOTE",
     "normalize_symbol",
@@ -61,10 +63,18 @@ class StreamKind(StrEnum):
 DEFAULT_STREAMS = (StreamKind.DEPTH, StreamKind.TRADE)
 
 
-def stream_name(kind: StreamKind, symbol: str) -> str:
-    """Binance's stream name: ``btcusdt@depth@100ms``, ``btcusdt@trade``, ``btcusdt@bookTicker``."""
+#: USD-M futures publish no ``@trade`` stream: their trades come only as ``@aggTrade`` (one message per taker
+#: order and price, fills ``f``..``l``), stored as trades (kind 7) chained by the aggregate id ``a``.
+FUTURES_TRADE_STREAM = "aggTrade"
+
+
+def stream_name(kind: StreamKind, symbol: str, market: Market = Market.SPOT) -> str:
+    """Binance's stream name: ``btcusdt@depth@100ms``, ``btcusdt@trade`` (``btcusdt@aggTrade`` on USD-M
+    futures), ``btcusdt@bookTicker``."""
     if kind is StreamKind.DEPTH:
         return depth_stream(symbol)
+    if kind is StreamKind.TRADE and market is Market.USDM:
+        return f"{symbol.lower()}@{FUTURES_TRADE_STREAM}"
     return f"{symbol.lower()}@{kind.value}"
 
 
@@ -77,6 +87,9 @@ def parse_streams(text: str, what: str = "--streams") -> tuple[StreamKind, ...]:
         if not item:
             continue
         kind = known.get(item.lower())
+        if item.lower() == FUTURES_TRADE_STREAM.lower():
+            raise InputError(f"{what} {text!r}: {item!r} is named trade here; with --market usdm it subscribes "
+                             f"<symbol>@{FUTURES_TRADE_STREAM} (USD-M has no @trade stream)")
         if kind is None:
             raise InputError(f"{what} {text!r}: unknown stream {item!r}; use some of "
                              f"{','.join(k.value for k in StreamKind)}")

@@ -400,7 +400,8 @@ class Recorder:
         assert self._exchange is not None
         # Every stream of a symbol on the same connection: a trade or ticker is journaled in the same
         # order relative to the diffs as python-binance read them.
-        stream = self._exchange.stream([stream_name(kind, s) for s in symbols for kind in self.config.streams])
+        stream = self._exchange.stream([stream_name(kind, s, self.config.market) for s in symbols
+                                        for kind in self.config.streams])
         try:
             failure = await self._open(stream)
             if failure is not None:
