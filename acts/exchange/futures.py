@@ -10,7 +10,9 @@ futures data of the same symbol never meet. This module holds what differs from 
 * Streams on ``/ws``, ``/stream`` and Binance's routed ``/public/ws``, ``/public/stream`` (where
   python-binance's ``futures_multiplex_socket(..., category="public")`` connects): the same fan-out,
   faults and pacing as spot, with futures ``depthUpdate`` frames
-  ``{"e","E","T","s","U","u","pu","b","a"}``, ``pu`` = the previous diff's ``u``.
+  ``{"e","E","T","s","U","u","pu","b","a"}``, ``pu`` = the previous diff's ``u``; ``<symbol>@aggTrade``
+  frames ``{"e","E","s","a","p","q","f","l","T","m"}`` (USD-M has no ``@trade`` stream) and
+  ``<symbol>@bookTicker`` frames ``{"e","u","E","T","s","b","B","a","A"}``, ``u`` on the diffs' numbering.
 
 Strategy: the generator's update ids are contiguous (spot's ``U = previous u + 1``); ``FuturesFeed``
 spreads them out: ``U' = 4U - 2``, ``u' = 4u``, ``pu' = 4(U - 1)``, so consecutive futures diffs do not
@@ -21,6 +23,11 @@ procedure bridges it with diff k + 1 (diff k has ``u' < L`` and is dropped), whe
 received diff k. A diff the generator lost upstream (``gap_rate``) gets ``pu`` = the lost diff's ``u``.
 ``pu`` is set before the exchange's faults, so a ``skip`` or ``reorder`` fault breaks the ``pu`` chain
 just as a lost frame on Binance does.
+
+The generator's trades become aggTrades: ``a`` = the trade id (consecutive, so a lost aggTrade is a jump of
+``a`` as a lost trade is of ``t``), each aggregating one to three fills ``f..l`` that continue the previous
+aggTrade's ``l``. Its bookTickers get ``e``, ``E``/``T`` of the step, and ``u' = 4u``: the ``u`` of the diff
+they follow, so the book after that diff is the one the ticker describes (rule 8 of the audit).
 """
 
 from __future__ import annotations
@@ -46,6 +53,11 @@ __all__ = ["USDM", "FUTURES_WEIGHT_LIMIT", "FuturesFeed", "FuturesHistory", "fut
 #: The market a futures exchange serves.
 USDM = Market.USDM
 _DEPTH_UPDATE = "depthUpdate"
+_TRADE = "trade"
+#: At most this many fills make one generated aggTrade (``f``..``l``).
+_MAX_FILLS = 3
+#: The generated fill ids of a symbol start at its first trade id times this (any start would do).
+_FILLS_PER_TRADE_ID = _MAX_FILLS
 #: Binance USD-M's ``REQUEST_WEIGHT`` per minute.
 FUTURES_WEIGHT_LIMIT = 2400
 #: ``/fapi/v1/depth`` without ``limit``.
@@ -78,6 +90,7 @@ class FuturesFeed:
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
         self.now_ms = 0  # E of the last step's diffs
+        self._next_fill: dict[str, int] = {}  # symbol -> f of its next aggTrade
 
     @property
     def symbols(self) -> list[str]:
@@ -87,14 +100,29 @@ class FuturesFeed:
         return [self._futures(msg) for msg in self.feed.step()]
 
     def _futures(self, msg: dict[str, Any]) -> dict[str, Any]:
-        if msg.get("e") != _DEPTH_UPDATE:
-            return msg  # other streams (trades, ...) as the wrapped feed spells them
+        event = msg.get("e")
+        if event == _TRADE:
+            return self._agg_trade(msg)
+        if event is None and "u" in msg and "A" in msg:  # a spot bookTicker, which has no "e"
+            return {"e": "bookTicker", "u": _SPREAD * msg["u"], "E": self.now_ms, "T": self.now_ms - _MATCH_LAG_MS,
+                    "s": msg["s"], "b": msg["b"], "B": msg["B"], "a": msg["a"], "A": msg["A"]}
+        if event != _DEPTH_UPDATE:
+            return msg  # anything else as the wrapped feed spells it
         event_ms = msg["E"]
         self.now_ms = max(self.now_ms, event_ms)
         # U - 1 is the previous diff's u, or the u of the diffs the generator lost in between.
         return {"e": "depthUpdate", "E": event_ms, "T": event_ms - _MATCH_LAG_MS, "s": msg["s"],
                 "U": _SPREAD * msg["U"] - _INSIDE, "u": _SPREAD * msg["u"], "pu": _SPREAD * (msg["U"] - 1),
                 "b": msg["b"], "a": msg["a"]}
+
+    def _agg_trade(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """A generated trade as an aggTrade of 1..3 fills (``f..l``), deterministic in its trade id."""
+        symbol, trade_id = msg["s"], msg["t"]
+        first = self._next_fill.get(symbol, _FILLS_PER_TRADE_ID * trade_id)
+        last = first + trade_id % _MAX_FILLS
+        self._next_fill[symbol] = last + 1
+        return {"e": "aggTrade", "E": msg["E"], "s": symbol, "a": trade_id, "p": msg["p"], "q": msg["q"],
+                "f": first, "l": last, "T": msg["T"], "m": msg["m"]}
 
     def snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         spot = self.feed.snapshot(symbol, limit)
@@ -209,7 +237,8 @@ def register(app: web.Application, ex: LocalExchange) -> None:
 
 class FuturesHistory:
     """Recorded USD-M futures segments (a ``SegmentFeed`` of a futures store) in futures frames:
-    ``e,E,T,s,U,u,pu,b,a`` (``T`` is not stored: ``E`` stands in) and snapshots with ``E``/``T``."""
+    ``e,E,T,s,U,u,pu,b,a`` (``T`` is not stored: ``E`` stands in), aggTrades as recorded, bookTickers
+    ``e,u,E,T,s,b,B,a,A`` (``T`` = ``E`` likewise) and snapshots with ``E``/``T``."""
 
     def __init__(self, feed: SegmentFeed) -> None:
         if feed.market is not USDM:
@@ -225,8 +254,12 @@ class FuturesHistory:
     def step(self) -> list[dict[str, Any]]:
         out = []
         for msg in self.feed.step():
+            if msg.get("e") == "bookTicker":
+                out.append({"e": "bookTicker", "u": msg["u"], "E": msg["E"], "T": msg["E"], "s": msg["s"],
+                            "b": msg["b"], "B": msg["B"], "a": msg["a"], "A": msg["A"]})
+                continue
             if msg.get("e") != _DEPTH_UPDATE:
-                out.append(msg)  # other streams as recorded
+                out.append(msg)  # aggTrades as recorded
                 continue
             self.now_ms = max(self.now_ms, msg["E"])
             out.append({"e": "depthUpdate", "E": msg["E"], "T": msg["E"], "s": msg["s"], "U": msg["U"],

@@ -404,7 +404,7 @@ class LocalExchange:
     def _resolve(self, names: Sequence[str]) -> tuple[list[Stream], list[str]]:
         streams, bad = [], []
         for name in names:
-            stream = parse_stream(name, self.symbols)
+            stream = parse_stream(name, self.symbols, self.market)
             if stream is None:
                 bad.append(name)
             else:
@@ -412,7 +412,7 @@ class LocalExchange:
         return streams, bad
 
     def _invalid(self, bad: Sequence[str], request_id: Any = None) -> str:
-        served = ", ".join(stream_name(kind, "<symbol>") for kind in StreamKind)
+        served = ", ".join(stream_name(kind, "<symbol>", self.market) for kind in StreamKind)
         msg = (f"Invalid request: unknown stream {', '.join(bad)}; this exchange serves "
                f"{served} for {', '.join(s.lower() for s in self.symbols)}")
         body: dict[str, Any] = {"error": {"code": _WS_INVALID_REQUEST, "msg": msg}}

@@ -13,7 +13,8 @@ from enum import IntEnum
 from typing import Any
 
 from acts.core.decimals import format_decimal
-from acts.core.symbols import StreamKind, split_symbol, stream_name
+from acts.core.markets import Market
+from acts.core.symbols import FUTURES_TRADE_STREAM, StreamKind, split_symbol, stream_name
 from acts.exchange.generator import SymbolSpec
 
 __all__ = [
@@ -34,9 +35,10 @@ __all__ = [
 SERVER_SHUTDOWN = "serverShutdown"
 #: Event type of the ``unknown`` fault: no Binance stream sends it.
 UNKNOWN_EVENT = "unknownEvent"
-_STREAM = re.compile(r"([a-z0-9]+)@(depth(?:@100ms)?|trade|bookticker)")
-_KINDS = {"depth": StreamKind.DEPTH, "depth@100ms": StreamKind.DEPTH, "trade": StreamKind.TRADE,
-          "bookticker": StreamKind.BOOK_TICKER}
+_STREAM = re.compile(r"([a-z0-9]+)@(depth(?:@100ms)?|trade|aggtrade|bookticker)")
+_KINDS = {"depth": StreamKind.DEPTH, "depth@100ms": StreamKind.DEPTH, "bookticker": StreamKind.BOOK_TICKER}
+#: Each market's trade stream: spot's ``@trade``, USD-M's ``@aggTrade`` (it has no ``@trade``).
+_TRADE_STREAMS = {Market.SPOT: "trade", Market.USDM: FUTURES_TRADE_STREAM.lower()}
 _PRICE_DECIMALS = 8
 
 
@@ -121,24 +123,32 @@ class Stream:
         return self.symbol, self.kind
 
 
-def parse_stream(name: str, symbols: Collection[str]) -> Stream | None:
+def parse_stream(name: str, symbols: Collection[str], market: Market = Market.SPOT) -> Stream | None:
     """``"btcusdt@depth@100ms"`` -> ``Stream("BTCUSDT", "btcusdt@depth@100ms")``; None if not served.
 
     ``<symbol>@depth`` (Binance's 1000 ms stream) is accepted and served at 100 ms as well;
-    ``<symbol>@trade`` and ``<symbol>@bookTicker`` are served too. Matched case-insensitively; the
+    ``<symbol>@bookTicker`` is served too, and the market's trade stream: ``<symbol>@trade`` on spot,
+    ``<symbol>@aggTrade`` on USD-M futures (never the other one). Matched case-insensitively; the
     wrapper spells the name as Binance does (``btcusdt@bookTicker``).
     """
     match = _STREAM.fullmatch(name.lower())
     if match is None or match.group(1).upper() not in symbols:
         return None
-    symbol, kind = match.group(1).upper(), _KINDS[match.group(2)]
-    return Stream(symbol, match.group(0) if kind is StreamKind.DEPTH else stream_name(kind, symbol), kind)
+    symbol, stream = match.group(1).upper(), match.group(2)
+    if stream in _TRADE_STREAMS.values():
+        if stream != _TRADE_STREAMS[market]:
+            return None
+        kind = StreamKind.TRADE
+    else:
+        kind = _KINDS[stream]
+    return Stream(symbol, match.group(0) if kind is StreamKind.DEPTH else stream_name(kind, symbol, market), kind)
 
 
 def message_kind(msg: dict[str, Any]) -> StreamKind:
-    """The stream a feed message goes out on: ``trade``, a ``bookTicker`` (spot's carries no ``e``), else depth."""
+    """The stream a feed message goes out on: ``trade`` or ``aggTrade``, a ``bookTicker`` (spot's carries no
+    ``e``), else depth."""
     event = msg.get("e")
-    if event == "trade":
+    if event == "trade" or event == "aggTrade":
         return StreamKind.TRADE
     if event == "bookTicker" or (event is None and "u" in msg and "b" in msg):
         return StreamKind.BOOK_TICKER

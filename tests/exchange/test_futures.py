@@ -64,14 +64,28 @@ def test_feed_chains_by_pu_not_by_u() -> None:
     assert isinstance(decode_message(snap, -1, "BTCUSDT"), Snapshot)
 
 
-def test_messages_other_than_diffs_pass_through() -> None:
+def test_trades_become_agg_trades_and_tickers_futures_tickers() -> None:
+    """The generator's spot trade is sent as an aggTrade (``a`` = its id, fills ``f..l`` continuing the previous
+    aggTrade's ``l``), its spot ticker as a futures one (``e``, ``E``/``T`` of the step, ``u`` = 4 x the diff's)."""
+    trade = {"e": "trade", "E": 1_700_000_000_100, "s": "BTCUSDT", "t": 7, "p": "1.00", "q": "2.00",
+             "T": 1_700_000_000_050, "m": True, "M": True}
+
     class Mixed:
         symbols = ["BTCUSDT"]
 
         def step(self) -> list[dict[str, Any]]:
-            return [{"e": "trade", "E": 5, "s": "BTCUSDT", "t": 1}]
+            diff = {"e": "depthUpdate", "E": 1_700_000_000_100, "s": "BTCUSDT", "U": 10, "u": 12, "b": [], "a": []}
+            ticker = {"u": 12, "s": "BTCUSDT", "b": "1.00", "B": "3.00", "a": "1.01", "A": "4.00"}
+            return [diff, trade, {**trade, "t": 8}, ticker, {"e": "other", "s": "BTCUSDT"}]
 
-    assert FuturesFeed(Mixed()).step() == [{"e": "trade", "E": 5, "s": "BTCUSDT", "t": 1}]  # type: ignore[arg-type]
+    _, first, second, ticker, other = FuturesFeed(Mixed()).step()  # type: ignore[arg-type]
+    assert list(first) == ["e", "E", "s", "a", "p", "q", "f", "l", "T", "m"]
+    assert first == {"e": "aggTrade", "E": trade["E"], "s": "BTCUSDT", "a": 7, "p": "1.00", "q": "2.00",
+                     "f": 21, "l": 22, "T": trade["T"], "m": True}
+    assert (second["a"], second["f"], second["l"]) == (8, 23, 25)
+    assert ticker == {"e": "bookTicker", "u": 48, "E": 1_700_000_000_100, "T": 1_700_000_000_098, "s": "BTCUSDT",
+                      "b": "1.00", "B": "3.00", "a": "1.01", "A": "4.00"}
+    assert other == {"e": "other", "s": "BTCUSDT"}  # anything else passes through
 
 
 def test_generator_gaps_break_the_pu_chain() -> None:
