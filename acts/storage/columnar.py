@@ -157,8 +157,11 @@ class RowGroup:
             return Snapshot(self.symbol, int(self.finals[i]), bids, asks, recv)
         if kind == EventKind.TRADE:
             text, qty_text = self._texts(i, start)
+            assert self._market is not None  # read for every row group holding a trade
+            # An aggTrade's fills f..l (null on a spot trade), kept in the update-id columns of the file.
+            first, last = (self._market.column(name)[i].as_py() for name in _FILL_COLUMNS)
             return Trade(self.symbol, int(self.times[i]), int(self.trade_ids[i]), text, qty_text,
-                         int(self.trade_times[i]), bool(self.makers[i]), recv)
+                         int(self.trade_times[i]), bool(self.makers[i]), recv, first, last)
         if kind == EventKind.BOOK_TICKER:
             (bid, bid_qty), (ask, ask_qty) = self._texts(i, start), self._texts(i, start + 1)
             has_time = self._spell()[2][i]
@@ -234,10 +237,12 @@ def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarr
     return _to_book(values, np.clip(row_scales, BOOK_SCALE - MAX_DIGITS, BOOK_SCALE + MAX_DIGITS)), 1
 
 
+#: An aggTrade's ``f`` and ``l``, where the file keeps them.
+_FILL_COLUMNS = ("first_update_id", "final_update_id")
 #: What a row group holding trades or bookTickers also needs (read for those row groups only): the trade
-#: fields, and the decimals that spell their values back exactly.
+#: fields (an aggTrade's fills too), and the decimals that spell their values back exactly.
 _MARKET_COLUMNS = ["event_time_ms", "trade_id", "trade_time_ms", "buyer_is_maker", "price_decimals", "qty_decimals",
-                   "price_decimals_each", "qty_decimals_each"]
+                   "price_decimals_each", "qty_decimals_each", *_FILL_COLUMNS]
 
 
 def _prevs(table: pa.Table) -> np.ndarray | None:
@@ -260,8 +265,12 @@ def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None) -> RowGroup
     runs = np.empty(2 * len(counts), dtype=np.int64)
     runs[0::2], runs[1::2] = bids, counts - bids
     side = np.repeat(np.tile(_SIDES, len(counts)), runs)
-    return RowGroup(symbol, starts, ends, _per_event(table.column("kind")), _per_event(table.column("event_time_ms")),
-                    _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id")),
+    kinds = _per_event(table.column("kind"))
+    firsts, finals = _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id"))
+    if market is not None:  # an aggTrade's f..l are trade ids: kept out of the update-id arrays the lane scans
+        trades = kinds == EventKind.TRADE
+        firsts, finals = np.where(trades, 0, firsts), np.where(trades, 0, finals)
+    return RowGroup(symbol, starts, ends, kinds, _per_event(table.column("event_time_ms")), firsts, finals,
                     _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts),
                     _v2_levels(table, "qty", counts), table.column("detail"), market, _prevs(table))
 

@@ -96,8 +96,10 @@ def events_to_table(events: Sequence[Event]) -> pa.Table:
         elif isinstance(event, Snapshot):
             finals[i] = event.last_update_id
         elif isinstance(event, Trade):
-            # One level (price, qty), no bids; t, T and m in their own columns.
+            # One level (price, qty), no bids; t (or a), T and m in their own columns; an aggTrade's fills
+            # f..l where a diff keeps its U..u (null on a spot trade).
             times[i], trade_ids[i] = event.event_time_ms, event.trade_id
+            firsts[i], finals[i] = event.first_trade_id, event.last_trade_id
             trade_times[i], makers[i] = event.trade_time_ms, event.buyer_is_maker
             counts[i] = 1
             texts.append((event.price, event.qty))
@@ -283,7 +285,7 @@ def table_to_events(table: pa.Table, symbol: str) -> Iterator[Event]:
             yield Snapshot(symbol, finals[i], bids, asks, recv[i])
         elif k is EventKind.TRADE:
             (p, q), = levels
-            yield Trade(symbol, times[i], trade_ids[i], p, q, trade_times[i], makers[i], recv[i])
+            yield Trade(symbol, times[i], trade_ids[i], p, q, trade_times[i], makers[i], recv[i], firsts[i], finals[i])
         elif k is EventKind.BOOK_TICKER:
             (b, bq), (a, aq) = levels
             yield BookTicker(symbol, finals[i], b, bq, a, aq, recv[i], times[i])
