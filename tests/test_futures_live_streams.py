@@ -16,6 +16,8 @@ from acts.core.markets import Market
 from acts.core.symbols import StreamKind, parse_time_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import default_registry
+from acts.features.pipeline import EVERY_EVENT
+from acts.replayer.replay import ReplayReport, replay
 from acts.replayer.verify import verify
 from acts.sinks import SqliteSink
 from tests.live import LiveRun, run_live
@@ -46,6 +48,10 @@ def test_agg_trades_and_tickers_recorded_live_replay_as_they_were_sent(tmp_path:
     trades = _recorded(run, Trade)
     assert all(t.aggregate for t in trades)
     assert run.live == run.replayed([SYMBOL])
+    features = [*default_registry().resolve(["mid"]), *extra]
+    rows = {engine: list(replay(run.store(), [SYMBOL], features, 0, None, engine=engine))
+            for engine in ("python", "fast")}
+    assert rows["fast"] == rows["python"] and any(r.valid for r in rows["python"])
     counted = [e for e in run.live if e["trade_count"] is not None]
     assert counted  # a minute with a trade before it and after it
     for entry in counted:
@@ -67,6 +73,13 @@ def test_a_wrong_futures_bookticker_is_one_mismatch(tmp_path: Path) -> None:
     hours = verify(tmp_path, [SYMBOL], market=Market.USDM).hours
     assert sum(h.bbo_mismatched for h in hours) == 1 and sum(h.bbo_checked for h in hours) > 20
     assert run.live == run.replayed([SYMBOL])
+    # A row after every diff, by the futures rules: both engines see the one mismatch and give the same rows.
+    features = default_registry().resolve(["mid", "bias5"])
+    reports = {engine: ReplayReport() for engine in ("python", "fast")}
+    rows = {engine: list(replay(run.store(), [SYMBOL], features, 0, None, reports[engine], engine=engine,
+                                interval_ms=EVERY_EVENT)) for engine in ("python", "fast")}
+    assert rows["fast"] == rows["python"] and len(rows["python"]) > 100
+    assert [(r.bbo_mismatched, r.bbo_checked > 20) for r in reports.values()] == [(1, True)] * 2
 
 
 @pytest.mark.slow
