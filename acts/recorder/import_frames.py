@@ -46,6 +46,9 @@ class TimeUnit(StrEnum):
 IMPORTED_STREAMS = frozenset({"depth", "depthSnapshot", "trade", "bookTicker"})
 #: Message types (``"e"``) imported besides ``depthUpdate`` (a bookTicker has none on spot).
 _IMPORTED_TYPES = frozenset({"depthUpdate", "trade", "bookTicker"})
+#: USD-M futures' trade stream (they have no ``@trade``): imported with ``--market usdm`` as trades chained by
+#: the aggregate id; skipped on spot, whose trades are the ``@trade`` ones.
+_FUTURES_TRADES = "aggTrade"
 #: Keys only a diff-depth payload has: a payload with them but an unknown ``"e"`` is a damaged depth diff
 #: (malformed), not a stream of another type.
 _DIFF_KEYS = frozenset({"U", "u"})
@@ -143,20 +146,22 @@ def _named_type(name: str) -> str:
     return _RATE.sub("", name.split("@", 1)[1]).split("_", 1)[0]
 
 
-def stream_type(frame: Any) -> str | None:
+def stream_type(frame: Any, futures: bool = False) -> str | None:
     """The type of the stream a frame belongs to (``"aggTrade"``, ``"kline"``, ``"forceOrder"``) when it is not
-    imported; None for a depth diff or snapshot, a trade or a bookTicker, and for what is neither a known nor a
-    plausible stream frame (the decoder then says why it is malformed)."""
+    imported; None for a depth diff or snapshot, a trade (an ``aggTrade`` when ``futures``) or a bookTicker, and
+    for what is neither a known nor a plausible stream frame (the decoder then says why it is malformed)."""
+    imported = (IMPORTED_STREAMS | {_FUTURES_TRADES}) if futures else IMPORTED_STREAMS
     if isinstance(frame, dict) and "stream" in frame and "data" in frame:
         name = frame["stream"]
         if isinstance(name, str) and "@" in name:
             named = _named_type(name)
-            return None if named in IMPORTED_STREAMS else named
+            return None if named in imported else named
         frame = frame["data"]
     if not isinstance(frame, dict):
         return None
     event_type = frame.get("e")
-    if isinstance(event_type, str) and event_type and event_type not in _IMPORTED_TYPES:
+    types = (_IMPORTED_TYPES | {_FUTURES_TRADES}) if futures else _IMPORTED_TYPES
+    if isinstance(event_type, str) and event_type and event_type not in types:
         return None if _DIFF_KEYS <= frame.keys() else event_type
     return None
 

@@ -9,8 +9,9 @@ read: s, ms, µs or ns by the number's size, or ISO-8601). A frame is any of:
   envelope's stream name as in tardis.dev's ``btcusdt@depthSnapshot`` frames, or ``--symbol``);
 * a ``trade`` or ``bookTicker`` frame (raw or in an envelope), stored with its symbol's depth events in
   receive order, as the recorder stores them;
-* a frame of any other stream (``aggTrade``, ``kline``, ``forceOrder``, ...): counted as "other streams" and
-  skipped, never quarantined.
+* with ``--market usdm``, an ``aggTrade`` frame (USD-M's trade stream), stored as a trade likewise;
+* a frame of any other stream (spot's ``aggTrade``, ``kline``, ``forceOrder``, ...): counted as "other streams"
+  and skipped, never quarantined.
 
 With ``--market usdm`` the diffs are Binance USD-M futures ones (each with ``pu``) and go to the futures
 segments; a spot import meeting a diff with ``pu`` (or a futures one meeting a diff without) stops at that
@@ -200,7 +201,7 @@ class _Importer:
         try:
             parsed = parse_line(line)
             local = parsed.local_ns
-            stream = stream_type(parsed.frame)
+            stream = stream_type(parsed.frame, futures=self.market is Market.USDM)
             if stream is None:
                 event = decode_message(parsed.frame, local if local is not None else -1,
                                        frame_symbol(parsed.frame) or self.symbol)
