@@ -88,6 +88,7 @@ class SegmentFeed:
         self.market = store.market  # the store's rules rebuild the books (USD-M futures: the pu chain)
         self._books = {s: Sequencer(market=store.market) for s in chosen}
         self._last_snapshot: dict[str, dict[str, Any]] = {}
+        self.shift_ms = 0  # set below; what comes before the first diff (a trade, a ticker) is not sent
         for symbol in chosen:  # markers and snapshots before the first diff carry no E: take them now
             while self._pending[symbol] is not None and not isinstance(self._pending[symbol], DepthUpdate):
                 self._take(symbol)
