@@ -140,3 +140,20 @@ async def test_python_binance_futures_socket_carries_agg_trades_and_tickers(fex:
         await client.close_connection()
     assert {m["stream"] for m in messages} == {"ethusdt@depth@100ms", "ethusdt@aggTrade", "ethusdt@bookTicker"}
     _check_agg_trades([m["data"] for m in messages if m["stream"] == "ethusdt@aggTrade"])
+
+
+def test_recorded_futures_trades_and_tickers_are_served_in_futures_shape(tmp_path: Any) -> None:
+    """``acts exchange --market usdm --history``: aggTrades as recorded, tickers with ``T`` (= ``E``, not stored)."""
+    from acts.exchange.feed import SegmentFeed
+    from acts.exchange.futures import FuturesHistory
+    from acts.recorder.importer import import_jsonl
+    from acts.storage.store import SegmentStore
+    from tests.recorder.test_import_futures_streams import _capture
+
+    sent = _capture(tmp_path / "capture.txt")
+    import_jsonl([tmp_path / "capture.txt"], tmp_path / "data", market=Market.USDM)
+    feed = FuturesHistory(SegmentFeed(SegmentStore(tmp_path / "data", market=Market.USDM)))
+    served = [m for _ in range(30) for m in feed.step()]
+    assert [m for m in served if m["e"] == "aggTrade"] == sent[1:]  # the first came before any diff: not served
+    tickers = [m for m in served if m["e"] == "bookTicker"]
+    assert len(tickers) == 20 and all(list(t) == TICKER_KEYS and t["T"] == t["E"] for t in tickers)

@@ -19,14 +19,16 @@ def _capture(path: Path) -> list[dict]:
     lines, frames = [], []
     for k in range(20):
         e = T0 + 100 * k
-        diff = {"e": "depthUpdate", "E": e, "T": e - 1, "s": S, "U": 10 * k + 1, "u": 10 * k + 5, "pu": 10 * k - 5,
+        diff = {"e": "depthUpdate", "E": e, "T": e - 1, "s": S, "U": 10 * k + 11, "u": 10 * k + 15, "pu": 10 * k + 5,
                 "b": [["64000.10", f"{1 + k}.000"]], "a": [["64000.20", "2.000"]]}
         agg = {"e": "aggTrade", "E": e, "s": S, "a": 700 + k, "p": "64000.10", "q": "0.125", "f": 3 * k,
                "l": 3 * k + k % 3, "T": e - 1, "m": k % 2 == 0}
-        ticker = {"e": "bookTicker", "u": 10 * k + 5, "E": e, "T": e - 1, "s": S, "b": "64000.10",
+        ticker = {"e": "bookTicker", "u": 10 * k + 15, "E": e, "T": e - 1, "s": S, "b": "64000.10",
                   "B": f"{1 + k}.000", "a": "64000.20", "A": "2.000"}
         frames.append(agg)
-        for i, frame in enumerate((diff, {"stream": "btcusdt@aggTrade", "data": agg}, ticker)):
+        # The first aggTrade comes before the first diff, as it may live: the streams are not in step.
+        for i, frame in enumerate(((diff, {"stream": "btcusdt@aggTrade", "data": agg}, ticker) if k else
+                                   ({"stream": "btcusdt@aggTrade", "data": agg}, diff, ticker))):
             lines.append(f"{(e + 3) * 1_000_000 + i} {json.dumps(frame)}\n")
     path.write_text("".join(lines))
     return frames
