@@ -491,7 +491,8 @@ def record_cmd(
     journal_keep_days: Annotated[float | None, typer.Option(min=0.0, help="Keep rolled journals in "
                                  "DATA/journal/rolled for N days (default: delete each once its segments are "
                                  "verified).")] = None,
-    streams: Annotated[str, typer.Option(help="Streams per symbol, comma-separated: depth (required), trade, "
+    streams: Annotated[str, typer.Option(help="Streams per symbol, comma-separated: depth (required), trade "
+                       "(<symbol>@aggTrade with --market usdm, which has no @trade; docs/FUTURES.md), "
                        "bookTicker (the live audit of the book against Binance's best bid/ask; see "
                        "docs/SCALE.md for its cost).")] = "depth,trade",
     market: MarketOption = Market.SPOT,
