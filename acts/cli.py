@@ -575,8 +575,10 @@ def backfill_cmd(
     levels: Annotated[str, typer.Option(help="Levels, as in record.")] = "5,10,20,50",
     features: Annotated[str | None, typer.Option(help="Extra features, as in record.")] = None,
     quiet: Quiet = False,
+    market: MarketOption = Market.SPOT,
 ) -> int:
-    """Recompute minute entries from segments into the entry store (idempotent: upserts by key)."""
+    """Recompute minute entries from segments into the entry store (idempotent: upserts by key); each
+    market's entries go to its own store, the one ``acts record --market`` writes."""
     from acts.features.builtin import default_registry
     from acts.features.entries import to_entry
     from acts.replayer.replay import ReplayReport, replay
@@ -587,10 +589,10 @@ def backfill_cmd(
     resolved = default_registry().resolve(names)
     start_ms = parse_time_ms(start, "--from")
     end_ms = parse_time_ms(end, "--to") if end else None
-    store = SegmentStore(data_dir)
+    store = SegmentStore(data_dir, market=market)
     chosen = store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
-    sink = build_sink(data_dir, mongo)
+    sink = build_sink(data_dir, mongo, market)
     written = 0
     batch: list[dict[str, Any]] = []
     stop_ms = end_ms if end_ms is not None else _data_end_ms(store, chosen)
