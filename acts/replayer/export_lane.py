@@ -85,7 +85,7 @@ def _fold_group(fold: _Fold, group: RowGroup, start_ns: int, end_ns: int | None,
         if fold.started:
             fold.new_day(recv_ns)
             assert fold.day is not None
-            if day_cut[0] != fold.day:
+            if day_cut[0] != fold.day:  # a guard: segments split at receive hours, so groups rarely span one
                 day_cut = (fold.day, i + _first_at_least(recv[i:], (fold.day + 1) * _NS_PER_DAY, n - i))
             stop = min(end_at, day_cut[1])
         else:
