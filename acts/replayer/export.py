@@ -606,16 +606,19 @@ class TardisWriter:
     def _level_lines(self, batch: RowBatch, diffs: np.ndarray) -> pa.Array:
         rows = np.repeat(diffs, batch.counts)
         counts = batch.counts[diffs]
-        exch, local = np.repeat(batch.exch_ns[diffs], counts), np.repeat(batch.local_ns[diffs], counts)
-        side = np.where(batch.bid[rows], "bid", "ask")
-        return _lines([TARDIS_EXCHANGE, self.symbol, _texts(exch // 1000), _texts(local // 1000), "false",
-                       pa.array(side), _decimals(batch.price[rows]), _decimals(batch.qty[rows])])
+        # What a diff's rows share, spelled once per diff and repeated: most diffs have several levels.
+        head = pc.binary_join_element_wise(TARDIS_EXCHANGE, self.symbol, _texts(batch.exch_ns[diffs] // 1000),
+                                           _texts(batch.local_ns[diffs] // 1000), "false,", ",")
+        head = head.take(pa.array(np.repeat(np.arange(len(counts)), counts)))
+        side = pc.if_else(pa.array(batch.bid[rows]), "bid,", "ask,")
+        return pc.binary_join_element_wise(head, side, _decimals(batch.price[rows]), ",", _decimals(batch.qty[rows]),
+                                           "\n", "")
 
     def _trade_lines(self, batch: RowBatch, trades: np.ndarray) -> pa.Array:
         rows = np.repeat(trades, batch.counts)
-        side = np.where(batch.bid[rows], "buy", "sell")
+        side = pc.if_else(pa.array(batch.bid[rows]), "buy", "sell")
         return _lines([TARDIS_EXCHANGE, self.symbol, _texts(batch.exch_ns[trades] // 1000),
-                       _texts(batch.local_ns[trades] // 1000), _texts(batch.trade_ids), pa.array(side),
+                       _texts(batch.local_ns[trades] // 1000), _texts(batch.trade_ids), side,
                        _decimals(batch.price[rows]), _decimals(batch.qty[rows])])
 
     @staticmethod
