@@ -243,6 +243,8 @@ class _Fold:
         self.exch_ns = 0  # the last exchange and local times written (kept non-decreasing)
         self.local_ns = 0
         self.day: int | None = None
+        #: Called before the writer is told anything: the fast fold's held lane rows go first.
+        self.flush: Callable[[], None] = _nothing
 
     def start(self, start_ns: int) -> None:
         self.started = True
@@ -263,6 +265,7 @@ class _Fold:
         if isinstance(event, Trade):
             self._trade(event)
         if isinstance(event, DepthUpdate) and isinstance(outcome, (Applied, BboChecked)):  # applied (and audited)
+            self.flush()
             exch, local = self._times(event.event_time_ms * 1_000_000, event.recv_ns)
             bids, asks = self._ints(event.bids), self._ints(event.asks)
             self.writer.diff(bids, asks, exch, local)
@@ -274,6 +277,7 @@ class _Fold:
         if isinstance(outcome, (Loaded, Synced)):
             self._load(recv_ns)
         if not self.sequencer.valid and self.shown:
+            self.flush()
             exch, local = self._times(self._no_exch(recv_ns), recv_ns)
             self.writer.clear(exch, local)
             self.shown = False
@@ -300,6 +304,7 @@ class _Fold:
         return [(to_book(price), to_book(qty)) for price, qty in levels]
 
     def _trade(self, trade: Trade) -> None:
+        self.flush()
         exch, local = trade.trade_time_ms * 1_000_000, trade.recv_ns
         if self.writer.trades_in_order:
             exch, local = self._times(exch, local)
@@ -307,6 +312,7 @@ class _Fold:
         self.report.trades += 1
 
     def _load(self, recv_ns: int, clear: bool = True) -> None:
+        self.flush()
         view = self.sequencer.view()
         exch, local = self._times(self._no_exch(recv_ns), recv_ns)
         bids, asks = view.bids(None), view.asks(None)
@@ -335,6 +341,10 @@ class _Fold:
         self.exch_ns = max(self.exch_ns, exch_ns)
         self.local_ns = max(self.local_ns, local_ns)
         return self.exch_ns, self.local_ns
+
+
+def _nothing() -> None:
+    pass
 
 
 # --- hftbacktest ------------------------------------------------------------------------------

@@ -54,21 +54,26 @@ def fold_fast(store: SegmentStore, symbol: str, start_ns: int, end_ns: int | Non
     paths = store.plan(symbol, start_ns // 1_000_000, end_ms, on_problem)
     groups = _prefetched(_pieces(paths, lambda path: _lane_view(store.row_groups(path, symbol), store.market)))
     recv_ns = start_ns
+    pending = _Pending(fold)
     for group in groups:
+        pending.flush()  # its rows name the previous group's rows
         if isinstance(group, CorruptSegmentError):
             # The chain breaks across the missing events: the next diff is a gap, the book is cleared.
             on_problem(group)
             continue
-        reached, recv_ns = _fold_group(fold, group, start_ns, end_ns, recv_ns)
+        pending.group = group
+        reached, recv_ns = _fold_group(fold, group, start_ns, end_ns, recv_ns, pending)
         if on_progress is not None:
             on_progress(recv_ns)
         if reached:
             break
+    pending.flush()
     if on_progress is not None:
         on_progress(recv_ns if end_ns is None else min(recv_ns, end_ns))
 
 
-def _fold_group(fold: _Fold, group: RowGroup, start_ns: int, end_ns: int | None, recv_ns: int) -> tuple[bool, int]:
+def _fold_group(fold: _Fold, group: RowGroup, start_ns: int, end_ns: int | None, recv_ns: int,
+                pending: _Pending) -> tuple[bool, int]:
     """Fold ``group``; ``(whether an event at or past --to was reached, the last receive time folded)``."""
     sequencer, recv = fold.sequencer, group.recv
     book = fold.book
@@ -97,7 +102,7 @@ def _fold_group(fold: _Fold, group: RowGroup, start_ns: int, end_ns: int | None,
             j, new_position, last_time, crossed = book.follow_chain(columns, i, position, _NO_LIMIT, True)
             if j > i:
                 sequencer.followed(new_position, None if last_time < 0 else last_time)
-                _lane_run(fold, group, i, j, position, crossed)
+                _lane_run(fold, group, i, j, position, crossed, pending)
                 if crossed:
                     fold.settle(sequencer.crossed(new_position), int(recv[j - 1]))
                 recv_ns = int(recv[j - 1])
@@ -120,10 +125,9 @@ def _first_at_least(values: np.ndarray, bound: int, n: int) -> int:
     return int(hits[0]) if hits.size else n
 
 
-def _lane_run(fold: _Fold, group: RowGroup, i: int, j: int, position: int, crossed: bool) -> None:
-    """What ``_Fold.apply`` would have done for events ``i:j``, which the lane folded from ``position``."""
-    from acts.replayer.export import RowBatch
-
+def _lane_run(fold: _Fold, group: RowGroup, i: int, j: int, position: int, crossed: bool, pending: _Pending) -> None:
+    """What ``_Fold.apply`` would have done for events ``i:j``, which the lane folded from ``position``: its
+    rows join ``pending`` (written before anything else the writer is told)."""
     report = fold.report
     report.events += j - i
     kinds = group.kinds[i:j]
@@ -138,15 +142,53 @@ def _lane_run(fold: _Fold, group: RowGroup, i: int, j: int, position: int, cross
     applied = depth & (finals > reached[:-1])  # the lane skipped the others: already covered
     if crossed:
         applied[-1] = False  # the crossing diff gives ``Crossed``, no rows: the clear follows
-    trades = kinds == _TRADE
-    items = np.flatnonzero(applied | trades)
-    if not items.size:
-        return
-    is_trade = trades[items]
-    at = items + i
+    items = np.flatnonzero(applied | (kinds == _TRADE))
+    if items.size:
+        pending.add(items + i)
+
+
+class _Pending:
+    """Lane runs' items (rows of one group) not yet given to the writer.
+
+    Strategy: a bookTicker stops the lane, so on a busy symbol with tickers a run is often one diff; one
+    ``RowBatch`` per run would cost more than the rows. So runs are collected and written together, just
+    before the fold tells the writer anything else (``_Fold.flush``), at the group's end, or when many."""
+
+    __slots__ = ("fold", "group", "items", "size")
+
+    #: Items held before they are written anyway (memory: a few MB).
+    LIMIT = 1 << 16
+
+    def __init__(self, fold: _Fold) -> None:
+        self.fold = fold
+        self.group: RowGroup | None = None  # whose rows ``items`` name
+        self.items: list[np.ndarray] = []
+        self.size = 0
+        fold.flush = self.flush
+
+    def add(self, at: np.ndarray) -> None:
+        self.items.append(at)
+        self.size += len(at)
+        if self.size >= self.LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            assert self.group is not None
+            at = self.items[0] if len(self.items) == 1 else np.concatenate(self.items)
+            self.items, self.size = [], 0
+            _write_items(self.fold, self.group, at)
+
+
+def _write_items(fold: _Fold, group: RowGroup, at: np.ndarray) -> None:
+    """Applied diffs and trades (rows ``at`` of ``group``, in order) to the writer as one ``RowBatch``."""
+    from acts.replayer.export import RowBatch
+
+    report = fold.report
+    is_trade = group.kinds[at] == _TRADE
     exch = np.where(is_trade, group.trade_times[at], group.times[at]).astype(np.int64) * 1_000_000
     local = group.recv[at].astype(np.int64)
-    in_order = np.ones(len(items), dtype=bool) if fold.writer.trades_in_order else ~is_trade
+    in_order = np.ones(len(at), dtype=bool) if fold.writer.trades_in_order else ~is_trade
     exch[in_order], local[in_order] = fold.moved_forward(exch[in_order], local[in_order])
     starts = group.starts[at].astype(np.int64)
     counts = np.where(is_trade, 1, group.ends[at] - starts).astype(np.int64)
@@ -158,7 +200,8 @@ def _lane_run(fold: _Fold, group: RowGroup, i: int, j: int, position: int, cross
         bid[trade_rows] = ~group.makers[at[is_trade]]  # the buyer was the taker
     price = group.price[rows].astype(np.int64) * group.price_factor
     qty = group.qty[rows].astype(np.int64) * group.qty_factor
-    report.rows += total - int(is_trade.sum())
-    report.trades += int(is_trade.sum())
+    trades = int(is_trade.sum())
+    report.rows += total - trades
+    report.trades += trades
     fold.writer.rows(RowBatch(is_trade, exch, local, counts, bid, price, qty,
                               group.trade_ids[at[is_trade]].astype(np.int64)))
