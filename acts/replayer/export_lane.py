@@ -128,23 +128,47 @@ def _first_at_least(values: np.ndarray, bound: int, n: int) -> int:
 def _lane_run(fold: _Fold, group: RowGroup, i: int, j: int, position: int, crossed: bool, pending: _Pending) -> None:
     """What ``_Fold.apply`` would have done for events ``i:j``, which the lane folded from ``position``: its
     rows join ``pending`` (written before anything else the writer is told)."""
-    report = fold.report
-    report.events += j - i
+    fold.report.events += j - i
+    at = _short_run(fold, group, i, j, position) if j - i <= _SHORT_RUN else _long_run(fold, group, i, j, position)
+    if crossed and at.size and at[-1] == j - 1:
+        at = at[:-1]  # the crossing diff gives ``Crossed``, no rows: the clear follows
+    if at.size and fold.started:
+        pending.add(at)
+
+
+#: Runs up to this long are read with Python ints: a numpy call costs more than a few items.
+_SHORT_RUN = 8
+
+
+def _short_run(fold: _Fold, group: RowGroup, i: int, j: int, position: int) -> np.ndarray:
+    """``_long_run`` one event at a time."""
+    items: list[int] = []
+    kinds, finals, times = group.kinds, group.finals, group.times
+    for k in range(i, j):
+        kind = int(kinds[k])
+        if kind == _DEPTH:
+            fold.seen_exch(int(times[k]) * 1_000_000)
+            final = int(finals[k])
+            if final > position:
+                position = final
+                items.append(k)
+        elif kind == _TRADE:
+            items.append(k)
+    return np.array(items, dtype=np.int64)
+
+
+def _long_run(fold: _Fold, group: RowGroup, i: int, j: int, position: int) -> np.ndarray:
+    """The rows of events ``i:j`` (a lane run from ``position``) that give the writer something: the diffs
+    it applied (the others it skipped as covered: their final id does not pass every earlier one) and the
+    trades it stepped over. Notes every diff's ``E``."""
     kinds = group.kinds[i:j]
     depth = kinds == _DEPTH
-    times = group.times[i:j]
     if depth.any():
-        fold.seen_exch(int(times[depth].max()) * 1_000_000)
-    if not fold.started:
-        return
+        fold.seen_exch(int(group.times[i:j][depth].max()) * 1_000_000)
     finals = group.finals[i:j]
     reached = np.maximum.accumulate(np.concatenate(([position], np.where(depth, finals, position))))
-    applied = depth & (finals > reached[:-1])  # the lane skipped the others: already covered
-    if crossed:
-        applied[-1] = False  # the crossing diff gives ``Crossed``, no rows: the clear follows
-    items = np.flatnonzero(applied | (kinds == _TRADE))
-    if items.size:
-        pending.add(items + i)
+    applied = depth & (finals > reached[:-1])
+    return np.flatnonzero(applied | (kinds == _TRADE)) + i
 
 
 class _Pending:
