@@ -55,7 +55,7 @@ class EventColumns(Protocol):
 #: ``Side`` values as plain ints: the compiled kernel reads them as constants.
 _BID, _ASK = int(Side.BID), int(Side.ASK)
 #: Event kinds the lane tells apart (``_NO_KIND``: no kind is skipped).
-_DEPTH, _TRADE, _NO_KIND = int(EventKind.DEPTH), int(EventKind.TRADE), -1
+_DEPTH, _TRADE, _TICKER, _NO_KIND = int(EventKind.DEPTH), int(EventKind.TRADE), int(EventKind.BOOK_TICKER), -1
 
 try:
     import numba
@@ -328,27 +328,79 @@ def _apply_rows(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, b
     return _crossed(bid_st, bid_keys, ask_st, ask_keys)
 
 
+#: What the lane does with a bookTicker (``_ticker_step``): rule 8 drops it unchecked, it checked equal, or
+#: the sequencer must see it (it waits for a diff, or it does not match: ``BboMismatch``).
+_TICKER_DROPPED, _TICKER_CHECKED, _TICKER_STOP = 0, 1, 2
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _best_qty(st: np.ndarray, win: np.ndarray, qtys: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The side's best quantity; only meaningful when it has a level."""
+    if st[_IN_WINDOW]:
+        return win[st[_BEST]]
+    return qtys[st[_BELOW] - 1]
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _side_matches(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray, key: int,
+                  qty: int) -> bool:  # pragma: no cover - compiled
+    """Rule 8's check of one side: the best level is ``(key, qty)``; a ticker quantity of zero (an empty
+    ticker side) matches only an empty side."""
+    if not (st[_IN_WINDOW] + st[_BELOW]):
+        return qty == 0
+    return qty != 0 and _best_key(st, keys) == key and _best_qty(st, win, qtys) == qty
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _ticker_step(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+                 ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
+                 price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, start: int, end: int, update_id: int,
+                 position: int) -> int:  # pragma: no cover - compiled
+    """``Sequencer.apply_ticker`` on a LIVE book for the bookTicker whose rows (best bid, then best ask) are
+    ``start:end``: ``u`` before the position is dropped unchecked, ``u`` at it is compared with the best
+    levels (keys as ``_apply_rows`` makes them: exact, every price of the group is a multiple of the unit)."""
+    if update_id < position:
+        return _TICKER_DROPPED
+    if update_id > position or end - start != 2:  # it waits for a diff (or is not two rows): the sequencer's
+        return _TICKER_STOP
+    if (_side_matches(bid_st, bid_win, bid_keys, bid_qtys, price[start] * ratio, qty[start] * qty_factor)
+            and _side_matches(ask_st, ask_win, ask_keys, ask_qtys, -price[start + 1] * ratio,
+                              qty[start + 1] * qty_factor)):
+        return _TICKER_CHECKED
+    return _TICKER_STOP  # a mismatch: the sequencer invalidates the book (``BboMismatch``)
+
+
 @njit(cache=True, nogil=True)
 def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
                   ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
                   side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
                   starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
                   finals: np.ndarray, i: int, position: int, time_limit: int, depth_kind: int, skip_kind: int,
-                  ) -> tuple[int, int, int, bool]:  # pragma: no cover - compiled
+                  ticker_kind: int) -> tuple[int, int, int, bool, int]:  # pragma: no cover - compiled
     """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
     chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
     the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes an
     interval), and just after a diff that leaves the book crossed. Events of ``skip_kind`` (trades,
-    when no feature reads them; -1: none) are stepped over as no-ops. Returns ``(next i, position,
-    E of the last applied diff or -1, crossed)``.
+    when no feature reads them; -1: none) are stepped over as no-ops. bookTickers of ``ticker_kind``
+    (-1: none, they stop the lane) get the sequencer's rule 8 where it decides alone (``_ticker_step``).
+    Returns ``(next i, position, E of the last applied diff or -1, crossed, tickers checked)``.
     """
     last_time = -1
+    checked = 0
     n = starts.shape[0]
     while i < n:
         if kinds[i] != depth_kind:
-            if kinds[i] != skip_kind:
+            if kinds[i] == skip_kind:
+                i += 1  # a trade changes no book and closes no interval
+                continue
+            if kinds[i] != ticker_kind:
                 break
-            i += 1  # a trade changes no book and closes no interval
+            step = _ticker_step(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price, qty,
+                                ratio, qty_factor, starts[i], ends[i], finals[i], position)
+            if step == _TICKER_STOP:
+                break
+            checked += step == _TICKER_CHECKED
+            i += 1
             continue
         if times[i] >= time_limit:
             break
@@ -361,9 +413,9 @@ def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
             position = final
             last_time = times[i]
             if crossed:
-                return i + 1, position, last_time, True
+                return i + 1, position, last_time, True, checked
         i += 1
-    return i, position, last_time, False
+    return i, position, last_time, False, checked
 
 
 _SCALE_F = float(SCALE)
@@ -457,25 +509,36 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
                   side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
                   starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
                   finals: np.ndarray, recv: np.ndarray, i: int, position: int, last_time: int, open_start: int,
-                  interval: int, depth_kind: int, skip_kind: int, codes: np.ndarray, params: np.ndarray,
-                  out_time: np.ndarray, out_stop: np.ndarray, out_last: np.ndarray, out_recv: np.ndarray,
-                  out_values: np.ndarray) -> tuple[int, int, int, int, int, bool]:  # pragma: no cover - compiled
+                  interval: int, depth_kind: int, skip_kind: int, ticker_kind: int, codes: np.ndarray,
+                  params: np.ndarray, out_time: np.ndarray, out_stop: np.ndarray, out_last: np.ndarray,
+                  out_recv: np.ndarray, out_values: np.ndarray,
+                  ) -> tuple[int, int, int, int, int, bool, int]:  # pragma: no cover - compiled
     """``_follow_chain`` that also closes intervals itself: a diff that continues the chain (or is
     already covered) and whose ``E`` is past the open interval (every diff, with ``interval`` 0:
     event mode) closes it -- the row is sampled first, into ``out_*`` at the next free index, then
     the diff is applied, as ``MinuteSampler.apply`` does. Such a row is valid: the book was LIVE and
     the closing diff kept the chain. Stops where ``_follow_chain`` stops (and steps over ``skip_kind``
-    alike), when the output is full, or before a closing diff whose features cannot be computed
-    exactly here. Returns ``(next i, position, last E or -1, open interval start, rows, crossed)``.
+    and checks ``ticker_kind`` alike), when the output is full, or before a closing diff whose features
+    cannot be computed exactly here. Returns ``(next i, position, last E or -1, open interval start, rows,
+    crossed, tickers checked)``. A bookTicker closes no interval (``MinuteSampler.apply``).
     """
     n = starts.shape[0]
     rows = 0
+    checked = 0
     capacity = out_time.shape[0]
     limit = open_start + interval
     while i < n:
         if kinds[i] != depth_kind:
-            if kinds[i] != skip_kind:
+            if kinds[i] == skip_kind:
+                i += 1
+                continue
+            if kinds[i] != ticker_kind:
                 break
+            step = _ticker_step(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price, qty,
+                                ratio, qty_factor, starts[i], ends[i], finals[i], position)
+            if step == _TICKER_STOP:
+                break
+            checked += step == _TICKER_CHECKED
             i += 1
             continue
         final = finals[i]
@@ -501,9 +564,9 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
             position = final
             last_time = times[i]
             if crossed:
-                return i + 1, position, last_time, open_start, rows, True
+                return i + 1, position, last_time, open_start, rows, True, checked
         i += 1
-    return i, position, last_time, open_start, rows, False
+    return i, position, last_time, open_start, rows, False, checked
 
 
 class LaneRows:
@@ -607,7 +670,7 @@ class ArrayBook:
     """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``.
     A ``BookLike[ArrayLevels]``. ``window``: slots of each side's ladder (see the strategy above)."""
 
-    __slots__ = ("_bids", "_asks", "_unit", "_divided")
+    __slots__ = ("_bids", "_asks", "_unit", "_divided", "tickers_checked")
 
     def __init__(self, window: int = WINDOW) -> None:
         if window < 4:
@@ -617,6 +680,9 @@ class ArrayBook:
         self._unit = 0  # none yet: the first prices choose it
         #: A fine row group's prices as read, the unit, and the prices as keys (see ``_fit_group``).
         self._divided: tuple[np.ndarray, int, np.ndarray] | None = None
+        #: bookTickers the last ``follow_chain``/``sample_chain`` checked equal (``check_tickers``): each is a
+        #: ``BboChecked`` the sequencer did not see.
+        self.tickers_checked = 0
 
     def clear(self) -> None:
         self._bids.clear()
@@ -677,30 +743,35 @@ class ArrayBook:
         return prices, ratio
 
     def follow_chain(self, group: EventColumns, i: int, position: int, time_limit: int,
-                     skip_trades: bool = False) -> tuple[int, int, int, bool]:
+                     skip_trades: bool = False, check_tickers: bool = False) -> tuple[int, int, int, bool]:
         """Run ``_follow_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1, crossed)``.
 
-        It stops at any event other than a diff (a bookTicker always: Python audits it), except trades
-        with ``skip_trades`` (no feature reads them), which it steps over."""
+        It stops at any event other than a diff, except trades with ``skip_trades`` (no feature reads
+        them), which it steps over, and with ``check_tickers`` the bookTickers that rule 8 drops or finds
+        equal (counted in ``tickers_checked``); it stops before one that waits or does not match."""
         prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        return _follow_chain(  # type: ignore[no-any-return]
+        i, position, last_time, crossed, self.tickers_checked = _follow_chain(
             b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, group.side, prices, group.qty, ratio,
             group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts, group.finals, i,
-            position, time_limit, _DEPTH, _TRADE if skip_trades else _NO_KIND)
+            position, time_limit, _DEPTH, _TRADE if skip_trades else _NO_KIND, _TICKER if check_tickers else _NO_KIND)
+        return i, position, last_time, crossed
 
     def sample_chain(self, group: EventColumns, i: int, position: int, last_time: int, open_start: int,
-                     interval: int, out: LaneRows, skip_trades: bool = False) -> tuple[int, int, int, int, int, bool]:
+                     interval: int, out: LaneRows, skip_trades: bool = False,
+                     check_tickers: bool = False) -> tuple[int, int, int, int, int, bool]:
         """Run ``_sample_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1,
-        open interval start, rows written into out, crossed)``; ``skip_trades`` as in ``follow_chain``."""
+        open interval start, rows written into out, crossed)``; ``skip_trades`` and ``check_tickers`` as in
+        ``follow_chain``."""
         prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        return _sample_chain(  # type: ignore[no-any-return]
+        i, position, last_time, open_start, rows, crossed, self.tickers_checked = _sample_chain(
             b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, self._unit, group.side, prices,
             group.qty, ratio, group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts,
             group.finals, group.recv, i, position, last_time, open_start, interval, _DEPTH,
-            _TRADE if skip_trades else _NO_KIND, out.codes, out.params, out.time, out.stop, out.last, out.recv,
-            out.values)
+            _TRADE if skip_trades else _NO_KIND, _TICKER if check_tickers else _NO_KIND, out.codes, out.params,
+            out.time, out.stop, out.last, out.recv, out.values)
+        return i, position, last_time, open_start, rows, crossed
 
     def is_crossed(self) -> bool:
         b, a = self._bids, self._asks

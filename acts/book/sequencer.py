@@ -52,7 +52,9 @@ everything there too (book, position, buffered diffs, last diff time), exactly a
 The fast engine runs the two commonest transitions, (LIVE, OLD) and (LIVE, NEXT), in compiled
 code (``book.arraybook._follow_chain``) and reports back with ``followed``; it stops at
 anything else and hands that event to ``apply``. It must also stop before any diff with final
-``u >= bbo_wait`` (a pending ticker waits for it), so that every check happens here.
+``u >= bbo_wait`` (a pending ticker waits for it), so that every pending check happens here; a
+ticker it meets itself it may drop (``u`` < position) or find equal (``u`` == position) as
+``apply_ticker`` would, and hands over any other.
 
 A sequencer is generic in how its book takes levels: ``Sequencer()`` drives the reference ``Book``
 with events as the exchange spelled them, ``Sequencer(book=ArrayBook())`` takes the fast path's
