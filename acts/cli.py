@@ -472,7 +472,8 @@ def record_cmd(
     stream_url: Annotated[str | None, typer.Option(envvar="ACTS_STREAM_URL", help="Websocket base, e.g. "
                           "ws://127.0.0.1:PORT/ (default: Binance).")] = None,
     mongo: Annotated[str | None, typer.Option(envvar="MONGODB_URI", help="MongoDB URI for minute entries "
-                     "(env MONGODB_URI); default: the embedded store DATA/entries.sqlite.")] = None,
+                     "(env MONGODB_URI; collection minute_entries, minute_entries_usdm for --market usdm); "
+                     "default: the embedded store DATA/entries.sqlite (DATA/entries-usdm.sqlite).")] = None,
     levels: Annotated[str, typer.Option(help="Levels for bias/bid_amount/ask_amount.")] = "5,10,20,50",
     features: Annotated[str | None, typer.Option(help="Extra features by name, as in replay.")] = None,
     duration: Annotated[float | None, typer.Option(callback=_number(0, above=True), help="Stop after this many "
@@ -516,7 +517,7 @@ def record_cmd(
     names = _live_feature_names(levels, features)
     resolved = default_registry().resolve(names)
     setup_logging(data_dir, chosen, verbose, int(log_max_mb * 2**20), log_keep, Scrubber.for_uri(mongo))
-    sink = build_sink(data_dir, mongo)
+    sink = build_sink(data_dir, mongo, market)
     config = RecorderConfig(tuple(chosen), data_dir, tuple(names), rest_url=rest_url, stream_url=stream_url,
                             snapshot_limit=snapshot_limit, max_retries=max_retries, duration_s=duration,
                             snapshot_every_s=snapshot_every, roll_every_s=roll_every, streams=kinds, market=market,
@@ -576,8 +577,10 @@ def backfill_cmd(
     levels: Annotated[str, typer.Option(help="Levels, as in record.")] = "5,10,20,50",
     features: Annotated[str | None, typer.Option(help="Extra features, as in record.")] = None,
     quiet: Quiet = False,
+    market: MarketOption = Market.SPOT,
 ) -> int:
-    """Recompute minute entries from segments into the entry store (idempotent: upserts by key)."""
+    """Recompute minute entries from segments into the entry store (idempotent: upserts by key); each
+    market's entries go to its own store, the one ``acts record --market`` writes."""
     from acts.features.builtin import default_registry
     from acts.features.entries import to_entry
     from acts.replayer.replay import ReplayReport, replay
@@ -588,10 +591,10 @@ def backfill_cmd(
     resolved = default_registry().resolve(names)
     start_ms = parse_time_ms(start, "--from")
     end_ms = parse_time_ms(end, "--to") if end else None
-    store = SegmentStore(data_dir)
+    store = SegmentStore(data_dir, market=market)
     chosen = store.check_symbols(parse_symbols(symbols))
     report = ReplayReport()
-    sink = build_sink(data_dir, mongo)
+    sink = build_sink(data_dir, mongo, market)
     written = 0
     batch: list[dict[str, Any]] = []
     stop_ms = end_ms if end_ms is not None else _data_end_ms(store, chosen)

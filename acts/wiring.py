@@ -28,8 +28,9 @@ from rich.progress import Progress as RichProgress
 from rich.text import Text
 
 from acts.core.clock import Clock
+from acts.core.markets import Market
 from acts.core.secrets import Scrubber, ScrubbingFormatter, redact_uri
-from acts.sinks import MongoSink, SpoolingSink, SqliteSink
+from acts.sinks import MongoSink, SpoolingSink, SqliteSink, entries_collection, entries_file
 from acts.storage.layout import DataLayout
 
 __all__ = ["build_sink", "setup_logging", "asset_of", "NonBlockingConsole", "LOG_MAX_BYTES", "LOG_KEEP", "Progress",
@@ -41,12 +42,17 @@ LOG_MAX_BYTES = 50 * 2**20
 LOG_KEEP = 5
 
 
-def build_sink(data_dir: Path, mongo_uri: str | None) -> SqliteSink | SpoolingSink:
-    """MongoDB behind an on-disk spool when a URI is given, else the embedded store under ``data_dir``."""
+def build_sink(data_dir: Path, mongo_uri: str | None, market: Market = Market.SPOT) -> SqliteSink | SpoolingSink:
+    """MongoDB behind an on-disk spool when a URI is given, else the embedded store under ``data_dir``;
+    each market's entries in its own store (``acts.sinks.markets``)."""
+    layout = DataLayout(data_dir)
     if mongo_uri:
-        logging.getLogger("acts").info("minute entries -> MongoDB at %s", redact_uri(mongo_uri))
-        return SpoolingSink(MongoSink(mongo_uri), SqliteSink(DataLayout(data_dir).spool_db))
-    return SqliteSink(DataLayout(data_dir).entries_db)
+        collection = entries_collection(market)
+        logging.getLogger("acts").info("minute entries -> MongoDB at %s, collection %s", redact_uri(mongo_uri),
+                                       collection)
+        return SpoolingSink(MongoSink(mongo_uri, collection=collection),
+                            SqliteSink(entries_file(layout.spool_db, market)))
+    return SqliteSink(entries_file(layout.entries_db, market))
 
 
 def asset_of(symbol: str) -> str:

@@ -38,6 +38,8 @@ def test_record_a_futures_symbol_spot_does_not_list(tmp_path: Path, capsys: pyte
                      ex.rest_url.removesuffix("/fapi") + "/api", "--stream-url", ex.stream_url, "--duration", "1"])
     err = capsys.readouterr().err
     assert code == 0 and "0 reconnects" in err
+    # Futures entries go to the futures store, as acts backfill --market usdm writes them (test_backfill_market).
+    assert (tmp_path / "entries-usdm.sqlite").exists() and not (tmp_path / "entries.sqlite").exists()
     frames = int(err.split("recorded ", 1)[1].split(" frames")[0])
     assert frames > 10
     assert spot == 2  # a spot recorder finds no spot API on a futures exchange: one clear line

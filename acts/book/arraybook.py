@@ -25,7 +25,8 @@ from acts.book.book import SCALE
 from acts.book.kernels import EXACT_LIMIT, Kernel
 from acts.core.events import EventKind, Side
 
-__all__ = ["ArrayBook", "ArrayBookView", "ArrayLevels", "EventColumns", "HAVE_NUMBA", "LaneRows"]
+__all__ = ["ArrayBook", "ArrayBookView", "ArrayLevels", "EventColumns", "HAVE_NUMBA", "LANE_PENDING", "LaneRows",
+           "MISMATCH", "MISMATCH_ROW", "NO_MISMATCH"]
 
 #: One side's levels for ``ArrayBook``: ``(prices, quantities)``, int64 arrays at ``BOOK_SCALE``.
 #: ``storage.columnar`` spells the same type (``storage`` and ``book`` share a floor and never import
@@ -55,7 +56,7 @@ class EventColumns(Protocol):
 #: ``Side`` values as plain ints: the compiled kernel reads them as constants.
 _BID, _ASK = int(Side.BID), int(Side.ASK)
 #: Event kinds the lane tells apart (``_NO_KIND``: no kind is skipped).
-_DEPTH, _TRADE, _NO_KIND = int(EventKind.DEPTH), int(EventKind.TRADE), -1
+_DEPTH, _TRADE, _TICKER, _NO_KIND = int(EventKind.DEPTH), int(EventKind.TRADE), int(EventKind.BOOK_TICKER), -1
 
 try:
     import numba
@@ -328,27 +329,138 @@ def _apply_rows(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, b
     return _crossed(bid_st, bid_keys, ask_st, ask_keys)
 
 
+#: What the lane does with a bookTicker at or before the position (``_ticker_step``): rule 8 drops it
+#: unchecked, it checked equal, or the sequencer must see it (it does not match: ``BboMismatch``).
+_TICKER_DROPPED, _TICKER_CHECKED, _TICKER_STOP = 0, 1, 2
+#: How a lane run ended with respect to the bookTickers that waited for its last diff (``ArrayBook.ticker_mismatch``):
+#: none mismatched; one did after a diff that closed no row; one did after a diff that closed the row the lane
+#: left in its output slot ``rows`` (not counted in ``rows``: the sampler's rule makes it invalid).
+NO_MISMATCH, MISMATCH, MISMATCH_ROW = 0, 1, 2
+#: bookTickers the lane keeps waiting at once (for the next diff) before it hands them to the sequencer, far
+#: below ``sequencer.MAX_PENDING_TICKERS``: the sequencer would drop none of them for room.
+LANE_PENDING = 64
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _best_qty(st: np.ndarray, win: np.ndarray, qtys: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The side's best quantity; only meaningful when it has a level."""
+    if st[_IN_WINDOW]:
+        return win[st[_BEST]]
+    return qtys[st[_BELOW] - 1]
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _side_matches(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray, key: int,
+                  qty: int) -> bool:  # pragma: no cover - compiled
+    """Rule 8's check of one side: the best level is ``(key, qty)``; a ticker quantity of zero (an empty
+    ticker side) matches only an empty side."""
+    if not (st[_IN_WINDOW] + st[_BELOW]):
+        return qty == 0
+    return qty != 0 and _best_key(st, keys) == key and _best_qty(st, win, qtys) == qty
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _ticker_matches(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+                    ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
+                    price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, start: int,
+                    end: int) -> bool:  # pragma: no cover - compiled
+    """The bookTicker whose rows are ``start:end`` (best bid, then best ask) equals the book's best levels
+    (keys as ``_apply_rows`` makes them: exact, every price of the group is a multiple of the unit)."""
+    return (end - start == 2
+            and _side_matches(bid_st, bid_win, bid_keys, bid_qtys, price[start] * ratio, qty[start] * qty_factor)
+            and _side_matches(ask_st, ask_win, ask_keys, ask_qtys, -price[start + 1] * ratio,
+                              qty[start + 1] * qty_factor))
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _ticker_step(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+                 ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
+                 price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, start: int, end: int, update_id: int,
+                 position: int) -> int:  # pragma: no cover - compiled
+    """``Sequencer.apply_ticker`` on a LIVE book for a bookTicker with ``u`` <= the position (rows
+    ``start:end``): before it, dropped unchecked; at it, compared with the best levels."""
+    if update_id < position:
+        return _TICKER_DROPPED
+    if _ticker_matches(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price, qty, ratio,
+                       qty_factor, start, end):
+        return _TICKER_CHECKED
+    return _TICKER_STOP  # a mismatch: the sequencer invalidates the book (``BboMismatch``)
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _settles_at(kinds: np.ndarray, finals: np.ndarray, ticker_kind: int, first: int, stop: int, position: int,
+                final: int) -> bool:  # pragma: no cover - compiled
+    """No bookTicker waiting in rows ``first:stop`` (``u`` past ``position``) waits past ``final``: the diff
+    ending there settles every one of them (rule 8: checked at ``u`` == ``final``, dropped before)."""
+    for k in range(first, stop):
+        if kinds[k] == ticker_kind and finals[k] > position and finals[k] > final:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _settle(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+            ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
+            price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray,
+            kinds: np.ndarray, finals: np.ndarray, ticker_kind: int, first: int, stop: int, before: int,
+            final: int) -> int:  # pragma: no cover - compiled
+    """``Sequencer._settle_tickers`` after the diff ending at ``final`` was applied, for the bookTickers in rows
+    ``first:stop`` that waited (``u`` past ``before``, the position before it): -1 none was due, 1 all due
+    equal (one ``BboChecked``, whatever their number), 0 one due differs (``BboMismatch``)."""
+    due = 0
+    for k in range(first, stop):
+        if kinds[k] == ticker_kind and finals[k] > before and finals[k] == final:
+            if not _ticker_matches(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price,
+                                   qty, ratio, qty_factor, starts[k], ends[k]):
+                return 0
+            due += 1
+    return 1 if due else -1
+
+
 @njit(cache=True, nogil=True)
 def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
                   ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
                   side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
                   starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
                   finals: np.ndarray, i: int, position: int, time_limit: int, depth_kind: int, skip_kind: int,
-                  ) -> tuple[int, int, int, bool]:  # pragma: no cover - compiled
+                  ticker_kind: int, pend_limit: int) -> tuple[int, int, int, bool, int, int]:  # pragma: no cover
     """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
     chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
     the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes an
     interval), and just after a diff that leaves the book crossed. Events of ``skip_kind`` (trades,
-    when no feature reads them; -1: none) are stepped over as no-ops. Returns ``(next i, position,
-    E of the last applied diff or -1, crossed)``.
+    when no feature reads them; -1: none) are stepped over as no-ops. bookTickers of ``ticker_kind``
+    (-1: none, they stop the lane) get the sequencer's rule 8 (see ``ArrayBook.follow_chain``); up to
+    ``pend_limit`` may wait for the next diff. Returns ``(next i, position, E of the last applied diff
+    or -1, crossed, rule 8 checks, ticker mismatch)``.
     """
     last_time = -1
+    checked = 0
+    # Strategy: bookTickers waiting for the next diff are kept as the rows from ``pend_from`` on. If the lane
+    # must stop before that diff settles them all, it stops at ``pend_from`` instead: nothing but tickers
+    # (and stepped-over trades) came since, so the sequencer then sees them exactly as without the lane.
+    pend_from, pend_checked, pending = -1, 0, 0
     n = starts.shape[0]
     while i < n:
-        if kinds[i] != depth_kind:
-            if kinds[i] != skip_kind:
+        kind = kinds[i]
+        if kind != depth_kind:
+            if kind == skip_kind:
+                i += 1  # a trade changes no book and closes no interval
+                continue
+            if kind != ticker_kind:
                 break
-            i += 1  # a trade changes no book and closes no interval
+            if finals[i] > position:  # it waits for the diff that reaches its u
+                if pending == pend_limit:
+                    break
+                if pend_from < 0:
+                    pend_from, pend_checked = i, checked
+                pending += 1
+            else:
+                step = _ticker_step(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price,
+                                    qty, ratio, qty_factor, starts[i], ends[i], finals[i], position)
+                if step == _TICKER_STOP:
+                    break
+                checked += step == _TICKER_CHECKED
+            i += 1
             continue
         if times[i] >= time_limit:
             break
@@ -356,14 +468,29 @@ def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
         if final > position:
             if firsts[i] != position + 1:
                 break
+            if pending and not _settles_at(kinds, finals, ticker_kind, pend_from, i, position, final):
+                break
+            before = position
             crossed = _apply_rows(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, side,
                                   price, qty, ratio, qty_factor, starts[i], ends[i])
             position = final
             last_time = times[i]
-            if crossed:
-                return i + 1, position, last_time, True
+            if crossed:  # the sequencer's Crossed invalidates the book: waiting tickers are dropped unchecked
+                return i + 1, position, last_time, True, checked, NO_MISMATCH
+            if pending:
+                settled = _settle(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price, qty,
+                                  ratio, qty_factor, starts, ends, kinds, finals, ticker_kind, pend_from, i, before,
+                                  final)
+                pend_from, pending = -1, 0
+                if settled == 0:
+                    return i + 1, position, last_time, False, checked, MISMATCH
+                checked += settled == 1
+        elif pending:
+            break  # a covered diff leaves them waiting: the sequencer's
         i += 1
-    return i, position, last_time, False
+    if pending:
+        return pend_from, position, last_time, False, pend_checked, NO_MISMATCH
+    return i, position, last_time, False, checked, NO_MISMATCH
 
 
 _SCALE_F = float(SCALE)
@@ -457,32 +584,57 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
                   side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
                   starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
                   finals: np.ndarray, recv: np.ndarray, i: int, position: int, last_time: int, open_start: int,
-                  interval: int, depth_kind: int, skip_kind: int, codes: np.ndarray, params: np.ndarray,
-                  out_time: np.ndarray, out_stop: np.ndarray, out_last: np.ndarray, out_recv: np.ndarray,
-                  out_values: np.ndarray) -> tuple[int, int, int, int, int, bool]:  # pragma: no cover - compiled
+                  interval: int, depth_kind: int, skip_kind: int, ticker_kind: int, pend_limit: int,
+                  codes: np.ndarray, params: np.ndarray, out_time: np.ndarray, out_stop: np.ndarray,
+                  out_last: np.ndarray, out_recv: np.ndarray, out_values: np.ndarray,
+                  ) -> tuple[int, int, int, int, int, bool, int, int]:  # pragma: no cover - compiled
     """``_follow_chain`` that also closes intervals itself: a diff that continues the chain (or is
     already covered) and whose ``E`` is past the open interval (every diff, with ``interval`` 0:
     event mode) closes it -- the row is sampled first, into ``out_*`` at the next free index, then
     the diff is applied, as ``MinuteSampler.apply`` does. Such a row is valid: the book was LIVE and
-    the closing diff kept the chain. Stops where ``_follow_chain`` stops (and steps over ``skip_kind``
-    alike), when the output is full, or before a closing diff whose features cannot be computed
-    exactly here. Returns ``(next i, position, last E or -1, open interval start, rows, crossed)``.
+    the closing diff kept the chain -- unless a bookTicker waiting for that diff then mismatches
+    (``MISMATCH_ROW``: the row is left in slot ``rows``, uncounted). Stops where ``_follow_chain`` stops
+    (and steps over ``skip_kind`` and audits ``ticker_kind`` alike), when the output is full, or before a
+    closing diff whose features cannot be computed exactly here. A bookTicker closes no interval
+    (``MinuteSampler.apply``). Returns ``(next i, position, last E or -1, open interval start, rows,
+    crossed, rule 8 checks, ticker mismatch)``.
     """
     n = starts.shape[0]
     rows = 0
+    checked = 0
+    pend_from, pend_checked, pending = -1, 0, 0  # waiting bookTickers: see ``_follow_chain``
     capacity = out_time.shape[0]
     limit = open_start + interval
     while i < n:
-        if kinds[i] != depth_kind:
-            if kinds[i] != skip_kind:
+        kind = kinds[i]
+        if kind != depth_kind:
+            if kind == skip_kind:
+                i += 1
+                continue
+            if kind != ticker_kind:
                 break
+            if finals[i] > position:
+                if pending == pend_limit:
+                    break
+                if pend_from < 0:
+                    pend_from, pend_checked = i, checked
+                pending += 1
+            else:
+                step = _ticker_step(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price,
+                                    qty, ratio, qty_factor, starts[i], ends[i], finals[i], position)
+                if step == _TICKER_STOP:
+                    break
+                checked += step == _TICKER_CHECKED
             i += 1
             continue
         final = finals[i]
         ahead = final > position
         if ahead and firsts[i] != position + 1:
             break
-        if interval == 0 or times[i] >= limit:
+        if pending and not (ahead and _settles_at(kinds, finals, ticker_kind, pend_from, i, position, final)):
+            break
+        closes = interval == 0 or times[i] >= limit
+        if closes:
             if rows == capacity:
                 break
             if not _features(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, unit, codes,
@@ -496,14 +648,27 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
             rows += 1
             limit = open_start + interval
         if ahead:
+            before = position
             crossed = _apply_rows(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, side,
                                   price, qty, ratio, qty_factor, starts[i], ends[i])
             position = final
             last_time = times[i]
             if crossed:
-                return i + 1, position, last_time, open_start, rows, True
+                return i + 1, position, last_time, open_start, rows, True, checked, NO_MISMATCH
+            if pending:
+                settled = _settle(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price, qty,
+                                  ratio, qty_factor, starts, ends, kinds, finals, ticker_kind, pend_from, i, before,
+                                  final)
+                pend_from, pending = -1, 0
+                if settled == 0:
+                    if closes:
+                        return i + 1, position, last_time, open_start, rows - 1, False, checked, MISMATCH_ROW
+                    return i + 1, position, last_time, open_start, rows, False, checked, MISMATCH
+                checked += settled == 1
         i += 1
-    return i, position, last_time, open_start, rows, False
+    if pending:
+        return pend_from, position, last_time, open_start, rows, False, pend_checked, NO_MISMATCH
+    return i, position, last_time, open_start, rows, False, checked, NO_MISMATCH
 
 
 class LaneRows:
@@ -607,7 +772,7 @@ class ArrayBook:
     """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``.
     A ``BookLike[ArrayLevels]``. ``window``: slots of each side's ladder (see the strategy above)."""
 
-    __slots__ = ("_bids", "_asks", "_unit", "_divided")
+    __slots__ = ("_bids", "_asks", "_unit", "_divided", "tickers_checked", "ticker_mismatch")
 
     def __init__(self, window: int = WINDOW) -> None:
         if window < 4:
@@ -617,6 +782,11 @@ class ArrayBook:
         self._unit = 0  # none yet: the first prices choose it
         #: A fine row group's prices as read, the unit, and the prices as keys (see ``_fit_group``).
         self._divided: tuple[np.ndarray, int, np.ndarray] | None = None
+        #: What the last ``follow_chain``/``sample_chain`` found of bookTickers (``check_tickers``): the
+        #: ``BboChecked`` outcomes the sequencer did not give, and ``NO_MISMATCH``, or ``MISMATCH``/``MISMATCH_ROW``:
+        #: after its last diff a waiting ticker differs, the sequencer must give ``BboMismatch`` (``mismatched``).
+        self.tickers_checked = 0
+        self.ticker_mismatch = NO_MISMATCH
 
     def clear(self) -> None:
         self._bids.clear()
@@ -677,30 +847,43 @@ class ArrayBook:
         return prices, ratio
 
     def follow_chain(self, group: EventColumns, i: int, position: int, time_limit: int,
-                     skip_trades: bool = False) -> tuple[int, int, int, bool]:
+                     skip_trades: bool = False, check_tickers: bool = False,
+                     pend_limit: int = 0) -> tuple[int, int, int, bool]:
         """Run ``_follow_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1, crossed)``.
 
-        It stops at any event other than a diff (a bookTicker always: Python audits it), except trades
-        with ``skip_trades`` (no feature reads them), which it steps over."""
+        It stops at any event other than a diff, except trades with ``skip_trades`` (no feature reads
+        them), which it steps over, and with ``check_tickers`` the bookTickers (rule 8, as
+        ``Sequencer.apply_ticker`` and its settling after a diff would do it, for a sequencer with no ticker
+        pending): one with ``u`` passed is dropped, one at the position compared; up to ``pend_limit`` wait
+        for the next diff, which it applies and then compares them with. Equal: counted in
+        ``tickers_checked``. It stops before a ticker at the position that differs; one that waited and
+        differs ends the run after its diff (``ticker_mismatch``). Tickers that could wait for a diff it
+        does not apply it hands back: it stops before the first of them."""
         prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        return _follow_chain(  # type: ignore[no-any-return]
+        i, position, last_time, crossed, self.tickers_checked, self.ticker_mismatch = _follow_chain(
             b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, group.side, prices, group.qty, ratio,
             group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts, group.finals, i,
-            position, time_limit, _DEPTH, _TRADE if skip_trades else _NO_KIND)
+            position, time_limit, _DEPTH, _TRADE if skip_trades else _NO_KIND, _TICKER if check_tickers else _NO_KIND,
+            pend_limit)
+        return i, position, last_time, crossed
 
     def sample_chain(self, group: EventColumns, i: int, position: int, last_time: int, open_start: int,
-                     interval: int, out: LaneRows, skip_trades: bool = False) -> tuple[int, int, int, int, int, bool]:
+                     interval: int, out: LaneRows, skip_trades: bool = False, check_tickers: bool = False,
+                     pend_limit: int = 0) -> tuple[int, int, int, int, int, bool]:
         """Run ``_sample_chain`` over ``group`` from event ``i``: ``(next i, position, last E or -1,
-        open interval start, rows written into out, crossed)``; ``skip_trades`` as in ``follow_chain``."""
+        open interval start, rows written into out, crossed)``; ``skip_trades``, ``check_tickers`` and
+        ``pend_limit`` as in ``follow_chain`` (``MISMATCH_ROW``: the row the mismatching diff closed is in
+        ``out`` just after the rows written)."""
         prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        return _sample_chain(  # type: ignore[no-any-return]
+        i, position, last_time, open_start, rows, crossed, self.tickers_checked, self.ticker_mismatch = _sample_chain(
             b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, self._unit, group.side, prices,
             group.qty, ratio, group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts,
             group.finals, group.recv, i, position, last_time, open_start, interval, _DEPTH,
-            _TRADE if skip_trades else _NO_KIND, out.codes, out.params, out.time, out.stop, out.last, out.recv,
-            out.values)
+            _TRADE if skip_trades else _NO_KIND, _TICKER if check_tickers else _NO_KIND, pend_limit, out.codes,
+            out.params, out.time, out.stop, out.last, out.recv, out.values)
+        return i, position, last_time, open_start, rows, crossed
 
     def is_crossed(self) -> bool:
         b, a = self._bids, self._asks

@@ -52,7 +52,9 @@ everything there too (book, position, buffered diffs, last diff time), exactly a
 The fast engine runs the two commonest transitions, (LIVE, OLD) and (LIVE, NEXT), in compiled
 code (``book.arraybook._follow_chain``) and reports back with ``followed``; it stops at
 anything else and hands that event to ``apply``. It must also stop before any diff with final
-``u >= bbo_wait`` (a pending ticker waits for it), so that every check happens here.
+``u >= bbo_wait`` (a pending ticker waits for it), so that every pending check happens here. The
+tickers it meets itself it audits by this rule (``ArrayBook.follow_chain``); one that waited for a
+diff it applied and differs it reports with ``mismatched``.
 
 A sequencer is generic in how its book takes levels: ``Sequencer()`` drives the reference ``Book``
 with events as the exchange spelled them, ``Sequencer(book=ArrayBook())`` takes the fast path's
@@ -370,6 +372,12 @@ class Sequencer(Generic[LevelsT]):
         self._position = position
         if last_event_time_ms is not None:
             self.last_event_time_ms = last_event_time_ms
+
+    def mismatched(self, update_id: int) -> BboMismatch:
+        """The book's owner applied LIVE diffs up to ``update_id`` (``followed``) and found a bookTicker that
+        waited for that diff unequal to the book (the compiled lane's audit): invalidate, as ``_check`` does."""
+        self._invalidate()
+        return BboMismatch(update_id)
 
     def crossed(self, update_id: int) -> Crossed:
         """The book's owner found it crossed after ``update_id`` (also the compiled lane's exit): invalidate."""

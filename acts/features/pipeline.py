@@ -29,7 +29,9 @@ over and back, and ``lane_rows`` turns what it sampled into the same rows this f
 
 Trade features (``features.trades``, docs/FEATURES.md): with any requested, a row also waits for its
 trade part, which the trade-id chain proves (or not) at the first trade with ``T`` past the interval's
-end or at the first event received ``TRADE_GRACE_MS`` after it; rows still come out in time order.
+end or at the first event received ``TRADE_GRACE_MS`` after it; rows still come out in time order. A
+clean stop's ``DISCONNECT`` marker closes every waiting trade part (null unless proven): a row whose
+book part closed is never left behind by a stop, live or in replay.
 Without trade features nothing waits and trades change no row. In event mode a row's trades are those
 received since the previous diff, proven the same way.
 
@@ -55,7 +57,7 @@ from acts.core.symbols import iso_ms
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import CompiledFeature
 from acts.features.registry import Feature, FeatureValue
-from acts.features.trades import EventTradeTape, TradeFeature, TradeTape
+from acts.features.trades import EventTradeTape, TradeFeature, TradeTape, ends_the_feed
 
 __all__ = [
     "EVERY_EVENT",
@@ -281,6 +283,8 @@ class MinuteSampler(Generic[LevelsT]):
         elif isinstance(event, Marker) and event.kind is EventKind.RESTART:
             tape.restart()
         tape.received(event.recv_ns)
+        if isinstance(event, Marker) and ends_the_feed(event):
+            tape.stopped(self._open_minute)  # what waits for a proof goes out now: no trade can come
         if isinstance(rows, Rows):
             self._waiting.append(rows)
         return (self._ready() if self._waiting else NO_ROWS), outcome
@@ -293,8 +297,8 @@ class MinuteSampler(Generic[LevelsT]):
         assert tape is not None
         if isinstance(event, Trade):
             tape.trade(event)
-        elif isinstance(event, Marker) and event.kind is EventKind.RESTART:
-            tape.restart()
+        elif isinstance(event, Marker) and (event.kind is EventKind.RESTART or ends_the_feed(event)):
+            tape.restart()  # a clean stop too: no trade of this process can decide the closed windows
         elif isinstance(event, DepthUpdate):
             tape.diff(event.recv_ns)
         tape.received(event.recv_ns)

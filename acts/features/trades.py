@@ -16,6 +16,10 @@ Rules (``MinuteSampler`` applies them when any trade feature is requested; live 
   interval is valid with zero counts once the next consecutive trade arrives within the grace, and
   a feed that stopped sending trades cannot pass for a quiet market. A trade whose interval closed
   already (``T`` ran backwards, or it came later than the grace) is not counted.
+* A clean stop (``ends_the_feed``: the ``DISCONNECT`` marker the recorder writes for ``shutdown``) closes
+  at once every interval before the book's open one: no trade can prove them any more, so those not
+  proven already are null, and the rows go out with the book part the book proved. The chain starts
+  afresh after it, as after a ``RESTART``. Live and replay both read that marker, so they agree.
 * Values: ``trade_count``; ``buy_volume`` and ``sell_volume`` (base quantity); ``vwap`` (null when no
   trade); ``last_price`` (the last trade's price up to the interval's end, carried over quiet
   intervals; a trade not counted because its interval had closed still sets it); ``trade_imbalance``
@@ -26,7 +30,8 @@ Event mode (a row per diff): the row of diff d holds the trades *received* since
 (fold order, not ``T``: a diff has no interval of trade time), so every trade lands in exactly one
 row. The same proof applies to that window: valid only if a trade was known before it, its trades
 are consecutive, and so is the first trade after it; the window closes at that trade or at the first
-event received ``TRADE_GRACE_MS`` after d, whichever first. A ``RESTART`` nulls the open windows.
+event received ``TRADE_GRACE_MS`` after d, whichever first. A ``RESTART`` or a clean stop nulls the
+open windows.
 ``last_price`` is the last trade's price received up to d (``EventTradeTape``).
 
 ``TradeTape`` is sans-I/O: trades and receive times go in, the values of closed intervals come out.
@@ -34,22 +39,35 @@ event received ``TRADE_GRACE_MS`` after d, whichever first. A ``RESTART`` nulls 
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 
 from acts.book.protocol import BookView
 from acts.core.decimals import to_book
-from acts.core.events import Trade
+from acts.core.events import DisconnectReason, EventKind, Marker, Trade
 from acts.features.registry import Registry
 
-__all__ = ["TRADE_GRACE_MS", "TradeStat", "TradeFeature", "TradeTape", "EventTradeTape", "add_trade_features"]
+__all__ = ["TRADE_GRACE_MS", "TradeStat", "TradeFeature", "TradeTape", "EventTradeTape", "add_trade_features",
+           "ends_the_feed"]
 
 #: How long after an interval's end its trade part waits for the trade that proves it (receive time).
 TRADE_GRACE_MS = 5_000
 
 _SCALE = 10**8  # to_book's scale (decimals.BOOK_SCALE)
 _NS_PER_MS = 1_000_000
+
+
+def ends_the_feed(marker: Marker) -> bool:
+    """Whether ``marker`` is a clean stop: no trade of this process follows it (module docstring)."""
+    if marker.kind is not EventKind.DISCONNECT:
+        return False
+    try:
+        detail = json.loads(marker.detail)
+    except ValueError:
+        return False  # an imported or hand-made marker: not the recorder's clean stop
+    return isinstance(detail, dict) and detail.get("reason") == DisconnectReason.SHUTDOWN
 
 
 class TradeStat(IntEnum):
@@ -169,6 +187,16 @@ class TradeTape:
         """A recorder restart: the new process knows no trade; the chain starts afresh."""
         self._last_id = None
         self._valid_from = None
+
+    def stopped(self, open_start: int | None) -> None:
+        """A clean stop: intervals before ``open_start`` (the book's open interval) close now, null if
+        not proven already; the chain starts afresh."""
+        if open_start is not None:
+            if self.frontier is None:
+                self.frontier = open_start
+            elif open_start > self.frontier:
+                self._close(open_start, proven=False)
+        self.restart()
 
     def _close(self, stop: int, proven: bool) -> None:
         """Close every interval from the frontier up to ``stop``."""

@@ -221,15 +221,19 @@ class Recorder:
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._fold_all()  # what capture journaled is folded too: its entries go out below
+        clean = self._journal is not None and not isinstance(self.failure, StorageError)
+        if clean:
+            # The shutdown markers close the rows still waiting for a trade proof (features.trades):
+            # folded before the drain, so they go out as replay of these segments gives them.
+            self._run(self.session.shutdown_markers())
+            self._fold_all()
         await self._drain_entries()
         if self._journal is None:
             pass
-        elif isinstance(self.failure, StorageError):
+        elif not clean:
             # The disk refused a write: leave the journal exactly as it is; the next start recovers it.
             log.error("journal left for recovery at the next start: %s", self._journal.path)
         else:
-            self._run(self.session.shutdown_markers())
-            self._fold_all()
             journal, self._journal = self._journal, None
             try:
                 self.report.segments += await asyncio.to_thread(self.roller.finish, journal)

@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import os
@@ -41,16 +42,23 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from acts.book.sequencer import Applied, BboChecked, Loaded, Sequencer, Synced
+from acts.book.arraybook import ArrayBook
+from acts.book.sequencer import Applied, BboChecked, Loaded, Outcome, Sequencer, Synced
 from acts.core.decimals import BOOK_SCALE, format_decimal, to_book
 from acts.core.errors import CorruptSegmentError, InputError
-from acts.core.events import DepthUpdate, Event, Levels, Trade
+from acts.core.events import DepthUpdate, Event, Trade
 from acts.core.markets import Market
+from acts.replayer.replay import Engine
+from acts.storage.columnar import ArrayEvent, LevelOverflow
 from acts.storage.store import SegmentStore
 
 __all__ = [
+    "Engine",
     "ExportFormat",
+    "RowBatch",
     "ExportReport",
     "Writer",
     "HftbacktestWriter",
@@ -122,9 +130,37 @@ class Writer(Protocol):
         ``trades_in_order``)."""
         ...
 
+    def rows(self, batch: RowBatch) -> None:
+        """Diffs and trades of a compiled-lane run, in event order: what ``diff`` and ``trade`` would have
+        been told one call at a time, as columns."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every row so far (the fast fold gave up; the reference fold starts again)."""
+        ...
+
     def close(self, ok: bool) -> list[Path]:
         """Finish the files (``ok``) or remove what was written (not ``ok``); the files written."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowBatch:
+    """A compiled-lane run's output (``export_lane``) in event order: items are applied diffs and trades.
+
+    Per item: ``is_trade``, ``exch_ns``/``local_ns`` as ``diff``/``trade`` would get them (moved forward,
+    except a trade's when the writer does not keep trades in order), ``counts`` (its level rows: a diff's
+    levels, a trade's one row). Per row: ``bid`` (a diff's side; for a trade, the buyer was the taker),
+    ``price``/``qty`` at ``BOOK_SCALE``. Per trade, in order: ``trade_ids``."""
+
+    is_trade: np.ndarray
+    exch_ns: np.ndarray
+    local_ns: np.ndarray
+    counts: np.ndarray
+    bid: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+    trade_ids: np.ndarray
 
 
 # --- the fold ---------------------------------------------------------------------------------
@@ -132,14 +168,34 @@ class Writer(Protocol):
 
 def export_symbol(store: SegmentStore, symbol: str, start_ms: int, end_ms: int | None, writer: Writer,
                   report: ExportReport, strict: bool = False,
-                  on_progress: Callable[[int], None] | None = None) -> None:
+                  on_progress: Callable[[int], None] | None = None, engine: Engine | str = Engine.AUTO) -> None:
     """Write ``symbol``'s book as received in ``[start_ms, end_ms)`` (receive time) to ``writer``.
 
     The book is rebuilt from the snapshot before ``start_ms``; if it is valid there, the output opens
     with it (a clear and a snapshot at ``start_ms``). ``on_progress`` gets the receive time (ns) reached.
+    ``engine`` as for replay: both write the same bytes; ``auto`` falls back to the reference fold (from
+    the start, the writer reset) for a symbol whose levels exceed int64 at the book scale.
     """
+    try:
+        chosen = Engine(engine)
+    except ValueError:
+        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
     start_ns = start_ms * 1_000_000
     end_ns = None if end_ms is None else end_ms * 1_000_000
+    if chosen is not Engine.PYTHON:
+        from acts.replayer.export_lane import fold_fast
+
+        before = dataclasses.replace(report, files=list(report.files), problems=list(report.problems))
+        try:
+            fold_fast(store, symbol, start_ns, end_ns, _Fold(writer, report, store.market, fast=True), strict,
+                      on_progress)
+            return
+        except LevelOverflow as exc:
+            if chosen is Engine.FAST:
+                raise InputError(f"{symbol}: {exc}; export it with the python engine") from None
+        writer.reset()
+        for name in ("events", "rows", "snapshots", "clears", "clamped", "trades", "files", "problems"):
+            setattr(report, name, getattr(before, name))
     fold = _Fold(writer, report, store.market)
     recv_ns = start_ns
     for event in _events(store, symbol, start_ms, end_ms, report, strict):
@@ -171,18 +227,24 @@ def _events(store: SegmentStore, symbol: str, start_ms: int, end_ms: int | None,
 
 
 class _Fold:
-    """The sequencer plus what the writer has been told (see the module's strategy)."""
+    """The sequencer plus what the writer has been told (see the module's strategy). ``fast``: its
+    sequencer holds an ``ArrayBook`` and its events come from row groups (levels as integer arrays);
+    ``export_lane`` drives it, handing it the compiled lane's runs (``lane_run``) between events."""
 
-    def __init__(self, writer: Writer, report: ExportReport, market: Market = Market.SPOT) -> None:
+    def __init__(self, writer: Writer, report: ExportReport, market: Market = Market.SPOT, fast: bool = False) -> None:
         self.writer = writer
         self.report = report
-        self.sequencer: Sequencer[Levels] = Sequencer(market=market)  # the store's market: its rules
+        self.fast = fast
+        self.book = ArrayBook() if fast else None  # the fast fold's book, which the compiled lane folds into
+        self.sequencer: Sequencer[Any] = Sequencer(book=self.book, market=market)  # the store's market: its rules
         self.started = False
         self.shown = False  # the writer holds a book (a snapshot since the last clear)
         self.last_e_ns: int | None = None  # latest exchange time seen, for rows without one
         self.exch_ns = 0  # the last exchange and local times written (kept non-decreasing)
         self.local_ns = 0
         self.day: int | None = None
+        #: Called before the writer is told anything: the fast fold's held lane rows go first.
+        self.flush: Callable[[], None] = _nothing
 
     def start(self, start_ns: int) -> None:
         self.started = True
@@ -190,33 +252,59 @@ class _Fold:
         if self.sequencer.valid:
             self._load(start_ns)
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event | ArrayEvent) -> None:
         seq = self.sequencer
         self.report.events += 1
         if self.started:
-            self._new_day(event.recv_ns)
+            self.new_day(event.recv_ns)
         if isinstance(event, DepthUpdate):
-            e_ns = event.event_time_ms * 1_000_000
-            self.last_e_ns = e_ns if self.last_e_ns is None else max(self.last_e_ns, e_ns)
+            self.seen_exch(event.event_time_ms * 1_000_000)
         outcome = seq.apply(event)
         if not self.started:
             return
         if isinstance(event, Trade):
             self._trade(event)
-        if isinstance(outcome, (Loaded, Synced)):
-            self._load(event.recv_ns)
-        elif isinstance(event, DepthUpdate) and isinstance(outcome, (Applied, BboChecked)):  # applied (and audited)
+        if isinstance(event, DepthUpdate) and isinstance(outcome, (Applied, BboChecked)):  # applied (and audited)
+            self.flush()
             exch, local = self._times(event.event_time_ms * 1_000_000, event.recv_ns)
-            bids, asks = _ints(event.bids), _ints(event.asks)
+            bids, asks = self._ints(event.bids), self._ints(event.asks)
             self.writer.diff(bids, asks, exch, local)
             self.report.rows += len(bids) + len(asks)
-        if not seq.valid and self.shown:
-            exch, local = self._times(self._no_exch(event.recv_ns), event.recv_ns)
+        self.settle(outcome, event.recv_ns)
+
+    def settle(self, outcome: Outcome, recv_ns: int) -> None:
+        """After an event received at ``recv_ns`` (once started): a (re)loaded book, or a clear if it went invalid."""
+        if isinstance(outcome, (Loaded, Synced)):
+            self._load(recv_ns)
+        if not self.sequencer.valid and self.shown:
+            self.flush()
+            exch, local = self._times(self._no_exch(recv_ns), recv_ns)
             self.writer.clear(exch, local)
             self.shown = False
             self.report.clears += 1
 
+    def seen_exch(self, e_ns: int) -> None:
+        """A diff's ``E`` (ns), applied or not: rows without an exchange time take the latest."""
+        self.last_e_ns = e_ns if self.last_e_ns is None else max(self.last_e_ns, e_ns)
+
+    def moved_forward(self, exch_ns: np.ndarray, local_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_times`` over many rows in order, in columns."""
+        if not len(exch_ns):
+            return exch_ns, local_ns
+        exch = np.maximum.accumulate(np.concatenate(([self.exch_ns], exch_ns)))
+        local = np.maximum.accumulate(np.concatenate(([self.local_ns], local_ns)))
+        self.report.clamped += int(np.count_nonzero((exch_ns < exch[:-1]) | (local_ns < local[:-1])))
+        self.exch_ns, self.local_ns = int(exch[-1]), int(local[-1])
+        return exch[1:], local[1:]
+
+    def _ints(self, levels: Any) -> list[tuple[int, int]]:
+        if self.fast:  # ``ArrayLevels``: integer arrays at the book scale already
+            prices, qtys = levels
+            return list(zip(prices.tolist(), qtys.tolist(), strict=True))
+        return [(to_book(price), to_book(qty)) for price, qty in levels]
+
     def _trade(self, trade: Trade) -> None:
+        self.flush()
         exch, local = trade.trade_time_ms * 1_000_000, trade.recv_ns
         if self.writer.trades_in_order:
             exch, local = self._times(exch, local)
@@ -224,6 +312,7 @@ class _Fold:
         self.report.trades += 1
 
     def _load(self, recv_ns: int, clear: bool = True) -> None:
+        self.flush()
         view = self.sequencer.view()
         exch, local = self._times(self._no_exch(recv_ns), recv_ns)
         bids, asks = view.bids(None), view.asks(None)
@@ -234,13 +323,14 @@ class _Fold:
         self.report.snapshots += 1
         self.report.rows += len(bids) + len(asks)
 
-    def _new_day(self, recv_ns: int) -> None:
+    def new_day(self, recv_ns: int) -> None:
         """Before the first event of a new UTC day (receive time): the whole book again, if asked."""
         day = recv_ns // _NS_PER_DAY
         if self.day is not None and day > self.day:
             self.day = day
             if self.shown and self.writer.snapshot_each_day:
                 self._load(day * _NS_PER_DAY, clear=False)
+
 
     def _no_exch(self, recv_ns: int) -> int:
         return self.last_e_ns if self.last_e_ns is not None else recv_ns
@@ -253,8 +343,8 @@ class _Fold:
         return self.exch_ns, self.local_ns
 
 
-def _ints(levels: Levels) -> list[tuple[int, int]]:
-    return [(to_book(price), to_book(qty)) for price, qty in levels]
+def _nothing() -> None:
+    pass
 
 
 # --- hftbacktest ------------------------------------------------------------------------------
@@ -317,6 +407,24 @@ class HftbacktestWriter:
                            to_book(trade.qty) / _SCALE, 0, 0, 0.0))
         self._maybe_flush()
 
+    def rows(self, batch: RowBatch) -> None:
+        self._flush()  # rows keep their order: what is held goes first
+        kinds = np.where(batch.is_trade, _BOTH | TRADE_EVENT, _BOTH | DEPTH_EVENT).astype(np.uint64)
+        out = np.zeros(len(batch.price), dtype=EVENT_DTYPE)
+        out["ev"] = np.repeat(kinds, batch.counts) | np.where(batch.bid, BUY_EVENT, SELL_EVENT).astype(np.uint64)
+        out["exch_ts"] = np.repeat(batch.exch_ns, batch.counts)
+        out["local_ts"] = np.repeat(batch.local_ns, batch.counts)
+        out["px"] = _floats(batch.price)
+        out["qty"] = _floats(batch.qty)
+        out.tofile(self._spill)
+        self.count += len(out)
+
+    def reset(self) -> None:
+        self._rows.clear()
+        self._spill.seek(0)
+        self._spill.truncate()
+        self.count = 0
+
     def _levels(self, kind: int, bids: IntLevels, asks: IntLevels, exch_ns: int, local_ns: int) -> None:
         rows = self._rows
         for flag, levels in ((_BOTH | kind | BUY_EVENT, bids), (_BOTH | kind | SELL_EVENT, asks)):
@@ -358,6 +466,19 @@ class HftbacktestWriter:
                 shutil.copyfileobj(spill, member, 1 << 22)
 
 
+#: Below this, an int64 converts to float64 exactly, so one division is correctly rounded (as ``int / int``).
+_EXACT_FLOAT = 2**53
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """Book-scale integers as the nearest float64s, exactly as ``value / _SCALE`` in Python."""
+    out = values / _SCALE
+    big = np.flatnonzero(np.abs(values) >= _EXACT_FLOAT)
+    for k in big.tolist():  # rare (quantities of 90 M and up): Python's correctly rounded int / int
+        out[k] = int(values[k]) / _SCALE
+    return out
+
+
 # --- tardis.dev CSV ---------------------------------------------------------------------------
 
 #: tardis.dev's ``incremental_book_L2`` columns, in order.
@@ -387,6 +508,16 @@ class _DailyCsv:
         self._csv: Any = None
 
     def write(self, day: str, rows: list[list[str]]) -> None:
+        self._open(day)
+        self._csv.writerows(rows)
+
+    def write_text(self, day: str, text: str) -> None:
+        """Rows already spelled as ``csv.writer`` spells them (no field needs quoting)."""
+        self._open(day)
+        assert self._file is not None
+        self._file.write(text)
+
+    def _open(self, day: str) -> None:
         if day != self._day:
             self.finish()
             self._day = day
@@ -398,7 +529,6 @@ class _DailyCsv:
             self._file = io.TextIOWrapper(packed, encoding="ascii", newline="")
             self._csv = csv.writer(self._file, lineterminator="\n")
             self._csv.writerow(self.columns)
-        self._csv.writerows(rows)
 
     def finish(self) -> None:
         if self._file is not None:
@@ -406,6 +536,12 @@ class _DailyCsv:
             assert self._raw is not None
             self._raw.close()  # GzipFile does not close a file object it was given
             self._file = None
+
+    def reset(self) -> None:
+        self.finish()
+        for path in self.files:
+            _part(path).unlink(missing_ok=True)
+        self.files, self._day = [], None
 
     def close(self, ok: bool) -> list[Path]:
         self.finish()
@@ -466,6 +602,52 @@ class TardisWriter:
                                              _decimal(to_book(trade.price)), _decimal(to_book(trade.qty))]])
         self.count += 1
 
+    def rows(self, batch: RowBatch) -> None:
+        diffs = ~batch.is_trade
+        if diffs.any():
+            self._release()
+            self.count += self._write_days(self._book, batch.local_ns[diffs], batch.counts[diffs],
+                                           self._level_lines(batch, diffs))
+        trades = batch.is_trade
+        if trades.any():
+            self.count += self._write_days(self._trades, batch.local_ns[trades], batch.counts[trades],
+                                           self._trade_lines(batch, trades))
+
+    def _level_lines(self, batch: RowBatch, diffs: np.ndarray) -> pa.Array:
+        rows = np.repeat(diffs, batch.counts)
+        counts = batch.counts[diffs]
+        # What a diff's rows share, spelled once per diff and repeated: most diffs have several levels.
+        head = pc.binary_join_element_wise(TARDIS_EXCHANGE, self.symbol, _texts(batch.exch_ns[diffs] // 1000),
+                                           _texts(batch.local_ns[diffs] // 1000), "false,", ",")
+        head = head.take(pa.array(np.repeat(np.arange(len(counts)), counts)))
+        side = pc.if_else(pa.array(batch.bid[rows]), "bid,", "ask,")
+        return pc.binary_join_element_wise(head, side, _decimals(batch.price[rows]), ",", _decimals(batch.qty[rows]),
+                                           "\n", "")
+
+    def _trade_lines(self, batch: RowBatch, trades: np.ndarray) -> pa.Array:
+        rows = np.repeat(trades, batch.counts)
+        side = pc.if_else(pa.array(batch.bid[rows]), "buy", "sell")
+        return _lines([TARDIS_EXCHANGE, self.symbol, _texts(batch.exch_ns[trades] // 1000),
+                       _texts(batch.local_ns[trades] // 1000), _texts(batch.trade_ids), side,
+                       _decimals(batch.price[rows]), _decimals(batch.qty[rows])])
+
+    @staticmethod
+    def _write_days(daily: _DailyCsv, local_ns: np.ndarray, counts: np.ndarray, lines: pa.Array) -> int:
+        """Each item's lines to the file of its receive day, a run of same-day items at a time (a run
+        without lines still opens its day's file, as ``write`` with no rows does)."""
+        days = local_ns // _NS_PER_DAY
+        cuts = np.flatnonzero(days[1:] != days[:-1]) + 1
+        firsts = np.concatenate(([0], cuts))
+        row_at = np.concatenate(([0], np.cumsum(counts)))
+        for a, b in zip(firsts.tolist(), [*cuts.tolist(), len(days)], strict=True):
+            daily.write_text(_day(int(local_ns[a])), _joined(lines, int(row_at[a]), int(row_at[b])))
+        return int(row_at[-1])
+
+    def reset(self) -> None:
+        self._book.reset()
+        self._trades.reset()
+        self._pending, self._pending_day, self.count = [], "", 0
+
     def _release(self) -> None:
         if self._pending:
             self._write(self._pending_day, self._pending)
@@ -484,6 +666,33 @@ class TardisWriter:
         if ok:
             self._release()
         return self._book.close(ok) + self._trades.close(ok)
+
+
+def _texts(values: np.ndarray) -> pa.Array:
+    return pc.cast(pa.array(values, pa.int64()), pa.string())
+
+
+def _decimals(values: np.ndarray) -> pa.Array:
+    """``_decimal`` of each book-scale integer, in columns."""
+    if len(values) and values.min() < 0:  # not a price or quantity ACTS records; keep Python's spelling
+        return pa.array([_decimal(v) for v in values.tolist()], pa.string())
+    whole, frac = np.divmod(values, _SCALE)
+    digits = pc.utf8_rtrim(pc.utf8_lpad(_texts(frac), BOOK_SCALE, "0"), "0")
+    return pc.if_else(pa.array(frac == 0), _texts(whole), pc.binary_join_element_wise(_texts(whole), digits, "."))
+
+
+def _lines(fields: list[pa.Array | str]) -> pa.Array:
+    """CSV lines, each ending in a newline, of the fields (a column or one text for every row)."""
+    return pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "\n", "")
+
+
+def _joined(lines: pa.Array, a: int, b: int) -> str:
+    """Lines ``a:b`` as one text: straight from the column's bytes (a string column holds them end to end)."""
+    if b <= a:
+        return ""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
+    data = lines.buffers()[2]
+    return data[int(offsets[a]):int(offsets[b])].to_pybytes().decode("ascii")
 
 
 def _part(path: Path) -> Path:

@@ -13,9 +13,16 @@ batch of rows per few thousand intervals instead of one call per interval. Every
 The market is the store's (``SegmentStore.market``): every sequencer here judges by its rules. The
 compiled lane knows only spot's ``U == position + 1``; for USD-M futures it is handed each row
 group with ``pu + 1`` in place of ``U`` (``_lane_view``), which is the futures rule in spot's terms.
-The audit against bookTicker (``book.sequencer`` rule 8) happens in the sequencer only: while a
-ticker waits for a diff (``Sequencer.bbo_wait``), the lane gets the row group cut just before the
-first diff whose final update id reaches it (``_lane_columns``), so that diff goes through the
+The audit against bookTicker (``book.sequencer`` rule 8): without trade features a ticker changes
+nothing but the audit, so the lane applies the rule itself (``ArrayBook.follow_chain``): a ticker
+whose ``u`` is already passed is dropped, one at the position is compared with the best levels,
+and those that wait for a diff are compared right after the lane applies it; equal ones are
+counted (``report.bbo_checked``). A ticker at the position that differs stops the lane before it
+(the sequencer yields ``BboMismatch``); one that waited and differs ends the run after its diff
+(``Sequencer.mismatched``, and the row that diff closed is invalid). Tickers whose diff the lane does
+not apply (an interval to close in Python, a gap, the group's end) it hands back to the sequencer.
+While a ticker waits there (``Sequencer.bbo_wait``), the lane gets the row group cut just before
+the first event whose final update id reaches it (``_lane_columns``), so that diff goes through the
 sampler and is checked there, as the reference engine checks it.
 """
 
@@ -32,7 +39,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
-from acts.book.arraybook import ArrayBook, ArrayLevels, EventColumns, LaneRows
+from acts.book.arraybook import LANE_PENDING, MISMATCH_ROW, NO_MISMATCH, ArrayBook, ArrayLevels, EventColumns, LaneRows
 from acts.book.sequencer import (
     MAX_BUFFERED,
     Applied,
@@ -373,37 +380,51 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
     # Trades change no book: the lane steps over them unless a trade feature reads them (then each goes
     # to ``apply``, which closes the intervals' trade parts).
     skip_trades = sampler.trades is None
+    # Likewise bookTickers: without trade features one reaches only the sequencer, so the lane may audit it
+    # itself where rule 8 decides alone (see ``_lane_columns``); with them each also feeds the trade part.
+    check_tickers = sampler.trades is None and sampler.event_trades is None
     stretch_ends: np.ndarray | None = None  # where a NO_BOOK stretch must stop (built on first use)
     i, n = 0, len(group)
     while i < n:
-        if sequencer.state is State.LIVE and (columns := _lane_columns(group, i, sequencer.bbo_wait)) is not None:
+        if sequencer.state is State.LIVE and (columns := _lane_columns(
+                group, i, sequencer.bbo_wait, sequencer.position if check_tickers else None)) is not None:
+            # Tickers may wait for a diff in the lane only while none waits in the sequencer (see ``follow_chain``).
+            pend = LANE_PENDING if check_tickers and sequencer.bbo_wait is None else 0
             if lane is not None and (open_start := sampler.lane_open()) is not None:
                 last = sequencer.last_event_time_ms
                 j, position, last_time, open_start, written, crossed = book.sample_chain(
                     columns, i, sequencer.position, -1 if last is None else last, open_start, sampler.interval_ms,
-                    lane, skip_trades)
+                    lane, skip_trades, check_tickers, pend)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     sampler.lane_closed(open_start)
                     report.events += j - i
+                    report.bbo_checked += book.tickers_checked
                     i = j
                     if written:
                         yield _lane_batch(sampler, lane, written), _APPLIED
                     if crossed:
                         yield NO_ROWS, sequencer.crossed(position)
+                    elif book.ticker_mismatch != NO_MISMATCH:
+                        rows = _mismatched_row(sampler, lane, written) if book.ticker_mismatch == MISMATCH_ROW \
+                            else NO_ROWS
+                        yield rows, sequencer.mismatched(position)
                     continue
             elif (open_minute := sampler.open_minute) is not None:
                 limit = open_minute + sampler.interval_ms
                 if sampler.trades is not None:
                     limit = min(limit, grace.limit(group, i, sampler.trades.deadline_ns()))
                 j, position, last_time, crossed = book.follow_chain(columns, i, sequencer.position, limit,
-                                                                    skip_trades)
+                                                                    skip_trades, check_tickers, pend)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
                     report.events += j - i
+                    report.bbo_checked += book.tickers_checked
                     i = j
                     if crossed:
                         yield NO_ROWS, sequencer.crossed(position)
+                    elif book.ticker_mismatch != NO_MISMATCH:  # its last diff closed no interval: no row
+                        yield NO_ROWS, sequencer.mismatched(position)
                     continue
         if sequencer.state is State.NO_BOOK and (boxed := sampler.invalid_open()) is not None:
             if stretch_ends is None:
@@ -525,12 +546,14 @@ LANE_ROWS = 4096
 LANE_LOOKAHEAD = 4096
 
 
-def _lane_columns(group: RowGroup, i: int, wait: int | None) -> EventColumns | None:
+def _lane_columns(group: RowGroup, i: int, wait: int | None, position: int | None = None) -> EventColumns | None:
     """What the compiled lane may fold from event ``i``: the whole ``group`` when no bookTicker waits
     (``wait`` None); else the group cut before the first event with final update id >= ``wait`` (looking
-    at most ``LANE_LOOKAHEAD`` events ahead), or None when that is event ``i`` itself, or ``i`` is a ticker."""
-    if group.kinds[i] == _BOOK_TICKER:
-        return None  # the lane stops at a ticker row at once: spare its call
+    at most ``LANE_LOOKAHEAD`` events ahead), or None when that is event ``i`` itself, or ``i`` is a ticker
+    the lane would stop at: any, unless it checks tickers at ``position`` (then one with ``u`` past it
+    while a ticker waits in the sequencer: the lane lets none wait then)."""
+    if group.kinds[i] == _BOOK_TICKER and (position is None or (wait is not None and group.finals[i] > position)):
+        return None  # the lane stops at this ticker row at once: spare its call
     if wait is None:
         return group
     stop = min(len(group), i + LANE_LOOKAHEAD)
@@ -554,6 +577,17 @@ class _Head:
 
     def __getattr__(self, name: str) -> Any:  # only for what is not cut
         return getattr(self._group, name)
+
+
+def _mismatched_row(sampler: MinuteSampler[ArrayLevels], lane: LaneRows, written: int) -> Rows | tuple[MinuteRow]:
+    """The row whose closing diff a waiting bookTicker then proved wrong (the lane left it in slot ``written``):
+    invalid, as ``MinuteSampler.apply`` makes a row whose closing diff is in ``BREAKS_CHAIN``."""
+    last = int(lane.last[written])
+    row = MinuteRow(sampler.symbol, int(lane.time[written]), False, None if last < 0 else last,
+                    int(lane.recv[written]), (None,) * len(sampler.features))
+    if sampler.interval_ms == EVERY_EVENT:
+        return (row,)
+    return Rows(row, int(lane.stop[written]), sampler.interval_ms)
 
 
 def _lane_rows(kernels: tuple[tuple[int, int], ...]) -> LaneRows:

@@ -8,6 +8,7 @@ from typing import Any
 
 from acts.core.errors import SinkError
 from acts.core.secrets import Scrubber, redact_uri, uri_problem
+from acts.sinks.markets import ENTRIES_COLLECTION
 
 __all__ = ["MongoSink"]
 
@@ -16,7 +17,7 @@ class MongoSink:
     """``timeout_ms`` bounds each operation (server selection included); ``write(..., timeout_s)``
     may bound one write tighter (a shutdown must not wait out an outage)."""
 
-    def __init__(self, uri: str, database: str = "acts", collection: str = "minute_entries",
+    def __init__(self, uri: str, database: str = "acts", collection: str = ENTRIES_COLLECTION,
                  timeout_ms: int = 5000) -> None:
         import pymongo
         from pymongo.errors import PyMongoError

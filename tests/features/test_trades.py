@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from acts.core.errors import UnknownFeatureError
-from acts.core.events import DepthUpdate, Event, EventKind, Marker, Snapshot, Trade
+from acts.core.events import DepthUpdate, DisconnectReason, Event, EventKind, Marker, Snapshot, Trade, marker
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import default_registry
 from acts.features.pipeline import EVERY_EVENT, MinuteRow, MinuteSampler
@@ -40,6 +40,10 @@ class Stream:
 
     def restart(self, recv_ms: int) -> Stream:
         self.events.append(Marker(EventKind.RESTART, SYMBOL, recv_ms * NS))
+        return self
+
+    def disconnect(self, recv_ms: int, reason: str = DisconnectReason.SHUTDOWN) -> Stream:
+        self.events.append(marker(EventKind.DISCONNECT, SYMBOL, recv_ms * NS, reason=reason))
         return self
 
 
@@ -126,6 +130,38 @@ def test_a_restart_forgets_the_chain() -> None:
     # 1000: the restart cut it (book invalid) and no anchor survives; 2000 holds the new process's first trade.
     assert trade_part(got[1000]) == NULL and not got[1000].valid
     assert trade_part(got[2000]) == NULL
+    assert trade_part(got[3000])["trade_count"] == 1.0
+
+
+@pytest.mark.parametrize("interval_ms", [1000, EVERY_EVENT])
+def test_a_clean_stop_lets_the_rows_waiting_for_their_trade_proof_out_with_null_trade_features(
+        interval_ms: int) -> None:
+    s = Stream().trade(1, 500).diff(600).trade(2, 1200).diff(1300).trade(3, 2050).diff(2100)
+    s.diff(3100)  # the last row whose book part closed waits: no trade after trade 3
+    waiting = fold(s.events, ["mid", *TRADES], interval_ms)
+    s.disconnect(3300)
+    rows = fold(s.events, ["mid", *TRADES], interval_ms)
+    stopped = rows[len(waiting):]
+    assert rows[:len(waiting)] == waiting  # what came out before the stop is unchanged
+    last = 2000 if interval_ms else 2100
+    # Out at the stop's marker: the book's values and proof, the trade part null (nothing can prove it now).
+    assert [(i, row.minute_ms) for i, row in stopped] == [(len(s.events) - 1, last)]
+    ((_, row),) = stopped
+    assert row.valid and row.values[0] == 11.0 and trade_part(row) == NULL
+    assert trade_part(by_minute(rows)[1000 if interval_ms else 1300])["trade_count"] == 1.0  # proven as ever
+    # The open interval (or the last diff's row) is not a row yet, stop or no stop.
+    assert max(by_minute(rows)) == last
+    # A stalled feed's DISCONNECT is no stop: the recorder reconnects and the next trades may prove it.
+    s.events[-1] = marker(EventKind.DISCONNECT, SYMBOL, 3300 * NS, reason=DisconnectReason.STALE_FEED)
+    assert fold(s.events, ["mid", *TRADES], interval_ms) == waiting
+
+
+def test_after_a_clean_stop_the_chain_starts_afresh() -> None:
+    s = Stream().trade(1, 500).diff(600).trade(2, 1200).diff(1300).disconnect(1400)
+    s.trade(3, 2100).diff(2200).trade(4, 3200).diff(3300).trade(5, 4200).diff(4300)
+    got = by_minute(fold(s.events, ["mid", *TRADES]))
+    # Trade 3 follows trade 2 by id, but across a stop: nothing says no trade came between (as a restart).
+    assert trade_part(got[1000]) == NULL and trade_part(got[2000]) == NULL
     assert trade_part(got[3000])["trade_count"] == 1.0
 
 

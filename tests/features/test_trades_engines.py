@@ -1,5 +1,6 @@
 """Trade features: the fast fold (compiled lane + sampler) gives the reference fold's rows, on random
-streams of diffs, trades (with id jumps, duplicates, late and slow arrivals), restarts and snapshots.
+streams of diffs, trades (with id jumps, duplicates, late and slow arrivals), clean stops, restarts and
+snapshots.
 
 The events go to the fast fold as a hand-built column group (what a segment reader hands it), so
 this holds before segments store trades; the segment round trip is the store's to test."""
@@ -21,7 +22,18 @@ from acts.book.book import SCALE
 from acts.book.sequencer import Sequencer
 from acts.cli import main
 from acts.core.decimals import to_book
-from acts.core.events import DepthUpdate, Event, EventKind, Levels, Marker, Snapshot, Trade, to_wire
+from acts.core.events import (
+    DepthUpdate,
+    DisconnectReason,
+    Event,
+    EventKind,
+    Levels,
+    Marker,
+    Snapshot,
+    Trade,
+    marker,
+    to_wire,
+)
 from acts.core.timeunits import MINUTE_MS
 from acts.features.builtin import default_registry
 from acts.features.pipeline import EVERY_EVENT, MinuteRow, MinuteSampler
@@ -120,6 +132,8 @@ def random_stream(seed: int, interval_ms: int, lags: tuple[int, ...] = (0, 0, 10
             events.append(DepthUpdate(SYMBOL, now, u, u, (), (), (now + late) * NS))
             snapshot()
         else:
+            if rnd.random() < 0.5:  # a clean stop first: it closes the trade parts still waiting
+                events.append(marker(EventKind.DISCONNECT, SYMBOL, now * NS, reason=DisconnectReason.SHUTDOWN))
             events.append(Marker(EventKind.RESTART, SYMBOL, now * NS))
             snapshot()
     return events
@@ -168,7 +182,7 @@ def records(events: list[Event]) -> list[JournalRecord]:
     out = []
     for event in events:
         if isinstance(event, Marker):
-            out.append(marker_record(event.kind, SYMBOL, event.recv_ns))
+            out.append(marker_record(event.kind, SYMBOL, event.recv_ns, **json.loads(event.detail)))
         else:
             channel = Channel.SNAPSHOT if isinstance(event, Snapshot) else Channel.STREAM
             out.append(JournalRecord(event.recv_ns, channel, SYMBOL, json.dumps(to_wire(event)).encode()))
@@ -218,13 +232,21 @@ def test_acts_replay_writes_trade_features(tmp_path: Path) -> None:
 
 def naive_trade_values(events: list[Event], start: int, step: int) -> tuple[float | None, ...]:
     """The rule of docs/FEATURES.md, read literally (trade times never run backwards here): the interval is
-    decided by the first trade with T past its end or the first event received 5 s after its end; valid
+    decided by the first trade with T past its end, the first event received 5 s after its end or a clean
+    stop after the book moved past it (every DISCONNECT here is one, and a RESTART follows it); valid
     only if a trade decided it and no chain start (first trade, first after a restart, an id jump) up to
     that trade lies in or after the interval."""
     end, seen, last_price = start + step, -1, None
     trades: list[Trade] = []
     fresh = True  # the next trade starts a chain
+    last_diff_ms: int | None = None
     for event in events:
+        if isinstance(event, DepthUpdate):
+            last_diff_ms = event.event_time_ms
+        if isinstance(event, Marker) and event.kind is EventKind.DISCONNECT:
+            # A clean stop decides every interval before the book's open one (that of the last diff): null.
+            if last_diff_ms is not None and end <= last_diff_ms - last_diff_ms % step:
+                return (None,) * len(TRADES)
         if isinstance(event, Marker) and event.kind is EventKind.RESTART:
             fresh, seen = True, -1
         if isinstance(event, Trade) and event.trade_id > seen:
