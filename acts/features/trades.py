@@ -191,11 +191,8 @@ class TradeTape:
     def stopped(self, open_start: int | None) -> None:
         """A clean stop: intervals before ``open_start`` (the book's open interval) close now, null if
         not proven already; the chain starts afresh."""
-        if open_start is not None:
-            if self.frontier is None:
-                self.frontier = open_start
-            elif open_start > self.frontier:
-                self._close(open_start, proven=False)
+        if open_start is not None and self.frontier is not None and open_start > self.frontier:
+            self._close(open_start, proven=False)
         self.restart()
 
     def _close(self, stop: int, proven: bool) -> None:

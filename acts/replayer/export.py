@@ -11,7 +11,11 @@
 #
 # Duplicates, stale diffs, diffs buffered before a snapshot and checkpoint snapshots of a live book
 # change nothing and give no row. So a consumer that folds the rows holds ACTS's valid book (or none)
-# at every receive time. Memory holds the book and one chunk of rows, whatever the range.
+# at every receive time. Memory holds the book and a row group or two of rows, whatever the range.
+#
+# Two engines, as for replay, writing the same bytes: the fast one (``export_lane``: row groups, the
+# compiled lane folds the runs of diffs that continue the chain, each run's rows reach the writer as
+# columns, ``Writer.rows``) and the reference (``engine="python"``: one event, one writer call).
 #
 # Times: a diff's exchange time is its ``E``; a snapshot (Binance spot's REST answer has no ``E``) and a
 # clear take the latest ``E`` seen so far, so exchange times never go back. Local time is the receive

@@ -436,10 +436,10 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                 i = j
                 continue
         report.events += 1
-        if sampler.trades is None and group.kinds[i] == _BOOK_TICKER:
+        if check_tickers and group.kinds[i] == _BOOK_TICKER:
             # Without trade features a ticker reaches only the sequencer (``MinuteSampler.apply``): give it the
             # integers from the columns rather than an event spelled back as strings (a busy symbol sends
-            # several tickers per diff).
+            # several tickers per diff). With them (event mode's too) its receive time also decides trade parts.
             yield NO_ROWS, _apply_ticker(sequencer, group, i)
         else:
             yield sampler.apply(group.event(i))

@@ -18,7 +18,7 @@ import pytest
 
 from acts.book.arraybook import ArrayBook
 from acts.book.sequencer import Sequencer
-from acts.core.events import BookTicker, DepthUpdate, Event, Trade
+from acts.core.events import BookTicker, DepthUpdate, Event, Snapshot, Trade
 from acts.core.markets import Market
 from acts.core.symbols import StreamKind
 from acts.exchange.synthetic import synthetic_events
@@ -169,3 +169,29 @@ def test_from_segments_both_engines_agree(dense: list[Event], tmp_path: Path, ma
             results[engine] = rows, _counts(report)
         assert results["fast"] == results["python"]
         assert results["python"][1][COUNTS.index("bbo_checked")] > 1000
+
+
+def test_event_mode_trade_features_hear_a_tickers_receive_time(tmp_path: Path) -> None:
+    # A ticker received past the grace after a diff decides that diff's trade window unproven (null), before
+    # the next trade could prove it: the fast engine must give the ticker to the sampler, not the sequencer only.
+    t0, ms = NEAR_HOUR_MS, 1_000_000
+
+    def at(recv_ms: int) -> int:
+        return (t0 + recv_ms) * ms
+
+    def depth(u: int, e_ms: int, recv_ms: int, bid: str) -> DepthUpdate:
+        return DepthUpdate(SYMBOL, t0 + e_ms, u, u, ((bid, "1"),), (), at(recv_ms))
+
+    def trade(trade_id: int, recv_ms: int) -> Trade:
+        return Trade(SYMBOL, t0 + recv_ms, trade_id, "10.50", "1", t0 + recv_ms, False, at(recv_ms))
+
+    events = [Snapshot(SYMBOL, 100, (("9.00", "1"),), (("11.00", "1"),), at(0)), trade(1, 5),
+              depth(101, 10, 20, "10.00"), trade(2, 30), depth(102, 100, 110, "10.10"),
+              BookTicker(SYMBOL, 102, "10.10", "1", "11.00", "1", at(6110)), trade(3, 6200),
+              depth(103, 6300, 6310, "10.20"), trade(4, 6400), depth(104, 6500, 6510, "10.30")]
+    write_segments(tmp_path, SYMBOL, events)
+    features = default_registry().resolve(["mid", "trade_count"])
+    rows = {engine: list(replay(SegmentStore(tmp_path), [SYMBOL], features, 0, None, ReplayReport(), engine=engine,
+                                interval_ms=EVERY_EVENT)) for engine in ("python", "fast")}
+    assert rows["fast"] == rows["python"]
+    assert [r.values[1] for r in rows["python"]][1] is None  # diff 102's window: decided by the ticker
