@@ -277,6 +277,14 @@ def _best_key(st: np.ndarray, keys: np.ndarray) -> int:  # pragma: no cover - co
 
 
 @njit(cache=True, nogil=True, inline=True)
+def _best_qty(st: np.ndarray, win: np.ndarray, qtys: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The side's best level's quantity; only meaningful when it has a level."""
+    if st[_IN_WINDOW]:
+        return win[st[_BEST]]
+    return qtys[st[_BELOW] - 1]
+
+
+@njit(cache=True, nogil=True, inline=True)
 def _crossed(bid_st: np.ndarray, bid_keys: np.ndarray, ask_st: np.ndarray,
              ask_keys: np.ndarray) -> bool:  # pragma: no cover - compiled
     if not (bid_st[_IN_WINDOW] + bid_st[_BELOW]) or not (ask_st[_IN_WINDOW] + ask_st[_BELOW]):
@@ -370,6 +378,13 @@ _SCALE_F = float(SCALE)
 #: ``Kernel`` values as plain ints, constants to the compiled code.
 _MID, _BEST_BID, _BEST_ASK, _SPREAD, _BIAS, _BID_AMOUNT = (int(Kernel.MID), int(Kernel.BEST_BID), int(Kernel.BEST_ASK),
                                                            int(Kernel.SPREAD), int(Kernel.BIAS), int(Kernel.BID_AMOUNT))
+_MICROPRICE, _DEPTH_BAND = int(Kernel.MICROPRICE), int(Kernel.DEPTH)
+#: The largest int64: a product of two non-negative ints is checked against it before it is formed.
+_INT64_MAX = 2**63 - 1
+#: ``_band_notional`` keeps each ``key * qty`` and the running total at most this: their sum never wraps.
+_NOTIONAL_CAP = 2**61
+#: ``SCALE`` squared: ``depth`` divides the summed ``price * qty`` (both at the book scale) by it.
+_SCALE2 = SCALE * SCALE
 
 
 @njit(cache=True, nogil=True)
@@ -400,6 +415,127 @@ def _top_sum(st: np.ndarray, win: np.ndarray, qtys: np.ndarray, levels: int) -> 
     return total
 
 
+@njit(cache=True, nogil=True, inline=True)
+def _mul(a: int, b: int) -> int:  # pragma: no cover - compiled
+    """``a * b`` for non-negative ints; -1 where it would wrap an int64."""
+    if a != 0 and b > _INT64_MAX // a:
+        return -1
+    return a * b
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _fits_double(x: int) -> bool:  # pragma: no cover - compiled
+    """Whether the non-negative int ``x`` converts to float64 exactly: odd part below 2**53."""
+    while x > EXACT_LIMIT and x & 1 == 0:
+        x >>= 1
+    return x <= EXACT_LIMIT
+
+
+@njit(cache=True, nogil=True)
+def _quotient(n: int, d: int) -> tuple[bool, float]:  # pragma: no cover - compiled
+    """``n / d`` (non-negative ints, ``d`` > 0) correctly rounded, as Python's ``int / int``: one float
+    division of exact operands is. Reduced to lowest terms first when they do not fit a double (the
+    ratio, hence its rounding, is the same); ``(False, 0.0)`` when even those do not."""
+    if not (_fits_double(n) and _fits_double(d)):
+        a, b = n, d
+        while b:  # Euclid: the gcd
+            a, b = b, a % b
+        n //= a
+        d //= a
+        if not (_fits_double(n) and _fits_double(d)):
+            return False, 0.0
+    return True, float(n) / float(d)
+
+
+@njit(cache=True, nogil=True)
+def _microprice(bid_key: int, bid_qty: int, ask_key: int, ask_qty: int,
+                unit: int) -> tuple[bool, float]:  # pragma: no cover - compiled
+    """``features.builtin.microprice`` from the best keys (``ask_key`` as a positive price / unit):
+    ``(bid * ask_qty + ask * bid_qty) / ((bid_qty + ask_qty) * SCALE)``, with prices = key * unit and
+    the common power of ten of ``unit`` and ``SCALE`` cancelled. False: an int64 would wrap."""
+    a = _mul(bid_key, ask_qty)
+    b = _mul(ask_key, bid_qty)
+    if a < 0 or b < 0 or a > _INT64_MAX - b or bid_qty > _INT64_MAX - ask_qty:
+        return False, 0.0
+    n, d = a + b, bid_qty + ask_qty
+    if unit >= SCALE:
+        n = _mul(n, unit // SCALE)
+    else:
+        d = _mul(d, SCALE // unit)
+    if n < 0 or d < 0:
+        return False, 0.0
+    return _quotient(n, d)
+
+
+@njit(cache=True, nogil=True)
+def _band_notional(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray, sign: int, edge: int,
+                   top: int) -> int:  # pragma: no cover - compiled
+    """Sum of ``|key| * qty`` over a side's levels from its best down to key ``edge`` (inclusive; keys
+    signed as stored, so every kept key is >= ``edge``), whose ``|key|`` are at most ``top``; -1 when
+    that could wrap an int64 (checked against ``_NOTIONAL_CAP``)."""
+    max_qty = _NOTIONAL_CAP // max(top, 1)  # then each |key| * qty <= the cap
+    total = 0
+    base = st[_BASE]
+    slot = st[_BEST]
+    while slot >= 0 and base + slot >= edge:  # the window, best first (an empty slot holds 0)
+        q = win[slot]
+        if q > max_qty:
+            return -1
+        total += sign * (base + slot) * q
+        if total > _NOTIONAL_CAP:
+            return -1
+        slot -= 1
+    if slot >= 0:
+        return total  # the band ends inside the window: no sorted level is in it
+    j = st[_BELOW] - 1
+    while j >= 0 and keys[j] >= edge:  # then the sorted arrays, from their top
+        if qtys[j] > max_qty:
+            return -1
+        total += sign * keys[j] * qtys[j]
+        if total > _NOTIONAL_CAP:
+            return -1
+        j -= 1
+    return total
+
+
+#: Keys at most this (prices below ~1.15e18 book units) keep ``_depth``'s band arithmetic inside int64.
+_DEPTH_KEY_LIMIT = 2**60
+
+
+@njit(cache=True, nogil=True)
+def _depth(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+           ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray, bid_key: int,
+           ask_key: int, unit: int, bps: int) -> tuple[bool, float]:  # pragma: no cover - compiled
+    """``features.builtin.depth(bps)`` from the best keys (``ask_key`` as a positive price / unit).
+
+    Python keeps a bid while ``(mid2 - 2 * price) * 10000 <= bps * mid2`` (asks: ``2 * price - mid2``),
+    ``mid2`` = bid + ask. Dividing by ``unit`` changes no comparison, and for an integer ``x``,
+    ``x * 10000 <= y`` exactly when ``x <= y // 10000``: so a bid key is kept from ``ceil((m2 - lim) / 2)``
+    up and an ask key up to ``floor((m2 + lim) / 2)``, with ``m2`` the keys' sum and ``lim = bps * m2 //
+    10000`` -- the same levels, in integers that cannot wrap below ``_DEPTH_KEY_LIMIT``."""
+    if bid_key > _DEPTH_KEY_LIMIT or ask_key > _DEPTH_KEY_LIMIT or bps < 0:
+        return False, 0.0
+    m2 = bid_key + ask_key
+    spread = _mul(bps, m2)
+    if spread < 0:
+        return False, 0.0
+    lim = spread // 10_000
+    bid_edge = (m2 - lim + 1) // 2
+    ask_top = (m2 + lim) // 2
+    b = _band_notional(bid_st, bid_win, bid_keys, bid_qtys, 1, bid_edge, max(bid_key, bid_edge))
+    a = _band_notional(ask_st, ask_win, ask_keys, ask_qtys, -1, -ask_top, max(ask_key, ask_top))
+    if b < 0 or a < 0:
+        return False, 0.0
+    # sum(price * qty) / SCALE**2 = (b + a) * unit / SCALE**2, the common power of ten cancelled.
+    if unit >= _SCALE2:
+        n, d = _mul(a + b, unit // _SCALE2), 1
+    else:
+        n, d = a + b, _SCALE2 // unit
+    if n < 0:
+        return False, 0.0
+    return _quotient(n, d)
+
+
 @njit(cache=True, nogil=True)
 def _features(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
               ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray, unit: int,
@@ -410,8 +546,9 @@ def _features(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid
     bid_count = bid_st[_IN_WINDOW] + bid_st[_BELOW]
     ask_count = ask_st[_IN_WINDOW] + ask_st[_BELOW]
     # Prices from keys: key * unit never wraps (every price fits int64 at the book scale).
-    bid = _best_key(bid_st, bid_keys) * unit if bid_count else 0
-    ask = -_best_key(ask_st, ask_keys) * unit if ask_count else 0
+    bid_key = _best_key(bid_st, bid_keys) if bid_count else 0
+    ask_key = -_best_key(ask_st, ask_keys) if ask_count else 0  # a positive price / unit
+    bid, ask = bid_key * unit, ask_key * unit
     both = bid_count > 0 and ask_count > 0
     for f in range(codes.shape[0]):
         code = codes[f]
@@ -437,6 +574,19 @@ def _features(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid
                 return False
             else:
                 out[f] = float(ask - bid) / _SCALE_F
+        elif code == _MICROPRICE or code == _DEPTH_BAND:
+            if not both:
+                out[f] = nan
+                continue
+            if code == _MICROPRICE:
+                ok, value = _microprice(bid_key, _best_qty(bid_st, bid_win, bid_qtys), ask_key,
+                                        _best_qty(ask_st, ask_win, ask_qtys), unit)
+            else:
+                ok, value = _depth(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, bid_key,
+                                   ask_key, unit, params[f])
+            if not ok:
+                return False
+            out[f] = value
         else:  # a family over the top N levels
             b = _top_sum(bid_st, bid_win, bid_qtys, params[f])
             a = _top_sum(ask_st, ask_win, ask_qtys, params[f])
