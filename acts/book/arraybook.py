@@ -452,7 +452,8 @@ def _microprice(bid_key: int, bid_qty: int, ask_key: int, ask_qty: int,
                 unit: int) -> tuple[bool, float]:  # pragma: no cover - compiled
     """``features.builtin.microprice`` from the best keys (``ask_key`` as a positive price / unit):
     ``(bid * ask_qty + ask * bid_qty) / ((bid_qty + ask_qty) * SCALE)``, with prices = key * unit and
-    the common power of ten of ``unit`` and ``SCALE`` cancelled. False: an int64 would wrap."""
+    the common power of ten of ``unit`` and ``SCALE`` cancelled. ``(False, 0.0)``: an int64 would wrap, or
+    the ratio fits no double (``_quotient``)."""
     a = _mul(bid_key, ask_qty)
     b = _mul(ask_key, bid_qty)
     if a < 0 or b < 0 or a > _INT64_MAX - b or bid_qty > _INT64_MAX - ask_qty:
