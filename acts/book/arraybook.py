@@ -336,8 +336,8 @@ _TICKER_DROPPED, _TICKER_CHECKED, _TICKER_STOP = 0, 1, 2
 #: none mismatched; one did after a diff that closed no row; one did after a diff that closed the row the lane
 #: left in its output slot ``rows`` (not counted in ``rows``: the sampler's rule makes it invalid).
 NO_MISMATCH, MISMATCH, MISMATCH_ROW = 0, 1, 2
-#: bookTickers the lane keeps waiting at once (for the next diff) before it hands them to the sequencer, far
-#: below ``sequencer.MAX_PENDING_TICKERS``: the sequencer would drop none of them for room.
+#: bookTickers the lane keeps waiting for diffs at once; one more stops it. Far below
+#: ``sequencer.MAX_PENDING_TICKERS``: handed to the sequencer, none of them is dropped there for room.
 LANE_PENDING = 512
 
 
