@@ -278,6 +278,14 @@ def _best_key(st: np.ndarray, keys: np.ndarray) -> int:  # pragma: no cover - co
 
 
 @njit(cache=True, nogil=True, inline=True)
+def _best_qty(st: np.ndarray, win: np.ndarray, qtys: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The side's best level's quantity; only meaningful when it has a level."""
+    if st[_IN_WINDOW]:
+        return win[st[_BEST]]
+    return qtys[st[_BELOW] - 1]
+
+
+@njit(cache=True, nogil=True, inline=True)
 def _crossed(bid_st: np.ndarray, bid_keys: np.ndarray, ask_st: np.ndarray,
              ask_keys: np.ndarray) -> bool:  # pragma: no cover - compiled
     if not (bid_st[_IN_WINDOW] + bid_st[_BELOW]) or not (ask_st[_IN_WINDOW] + ask_st[_BELOW]):
@@ -336,9 +344,9 @@ _TICKER_DROPPED, _TICKER_CHECKED, _TICKER_STOP = 0, 1, 2
 #: none mismatched; one did after a diff that closed no row; one did after a diff that closed the row the lane
 #: left in its output slot ``rows`` (not counted in ``rows``: the sampler's rule makes it invalid).
 NO_MISMATCH, MISMATCH, MISMATCH_ROW = 0, 1, 2
-#: bookTickers the lane keeps waiting at once (for the next diff) before it hands them to the sequencer, far
-#: below ``sequencer.MAX_PENDING_TICKERS``: the sequencer would drop none of them for room.
-LANE_PENDING = 64
+#: bookTickers the lane keeps waiting for diffs at once; one more stops it. Far below
+#: ``sequencer.MAX_PENDING_TICKERS``: handed to the sequencer, none of them is dropped there for room.
+LANE_PENDING = 512
 
 
 @njit(cache=True, nogil=True, inline=True)
@@ -388,33 +396,27 @@ def _ticker_step(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, 
 
 
 @njit(cache=True, nogil=True, inline=True)
-def _settles_at(kinds: np.ndarray, finals: np.ndarray, ticker_kind: int, first: int, stop: int, position: int,
-                final: int) -> bool:  # pragma: no cover - compiled
-    """No bookTicker waiting in rows ``first:stop`` (``u`` past ``position``) waits past ``final``: the diff
-    ending there settles every one of them (rule 8: checked at ``u`` == ``final``, dropped before)."""
-    for k in range(first, stop):
-        if kinds[k] == ticker_kind and finals[k] > position and finals[k] > final:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True, inline=True)
-def _settle(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
-            ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
-            price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, starts: np.ndarray, ends: np.ndarray,
-            kinds: np.ndarray, finals: np.ndarray, ticker_kind: int, first: int, stop: int, before: int,
-            final: int) -> int:  # pragma: no cover - compiled
-    """``Sequencer._settle_tickers`` after the diff ending at ``final`` was applied, for the bookTickers in rows
-    ``first:stop`` that waited (``u`` past ``before``, the position before it): -1 none was due, 1 all due
-    equal (one ``BboChecked``, whatever their number), 0 one due differs (``BboMismatch``)."""
-    due = 0
-    for k in range(first, stop):
-        if kinds[k] == ticker_kind and finals[k] > before and finals[k] == final:
+def _settle_waiting(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+                    ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray,
+                    price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int, starts: np.ndarray,
+                    ends: np.ndarray, finals: np.ndarray, waiting: np.ndarray, count: int,
+                    final: int) -> tuple[int, int]:  # pragma: no cover - compiled
+    """``Sequencer._settle_tickers`` after the diff ending at ``final`` was applied, for the bookTickers waiting
+    in rows ``waiting[:count]`` (in arrival order): those at ``final`` are compared, those before it dropped,
+    the others kept (moved to the front, in order). Returns ``(kept, -1 none was due / 1 all due equal: one
+    BboChecked, whatever their number / 0 one due differs: BboMismatch)``."""
+    kept, due = 0, 0
+    for w in range(count):
+        k = waiting[w]
+        if finals[k] > final:
+            waiting[kept] = k
+            kept += 1
+        elif finals[k] == final:
             if not _ticker_matches(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price,
                                    qty, ratio, qty_factor, starts[k], ends[k]):
-                return 0
+                return 0, 0  # the sequencer invalidates the book: the rest are dropped with it
             due += 1
-    return 1 if due else -1
+    return kept, (1 if due else -1)
 
 
 @njit(cache=True, nogil=True)
@@ -423,22 +425,23 @@ def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
                   side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
                   starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
                   finals: np.ndarray, i: int, position: int, time_limit: int, depth_kind: int, skip_kind: int,
-                  ticker_kind: int, pend_limit: int) -> tuple[int, int, int, bool, int, int]:  # pragma: no cover
+                  ticker_kind: int, waiting: np.ndarray,
+                  ) -> tuple[int, int, int, bool, int, int, int]:  # pragma: no cover - compiled
     """The sequencer's LIVE transitions, compiled: from event ``i``, apply diffs that continue the
     chain (``U == position + 1``) and skip those already covered (``u <= position``), stopping at
     the first event that is not a diff, breaks the chain, or has ``E >= time_limit`` (it closes an
     interval), and just after a diff that leaves the book crossed. Events of ``skip_kind`` (trades,
     when no feature reads them; -1: none) are stepped over as no-ops. bookTickers of ``ticker_kind``
     (-1: none, they stop the lane) get the sequencer's rule 8 (see ``ArrayBook.follow_chain``); up to
-    ``pend_limit`` may wait for the next diff. Returns ``(next i, position, E of the last applied diff
-    or -1, crossed, rule 8 checks, ticker mismatch)``.
+    ``len(waiting)`` may wait for a diff, their rows kept in ``waiting``. Returns ``(next i, position, E
+    of the last applied diff or -1, crossed, rule 8 checks, ticker mismatch, tickers still waiting)``.
     """
     last_time = -1
     checked = 0
-    # Strategy: bookTickers waiting for the next diff are kept as the rows from ``pend_from`` on. If the lane
-    # must stop before that diff settles them all, it stops at ``pend_from`` instead: nothing but tickers
-    # (and stepped-over trades) came since, so the sequencer then sees them exactly as without the lane.
-    pend_from, pend_checked, pending = -1, 0, 0
+    # Strategy: bookTickers waiting for a diff are their rows in ``waiting[:pending]``, in arrival order, as
+    # the sequencer's pending deque would hold them; whichever are left when the lane stops, the caller
+    # hands to the sequencer (in order: the same deque), before the event the lane stopped at.
+    pending = 0
     n = starts.shape[0]
     while i < n:
         kind = kinds[i]
@@ -449,10 +452,9 @@ def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
             if kind != ticker_kind:
                 break
             if finals[i] > position:  # it waits for the diff that reaches its u
-                if pending == pend_limit:
+                if pending == waiting.shape[0]:
                     break
-                if pend_from < 0:
-                    pend_from, pend_checked = i, checked
+                waiting[pending] = i
                 pending += 1
             else:
                 step = _ticker_step(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price,
@@ -468,35 +470,34 @@ def _follow_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
         if final > position:
             if firsts[i] != position + 1:
                 break
-            if pending and not _settles_at(kinds, finals, ticker_kind, pend_from, i, position, final):
-                break
-            before = position
             crossed = _apply_rows(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, side,
                                   price, qty, ratio, qty_factor, starts[i], ends[i])
             position = final
             last_time = times[i]
             if crossed:  # the sequencer's Crossed invalidates the book: waiting tickers are dropped unchecked
-                return i + 1, position, last_time, True, checked, NO_MISMATCH
+                return i + 1, position, last_time, True, checked, NO_MISMATCH, 0
             if pending:
-                settled = _settle(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price, qty,
-                                  ratio, qty_factor, starts, ends, kinds, finals, ticker_kind, pend_from, i, before,
-                                  final)
-                pend_from, pending = -1, 0
+                pending, settled = _settle_waiting(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys,
+                                                   ask_qtys, price, qty, ratio, qty_factor, starts, ends, finals,
+                                                   waiting, pending, final)
                 if settled == 0:
-                    return i + 1, position, last_time, False, checked, MISMATCH
+                    return i + 1, position, last_time, False, checked, MISMATCH, 0
                 checked += settled == 1
-        elif pending:
-            break  # a covered diff leaves them waiting: the sequencer's
         i += 1
-    if pending:
-        return pend_from, position, last_time, False, pend_checked, NO_MISMATCH
-    return i, position, last_time, False, checked, NO_MISMATCH
+    return i, position, last_time, False, checked, NO_MISMATCH, pending
 
 
 _SCALE_F = float(SCALE)
 #: ``Kernel`` values as plain ints, constants to the compiled code.
 _MID, _BEST_BID, _BEST_ASK, _SPREAD, _BIAS, _BID_AMOUNT = (int(Kernel.MID), int(Kernel.BEST_BID), int(Kernel.BEST_ASK),
                                                            int(Kernel.SPREAD), int(Kernel.BIAS), int(Kernel.BID_AMOUNT))
+_MICROPRICE, _DEPTH_BAND = int(Kernel.MICROPRICE), int(Kernel.DEPTH)
+#: The largest int64: a product of two non-negative ints is checked against it before it is formed.
+_INT64_MAX = 2**63 - 1
+#: ``_band_notional`` keeps each ``key * qty`` and the running total at most this: their sum never wraps.
+_NOTIONAL_CAP = 2**61
+#: ``SCALE`` squared: ``depth`` divides the summed ``price * qty`` (both at the book scale) by it.
+_SCALE2 = SCALE * SCALE
 
 
 @njit(cache=True, nogil=True)
@@ -527,6 +528,128 @@ def _top_sum(st: np.ndarray, win: np.ndarray, qtys: np.ndarray, levels: int) -> 
     return total
 
 
+@njit(cache=True, nogil=True, inline=True)
+def _mul(a: int, b: int) -> int:  # pragma: no cover - compiled
+    """``a * b`` for non-negative ints; -1 where it would wrap an int64."""
+    if a != 0 and b > _INT64_MAX // a:
+        return -1
+    return a * b
+
+
+@njit(cache=True, nogil=True, inline=True)
+def _fits_double(x: int) -> bool:  # pragma: no cover - compiled
+    """Whether the non-negative int ``x`` converts to float64 exactly: odd part below 2**53."""
+    while x > EXACT_LIMIT and x & 1 == 0:
+        x >>= 1
+    return x <= EXACT_LIMIT
+
+
+@njit(cache=True, nogil=True)
+def _quotient(n: int, d: int) -> tuple[bool, float]:  # pragma: no cover - compiled
+    """``n / d`` (non-negative ints, ``d`` > 0) correctly rounded, as Python's ``int / int``: one float
+    division of exact operands is. Reduced to lowest terms first when they do not fit a double (the
+    ratio, hence its rounding, is the same); ``(False, 0.0)`` when even those do not."""
+    if not (_fits_double(n) and _fits_double(d)):
+        a, b = n, d
+        while b:  # Euclid: the gcd
+            a, b = b, a % b
+        n //= a
+        d //= a
+        if not (_fits_double(n) and _fits_double(d)):
+            return False, 0.0
+    return True, float(n) / float(d)
+
+
+@njit(cache=True, nogil=True)
+def _microprice(bid_key: int, bid_qty: int, ask_key: int, ask_qty: int,
+                unit: int) -> tuple[bool, float]:  # pragma: no cover - compiled
+    """``features.builtin.microprice`` from the best keys (``ask_key`` as a positive price / unit):
+    ``(bid * ask_qty + ask * bid_qty) / ((bid_qty + ask_qty) * SCALE)``, with prices = key * unit and
+    the common power of ten of ``unit`` and ``SCALE`` cancelled. ``(False, 0.0)``: an int64 would wrap, or
+    the ratio fits no double (``_quotient``)."""
+    a = _mul(bid_key, ask_qty)
+    b = _mul(ask_key, bid_qty)
+    if a < 0 or b < 0 or a > _INT64_MAX - b or bid_qty > _INT64_MAX - ask_qty:
+        return False, 0.0
+    n, d = a + b, bid_qty + ask_qty
+    if unit >= SCALE:
+        n = _mul(n, unit // SCALE)
+    else:
+        d = _mul(d, SCALE // unit)
+    if n < 0 or d < 0:
+        return False, 0.0
+    return _quotient(n, d)
+
+
+@njit(cache=True, nogil=True)
+def _band_notional(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray, sign: int, edge: int,
+                   top: int) -> int:  # pragma: no cover - compiled
+    """Sum of ``|key| * qty`` over a side's levels from its best down to key ``edge`` (inclusive; keys
+    signed as stored, so every kept key is >= ``edge``), whose ``|key|`` are at most ``top``; -1 when
+    that could wrap an int64 (checked against ``_NOTIONAL_CAP``)."""
+    max_qty = _NOTIONAL_CAP // max(top, 1)  # then each |key| * qty <= the cap
+    total = 0
+    base = st[_BASE]
+    slot = st[_BEST]
+    while slot >= 0 and base + slot >= edge:  # the window, best first (an empty slot holds 0)
+        q = win[slot]
+        if q > max_qty:
+            return -1
+        total += sign * (base + slot) * q
+        if total > _NOTIONAL_CAP:
+            return -1
+        slot -= 1
+    if slot >= 0:
+        return total  # the band ends inside the window: no sorted level is in it
+    j = st[_BELOW] - 1
+    while j >= 0 and keys[j] >= edge:  # then the sorted arrays, from their top
+        if qtys[j] > max_qty:
+            return -1
+        total += sign * keys[j] * qtys[j]
+        if total > _NOTIONAL_CAP:
+            return -1
+        j -= 1
+    return total
+
+
+#: Keys at most this (prices below ~1.15e18 book units) keep ``_depth``'s band arithmetic inside int64.
+_DEPTH_KEY_LIMIT = 2**60
+
+
+@njit(cache=True, nogil=True)
+def _depth(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
+           ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray, bid_key: int,
+           ask_key: int, unit: int, bps: int) -> tuple[bool, float]:  # pragma: no cover - compiled
+    """``features.builtin.depth(bps)`` from the best keys (``ask_key`` as a positive price / unit).
+
+    Python keeps a bid while ``(mid2 - 2 * price) * 10000 <= bps * mid2`` (asks: ``2 * price - mid2``),
+    ``mid2`` = bid + ask. Dividing by ``unit`` changes no comparison, and for an integer ``x``,
+    ``x * 10000 <= y`` exactly when ``x <= y // 10000``: so a bid key is kept from ``ceil((m2 - lim) / 2)``
+    up and an ask key up to ``floor((m2 + lim) / 2)``, with ``m2`` the keys' sum and ``lim = bps * m2 //
+    10000`` -- the same levels, in integers that cannot wrap below ``_DEPTH_KEY_LIMIT``."""
+    if bid_key > _DEPTH_KEY_LIMIT or ask_key > _DEPTH_KEY_LIMIT or bps < 0:
+        return False, 0.0
+    m2 = bid_key + ask_key
+    spread = _mul(bps, m2)
+    if spread < 0:
+        return False, 0.0
+    lim = spread // 10_000
+    bid_edge = (m2 - lim + 1) // 2
+    ask_top = (m2 + lim) // 2
+    b = _band_notional(bid_st, bid_win, bid_keys, bid_qtys, 1, bid_edge, max(bid_key, bid_edge))
+    a = _band_notional(ask_st, ask_win, ask_keys, ask_qtys, -1, -ask_top, max(ask_key, ask_top))
+    if b < 0 or a < 0:
+        return False, 0.0
+    # sum(price * qty) / SCALE**2 = (b + a) * unit / SCALE**2, the common power of ten cancelled.
+    if unit >= _SCALE2:
+        n, d = _mul(a + b, unit // _SCALE2), 1
+    else:
+        n, d = a + b, _SCALE2 // unit
+    if n < 0:
+        return False, 0.0
+    return _quotient(n, d)
+
+
 @njit(cache=True, nogil=True)
 def _features(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid_qtys: np.ndarray,
               ask_st: np.ndarray, ask_win: np.ndarray, ask_keys: np.ndarray, ask_qtys: np.ndarray, unit: int,
@@ -537,8 +660,9 @@ def _features(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid
     bid_count = bid_st[_IN_WINDOW] + bid_st[_BELOW]
     ask_count = ask_st[_IN_WINDOW] + ask_st[_BELOW]
     # Prices from keys: key * unit never wraps (every price fits int64 at the book scale).
-    bid = _best_key(bid_st, bid_keys) * unit if bid_count else 0
-    ask = -_best_key(ask_st, ask_keys) * unit if ask_count else 0
+    bid_key = _best_key(bid_st, bid_keys) if bid_count else 0
+    ask_key = -_best_key(ask_st, ask_keys) if ask_count else 0  # a positive price / unit
+    bid, ask = bid_key * unit, ask_key * unit
     both = bid_count > 0 and ask_count > 0
     for f in range(codes.shape[0]):
         code = codes[f]
@@ -564,6 +688,19 @@ def _features(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray, bid
                 return False
             else:
                 out[f] = float(ask - bid) / _SCALE_F
+        elif code == _MICROPRICE or code == _DEPTH_BAND:
+            if not both:
+                out[f] = nan
+                continue
+            if code == _MICROPRICE:
+                ok, value = _microprice(bid_key, _best_qty(bid_st, bid_win, bid_qtys), ask_key,
+                                        _best_qty(ask_st, ask_win, ask_qtys), unit)
+            else:
+                ok, value = _depth(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, bid_key,
+                                   ask_key, unit, params[f])
+            if not ok:
+                return False
+            out[f] = value
         else:  # a family over the top N levels
             b = _top_sum(bid_st, bid_win, bid_qtys, params[f])
             a = _top_sum(ask_st, ask_win, ask_qtys, params[f])
@@ -584,10 +721,10 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
                   side: np.ndarray, price: np.ndarray, qty: np.ndarray, ratio: int, qty_factor: int,
                   starts: np.ndarray, ends: np.ndarray, kinds: np.ndarray, times: np.ndarray, firsts: np.ndarray,
                   finals: np.ndarray, recv: np.ndarray, i: int, position: int, last_time: int, open_start: int,
-                  interval: int, depth_kind: int, skip_kind: int, ticker_kind: int, pend_limit: int,
+                  interval: int, depth_kind: int, skip_kind: int, ticker_kind: int, waiting: np.ndarray,
                   codes: np.ndarray, params: np.ndarray, out_time: np.ndarray, out_stop: np.ndarray,
                   out_last: np.ndarray, out_recv: np.ndarray, out_values: np.ndarray,
-                  ) -> tuple[int, int, int, int, int, bool, int, int]:  # pragma: no cover - compiled
+                  ) -> tuple[int, int, int, int, int, bool, int, int, int]:  # pragma: no cover - compiled
     """``_follow_chain`` that also closes intervals itself: a diff that continues the chain (or is
     already covered) and whose ``E`` is past the open interval (every diff, with ``interval`` 0:
     event mode) closes it -- the row is sampled first, into ``out_*`` at the next free index, then
@@ -597,12 +734,12 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
     (and steps over ``skip_kind`` and audits ``ticker_kind`` alike), when the output is full, or before a
     closing diff whose features cannot be computed exactly here. A bookTicker closes no interval
     (``MinuteSampler.apply``). Returns ``(next i, position, last E or -1, open interval start, rows,
-    crossed, rule 8 checks, ticker mismatch)``.
+    crossed, rule 8 checks, ticker mismatch, tickers still waiting)``.
     """
     n = starts.shape[0]
     rows = 0
     checked = 0
-    pend_from, pend_checked, pending = -1, 0, 0  # waiting bookTickers: see ``_follow_chain``
+    pending = 0  # waiting bookTickers: see ``_follow_chain``
     capacity = out_time.shape[0]
     limit = open_start + interval
     while i < n:
@@ -614,10 +751,9 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
             if kind != ticker_kind:
                 break
             if finals[i] > position:
-                if pending == pend_limit:
+                if pending == waiting.shape[0]:
                     break
-                if pend_from < 0:
-                    pend_from, pend_checked = i, checked
+                waiting[pending] = i
                 pending += 1
             else:
                 step = _ticker_step(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price,
@@ -630,8 +766,6 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
         final = finals[i]
         ahead = final > position
         if ahead and firsts[i] != position + 1:
-            break
-        if pending and not (ahead and _settles_at(kinds, finals, ticker_kind, pend_from, i, position, final)):
             break
         closes = interval == 0 or times[i] >= limit
         if closes:
@@ -648,27 +782,23 @@ def _sample_chain(bid_st: np.ndarray, bid_win: np.ndarray, bid_keys: np.ndarray,
             rows += 1
             limit = open_start + interval
         if ahead:
-            before = position
             crossed = _apply_rows(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, side,
                                   price, qty, ratio, qty_factor, starts[i], ends[i])
             position = final
             last_time = times[i]
             if crossed:
-                return i + 1, position, last_time, open_start, rows, True, checked, NO_MISMATCH
+                return i + 1, position, last_time, open_start, rows, True, checked, NO_MISMATCH, 0
             if pending:
-                settled = _settle(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys, ask_qtys, price, qty,
-                                  ratio, qty_factor, starts, ends, kinds, finals, ticker_kind, pend_from, i, before,
-                                  final)
-                pend_from, pending = -1, 0
+                pending, settled = _settle_waiting(bid_st, bid_win, bid_keys, bid_qtys, ask_st, ask_win, ask_keys,
+                                                   ask_qtys, price, qty, ratio, qty_factor, starts, ends, finals,
+                                                   waiting, pending, final)
                 if settled == 0:
                     if closes:
-                        return i + 1, position, last_time, open_start, rows - 1, False, checked, MISMATCH_ROW
-                    return i + 1, position, last_time, open_start, rows, False, checked, MISMATCH
+                        return i + 1, position, last_time, open_start, rows - 1, False, checked, MISMATCH_ROW, 0
+                    return i + 1, position, last_time, open_start, rows, False, checked, MISMATCH, 0
                 checked += settled == 1
         i += 1
-    if pending:
-        return pend_from, position, last_time, open_start, rows, False, pend_checked, NO_MISMATCH
-    return i, position, last_time, open_start, rows, False, checked, NO_MISMATCH
+    return i, position, last_time, open_start, rows, False, checked, NO_MISMATCH, pending
 
 
 class LaneRows:
@@ -772,7 +902,8 @@ class ArrayBook:
     """``Book`` for integer-array levels: ``apply((bid_prices, bid_qtys), (ask_prices, ask_qtys))``.
     A ``BookLike[ArrayLevels]``. ``window``: slots of each side's ladder (see the strategy above)."""
 
-    __slots__ = ("_bids", "_asks", "_unit", "_divided", "tickers_checked", "ticker_mismatch")
+    __slots__ = ("_bids", "_asks", "_unit", "_divided", "tickers_checked", "ticker_mismatch", "_waiting",
+                 "tickers_waiting")
 
     def __init__(self, window: int = WINDOW) -> None:
         if window < 4:
@@ -787,6 +918,10 @@ class ArrayBook:
         #: after its last diff a waiting ticker differs, the sequencer must give ``BboMismatch`` (``mismatched``).
         self.tickers_checked = 0
         self.ticker_mismatch = NO_MISMATCH
+        #: ... and the rows of the tickers still waiting for a diff where it stopped, in arrival order: the
+        #: caller hands them to the sequencer (``apply_ticker``) before anything else.
+        self.tickers_waiting: list[int] = []
+        self._waiting = np.empty(LANE_PENDING, dtype=np.int64)
 
     def clear(self) -> None:
         self._bids.clear()
@@ -854,18 +989,19 @@ class ArrayBook:
         It stops at any event other than a diff, except trades with ``skip_trades`` (no feature reads
         them), which it steps over, and with ``check_tickers`` the bookTickers (rule 8, as
         ``Sequencer.apply_ticker`` and its settling after a diff would do it, for a sequencer with no ticker
-        pending): one with ``u`` passed is dropped, one at the position compared; up to ``pend_limit`` wait
-        for the next diff, which it applies and then compares them with. Equal: counted in
-        ``tickers_checked``. It stops before a ticker at the position that differs; one that waited and
-        differs ends the run after its diff (``ticker_mismatch``). Tickers that could wait for a diff it
-        does not apply it hands back: it stops before the first of them."""
+        pending): one with ``u`` passed is dropped, one at the position compared, and up to ``pend_limit``
+        (at most ``LANE_PENDING``) wait for diffs, after which they are compared or dropped. Equal: counted
+        in ``tickers_checked``. It stops before a ticker at the position that differs, and right after a
+        diff a waiting one then differs (``ticker_mismatch``). Those still waiting where it stops are in
+        ``tickers_waiting``."""
         prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        i, position, last_time, crossed, self.tickers_checked, self.ticker_mismatch = _follow_chain(
+        i, position, last_time, crossed, self.tickers_checked, self.ticker_mismatch, waiting = _follow_chain(
             b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, group.side, prices, group.qty, ratio,
             group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts, group.finals, i,
             position, time_limit, _DEPTH, _TRADE if skip_trades else _NO_KIND, _TICKER if check_tickers else _NO_KIND,
-            pend_limit)
+            self._waiting[: min(pend_limit, LANE_PENDING)])
+        self.tickers_waiting = self._waiting[:waiting].tolist()
         return i, position, last_time, crossed
 
     def sample_chain(self, group: EventColumns, i: int, position: int, last_time: int, open_start: int,
@@ -877,12 +1013,14 @@ class ArrayBook:
         ``out`` just after the rows written)."""
         prices, ratio = self._prepare(group, i)
         b, a = self._bids, self._asks
-        i, position, last_time, open_start, rows, crossed, self.tickers_checked, self.ticker_mismatch = _sample_chain(
-            b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, self._unit, group.side, prices,
-            group.qty, ratio, group.qty_factor, group.starts, group.ends, group.kinds, group.times, group.firsts,
-            group.finals, group.recv, i, position, last_time, open_start, interval, _DEPTH,
-            _TRADE if skip_trades else _NO_KIND, _TICKER if check_tickers else _NO_KIND, pend_limit, out.codes,
-            out.params, out.time, out.stop, out.last, out.recv, out.values)
+        i, position, last_time, open_start, rows, crossed, self.tickers_checked, self.ticker_mismatch, waiting = \
+            _sample_chain(b.st, b.win, b.keys, b.qtys, a.st, a.win, a.keys, a.qtys, self._unit, group.side, prices,
+                          group.qty, ratio, group.qty_factor, group.starts, group.ends, group.kinds, group.times,
+                          group.firsts, group.finals, group.recv, i, position, last_time, open_start, interval, _DEPTH,
+                          _TRADE if skip_trades else _NO_KIND, _TICKER if check_tickers else _NO_KIND,
+                          self._waiting[: min(pend_limit, LANE_PENDING)], out.codes, out.params, out.time, out.stop,
+                          out.last, out.recv, out.values)
+        self.tickers_waiting = self._waiting[:waiting].tolist()
         return i, position, last_time, open_start, rows, crossed
 
     def is_crossed(self) -> bool:

@@ -4,9 +4,9 @@ Numbers: the view holds exact integers (value * SCALE). Every feature sums integ
 divides once at the end (Python's int/int division is correctly rounded), so results are the
 same bit for bit whatever order the book was built in.
 
-Most built-ins have a twin in the compiled lane (``book.kernels.Kernel``): ``CompiledFeature``
-says which, and replay uses the twins when every requested feature has one (same values: the
-twins divide the same integers, see ``Kernel``).
+Every book built-in (not the trade features) has a twin in the compiled lane
+(``book.kernels.Kernel``): ``CompiledFeature`` says which, and replay uses the twins when every
+requested feature has one (same values: the twins divide the same integers, see ``Kernel``).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def depth(bps: int) -> FeatureFn:
             total += price * qty
         return total / (SCALE * SCALE)
 
-    return depth_n
+    return CompiledFeature(depth_n, Kernel.DEPTH, bps)
 
 
 def default_registry() -> Registry:
@@ -119,7 +119,8 @@ def default_registry() -> Registry:
     registry.add("best_bid", CompiledFeature(best_bid, Kernel.BEST_BID), "highest bid price")
     registry.add("best_ask", CompiledFeature(best_ask, Kernel.BEST_ASK), "lowest ask price")
     registry.add("spread", CompiledFeature(spread, Kernel.SPREAD), "best ask - best bid")
-    registry.add("microprice", microprice, "(bid * ask_qty + ask * bid_qty) / (bid_qty + ask_qty) at the best level")
+    registry.add("microprice", CompiledFeature(microprice, Kernel.MICROPRICE),
+                 "(bid * ask_qty + ask * bid_qty) / (bid_qty + ask_qty) at the best level")
     registry.add_family("bias", bias, "(B - A) / (B + A), B and A the summed quantities of the top N levels")
     registry.add_family("bid_amount", bid_amount, "summed quantity of the top N bid levels")
     registry.add_family("ask_amount", ask_amount, "summed quantity of the top N ask levels")

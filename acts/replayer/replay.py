@@ -19,8 +19,8 @@ whose ``u`` is already passed is dropped, one at the position is compared with t
 and those that wait for a diff are compared right after the lane applies it; equal ones are
 counted (``report.bbo_checked``). A ticker at the position that differs stops the lane before it
 (the sequencer yields ``BboMismatch``); one that waited and differs ends the run after its diff
-(``Sequencer.mismatched``, and the row that diff closed is invalid). Tickers whose diff the lane does
-not apply (an interval to close in Python, a gap, the group's end) it hands back to the sequencer.
+(``Sequencer.mismatched``, and the row that diff closed is invalid). Tickers still waiting where the
+lane stops (an interval to close in Python, a gap, the group's end) wait in the sequencer from then on.
 While a ticker waits there (``Sequencer.bbo_wait``), the lane gets the row group cut just before
 the first event whose final update id reaches it (``_lane_columns``), so that diff goes through the
 sampler and is checked there, as the reference engine checks it.
@@ -397,6 +397,7 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                     lane, skip_trades, check_tickers, pend)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
+                    _hand_waiting(sequencer, group, book.tickers_waiting)
                     sampler.lane_closed(open_start)
                     report.events += j - i
                     report.bbo_checked += book.tickers_checked
@@ -418,6 +419,7 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
                                                                     skip_trades, check_tickers, pend)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
+                    _hand_waiting(sequencer, group, book.tickers_waiting)
                     report.events += j - i
                     report.bbo_checked += book.tickers_checked
                     i = j
@@ -510,6 +512,13 @@ def _apply_ticker(sequencer: Sequencer[Any], group: RowGroup, i: int) -> Outcome
     bid, p, q = int(group.starts[i]), group.price_factor, group.qty_factor
     return sequencer.apply_ticker(int(group.finals[i]), int(group.price[bid]) * p, int(group.qty[bid]) * q,
                                   int(group.price[bid + 1]) * p, int(group.qty[bid + 1]) * q)
+
+
+def _hand_waiting(sequencer: Sequencer[Any], group: RowGroup, rows: list[int]) -> None:
+    """Give the sequencer the bookTickers (rows of ``group``, in arrival order) the lane left waiting for a
+    diff it did not apply: they wait there now, as if the sequencer had seen each when it came."""
+    for k in rows:
+        _apply_ticker(sequencer, group, k)
 
 
 class _GraceStop:

@@ -1,6 +1,6 @@
 """The compiled lane meets trade (kind 7) and bookTicker (kind 8) rows, built by hand as a reader would
-give them: it stops at both by default, steps over trades only when asked, and always hands a
-bookTicker back (Python audits it)."""
+give them: it stops at both by default, steps over trades only when asked, and hands a bookTicker
+back unless asked to audit it (that audit: ``test_lane_tickers``)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from acts.core.events import DepthUpdate, EventKind, Marker, Snapshot
 from acts.exchange.synthetic import synthetic_events
-from acts.features.builtin import CompiledFeature, default_registry
+from acts.features.builtin import CompiledFeature, default_registry, microprice
 from acts.features.pipeline import EVERY_EVENT, LaneBatch, MinuteSampler
 from acts.features.registry import Feature
 from acts.replayer import replay as replay_module
@@ -28,9 +28,12 @@ from tests.reference import ReferenceRows
 from tests.replayer.test_engine import _disorder
 from tests.strategies import SYMBOL, messy_stream
 
-COMPILED = ["mid", "best_bid", "best_ask", "spread", "bias1", "bias10", "bias50", "bid_amount5", "ask_amount20"]
+COMPILED = ["mid", "best_bid", "best_ask", "spread", "bias1", "bias10", "bias50", "bid_amount5", "ask_amount20",
+            "microprice", "depth10", "depth1"]
 FEATURES = default_registry().resolve(COMPILED)
 INTERVALS = [100, 1_000, 60_000, EVERY_EVENT]
+#: A feature without a compiled twin (the built-in's Python function, untagged): the lane only follows the chain.
+PYTHON_ONLY = Feature.of("python_microprice", microprice)
 
 
 @pytest.fixture
@@ -60,7 +63,7 @@ def both(data_dir: Path, symbols: list[str], interval_ms: int, features: list[Fe
 def test_every_compiled_builtin_is_tagged() -> None:
     assert all(isinstance(f.fn, CompiledFeature) for f in FEATURES)
     assert MinuteSampler(SYMBOL, FEATURES).kernels is not None
-    assert MinuteSampler(SYMBOL, default_registry().resolve(["mid", "microprice"])).kernels is None
+    assert MinuteSampler(SYMBOL, [*FEATURES, PYTHON_ONLY]).kernels is None
 
 
 @pytest.mark.parametrize("interval_ms", INTERVALS)
@@ -163,7 +166,7 @@ def test_prices_past_what_a_double_holds_exactly_go_to_python(tmp_path: Path, la
 def test_mixed_python_and_compiled_features_give_the_same_values(tmp_path: Path) -> None:
     events = list(synthetic_events(["ETHUSDT"], 2, seed=9, snapshot_every_s=50, gap_rate=0.01, depth=30))
     record(tmp_path, events)
-    mixed = [*FEATURES, *default_registry().resolve(["microprice"])]
+    mixed = [*FEATURES, PYTHON_ONLY]
     for interval_ms in INTERVALS:
         compiled, _, _, _ = both(tmp_path, ["ETHUSDT"], interval_ms)
         python, _, _, _ = both(tmp_path, ["ETHUSDT"], interval_ms, mixed)
