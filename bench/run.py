@@ -219,9 +219,10 @@ def dask_rows(data: Path, n_symbols: int, days: int, levels: int, skip: bool, re
     cores1 = cpu[1] / t1  # one worker already runs pyarrow's decode threads and the replay's prefetch thread
     ceiling = BENCH_CORES / cores1
     note = (f"worker threads; parts: {n_symbols} whole symbols (replayed in this process: {t_whole:.2f} s); "
-            f"cluster start+stop {o2:.2f} s; limit: --workers 1 already uses {cores1:.2f} cores (decode threads "
-            f"beside the fold), so a second worker on {BENCH_CORES} cores can add at most {ceiling:.2f}x; the GIL "
-            f"(Python at snapshots, markers, row hand-offs) takes part of the rest; worker processes (--processes): "
+            f"cluster start+stop {o2:.2f} s; limit: --workers 1 used {cores1:.2f} cores (pyarrow's decode threads "
+            f"and the prefetch thread beside the fold), so a second worker on {BENCH_CORES} cores can add at most "
+            f"{ceiling:.2f}x; the GIL (Python at snapshots, markers, row hand-offs) takes part of what is left; "
+            "worker processes (--processes): "
             f"{p1:.1f} s vs {p2:.1f} s, seconds of start-up each")
     return [Row("dask", label,
                 {"workers 1 s": t1, "workers 2 s": t2, "CPU s, workers 1": cpu[1], "CPU s, workers 2": cpu[2],

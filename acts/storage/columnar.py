@@ -211,6 +211,8 @@ def _v1_group(table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) ->
 #: The columns the fast path reads from a version 2 file (not the decimals of the original strings).
 V2_COLUMNS = ["kind", "recv_ns", "event_time_ms", "first_update_id", "final_update_id", "bid_levels", "price", "qty",
               "price_scale", "qty_scale", "detail", "prev_final_update_id"]
+#: The same for a row group whose statistics say it holds diffs and snapshots only: no marker ``detail``.
+_BOOK_ONLY_COLUMNS = [name for name in V2_COLUMNS if name != "detail"]
 
 
 def _v2_levels(table: pa.Table, name: str, counts: np.ndarray, known: tuple[int, int] | None
@@ -267,7 +269,14 @@ def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None,
     return RowGroup(symbol, starts, ends, _per_event(table.column("kind")), _per_event(table.column("event_time_ms")),
                     _per_event(table.column("first_update_id")), _per_event(table.column("final_update_id")),
                     _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts, bounds["price"]),
-                    _v2_levels(table, "qty", counts, bounds["qty"]), table.column("detail"), market, _prevs(table))
+                    _v2_levels(table, "qty", counts, bounds["qty"]), _details(table), market, _prevs(table))
+
+
+def _details(table: pa.Table) -> pa.ChunkedArray:
+    """Each event's ``detail`` (markers only); all null where it was not read (a row group without markers)."""
+    if "detail" in table.column_names:
+        return table.column("detail")
+    return pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
 
 
 def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[RowGroup]:
@@ -281,10 +290,11 @@ def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | N
                 if table.num_rows:
                     yield _v1_group(table, symbol, info.price_pow10, info.qty_pow10)
             else:
-                table = read_row_group(reader, i, info, V2_COLUMNS)
+                kinds = column_bounds(footer, i, "kind")
+                markers = kinds is None or kinds[1] >= EventKind.CONNECT  # or trades, bookTickers: kinds above
+                table = read_row_group(reader, i, info, V2_COLUMNS if markers else _BOOK_ONLY_COLUMNS)
                 if table.num_rows:
                     market = None
-                    kinds = column_bounds(footer, i, "kind")
                     if (pc.max(table.column("kind")).as_py() if kinds is None else kinds[1]) >= EventKind.TRADE:
                         market = read_row_group(reader, i, info, _MARKET_COLUMNS)
                     bounds = {name: column_bounds(footer, i, f"{name}.list.element") for name in ("price", "qty")}
