@@ -7,6 +7,8 @@ Rows (every number from this run; each row prints its target and whether this ru
   - the baseline: python-binance's ``DepthCache`` fed the same events from JSON text;
   - the limits: bare decode into numpy of the same level updates as plain int64 columns
     (bench/plain.py), and of ACTS's own segments;
+  - where the per-minute replay's time goes (bench/profile.py): decode, fold alone, the wait for
+    decode, cores used and the floor they set; the list layout's decode against the plain one's;
   - storage bytes per level update; the bench process's peak RSS after the replays;
   - the recorder at N symbols @100 ms from the local exchange, alone and with a busy loop running;
   - Dask: a multi-symbol, multi-day replay on 1 vs 2 local workers (threads; processes as context).
@@ -39,6 +41,7 @@ from bench.baseline import bare_decode_segments, depthcache
 from bench.capacity import recorder_capacity
 from bench.data import SYMBOL, dask_symbols
 from bench.plain import decode_plain, plain_bytes
+from bench.profile import BENCH_CORES, layout_decode_ns, replay_profile
 from bench.rows import Check, Row, render, to_json
 from bench.workdir import default_root, ensure_dataset
 
@@ -102,6 +105,8 @@ def replay_rows(main_dir: Path, levels: int, repeat: int, dc_event_lines: int) -
     t_seg, _ = _timed(lambda: bare_decode_segments(data, SYMBOL), repeat)
     if plain_levels != levels:
         raise RuntimeError(f"the plain layout holds {plain_levels} level updates, the segments {levels}")
+    prof = replay_profile(data, SYMBOL, repeat)
+    seg_ns, plain_ns = layout_decode_ns(data, plain, SYMBOL, levels, repeat)
 
     m_min, m_sec, m_evt, m_ref = (_m(levels, t) for t in (t_min, t_sec, t_evt, t_ref))
     m_dc, m_dc_evt = _m(dc_levels, t_dc), _m(dc_evt_levels, t_dc_evt)
@@ -131,6 +136,18 @@ def replay_rows(main_dir: Path, levels: int, repeat: int, dc_event_lines: int) -
             {"M/s": m_plain, "bytes per level update": plain_bytes(plain) / levels}, note="no target: the limit"),
         Row("segment_decode", "bare pyarrow decode of ACTS's own segments into numpy",
             {"M/s": m_seg, "x plain int64 decode": m_seg / m_plain}, note="no target: context"),
+        Row("replay_profile", "where the per-minute replay's time goes (CPU s unless wall)",
+            {"wall s": prof.wall, "CPU s": prof.cpu, "cores used": prof.cores,
+             "decode: pyarrow read": prof.decode_read, "decode: rest of the row groups": prof.decode_rest,
+             "fold alone (decoded beforehand)": prof.fold, "main thread CPU": prof.main_cpu,
+             "main thread's wait for decode, wall s": prof.wait, f"floor: CPU / {BENCH_CORES} cores, s": prof.floor,
+             "60% of plain needs, wall s": t_plain / (SHARE_OF_PLAIN / 100),
+             "floor over that": prof.floor / (t_plain / (SHARE_OF_PLAIN / 100))},
+            note="no target: the replay's wall time cannot go below its floor (floor over that > 1: 60% cannot "
+                 "be met without less CPU)"),
+        Row("layout_decode", "decode of every column on one thread (use_threads=False), ns of CPU per level update",
+            {"segments (levels as lists)": seg_ns, "plain int64 layout": plain_ns,
+             "segments over plain": seg_ns / plain_ns}, note="no target: how much of the gap is the layout"),
         Row("storage", "storage, bytes per level update",
             {"raw JSON": raw / levels, "JSONL+zstd 9": zstd_bytes / levels},
             [Check("segments", segments / levels, "<=", BYTES_PER_LEVEL)]),
@@ -199,12 +216,17 @@ def dask_rows(data: Path, n_symbols: int, days: int, levels: int, skip: bool, re
     p2, prows = _timed(lambda: run(2, symbols, processes=True))
     if not rows[1] == rows[2] == prows:
         raise RuntimeError(f"--workers 1 gave {rows[1]} rows, --workers 2 {rows[2]}, --processes {prows}")
+    cores1 = cpu[1] / t1  # one worker already runs pyarrow's decode threads and the replay's prefetch thread
+    ceiling = BENCH_CORES / cores1
     note = (f"worker threads; parts: {n_symbols} whole symbols (replayed in this process: {t_whole:.2f} s); "
-            f"cluster start+stop {o2:.2f} s; limit: the GIL, held by the Python part of the fold (snapshots, "
-            f"markers, the diffs before each snapshot); worker processes (--processes): {p1:.1f} s vs {p2:.1f} s, "
-            "seconds of start-up each; 2 cores shared by the workers, the scheduler and this process")
+            f"cluster start+stop {o2:.2f} s; limit: --workers 1 used {cores1:.2f} cores (pyarrow's decode threads "
+            f"and the prefetch thread beside the fold), so a second worker on {BENCH_CORES} cores can add at most "
+            f"{ceiling:.2f}x; the GIL (Python at snapshots, markers, row hand-offs) takes part of what is left; "
+            "worker processes (--processes): "
+            f"{p1:.1f} s vs {p2:.1f} s, seconds of start-up each")
     return [Row("dask", label,
                 {"workers 1 s": t1, "workers 2 s": t2, "CPU s, workers 1": cpu[1], "CPU s, workers 2": cpu[2],
+                 "cores used, workers 1": cores1, f"ceiling on {BENCH_CORES} cores: {BENCH_CORES} / cores": ceiling,
                  "cluster start+stop s, 2 workers": o2, "in-process replay s, same parts": t_whole,
                  "speedup without cluster start": max(t1 - o2, 1e-9) / max(t2 - o2, 1e-9),
                  "processes: workers 1 s": p1, "processes: workers 2 s": p2, "processes: speedup": p1 / p2,

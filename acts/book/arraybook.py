@@ -350,14 +350,6 @@ LANE_PENDING = 512
 
 
 @njit(cache=True, nogil=True, inline=True)
-def _best_qty(st: np.ndarray, win: np.ndarray, qtys: np.ndarray) -> int:  # pragma: no cover - compiled
-    """The side's best quantity; only meaningful when it has a level."""
-    if st[_IN_WINDOW]:
-        return win[st[_BEST]]
-    return qtys[st[_BELOW] - 1]
-
-
-@njit(cache=True, nogil=True, inline=True)
 def _side_matches(st: np.ndarray, win: np.ndarray, keys: np.ndarray, qtys: np.ndarray, key: int,
                   qty: int) -> bool:  # pragma: no cover - compiled
     """Rule 8's check of one side: the best level is ``(key, qty)``; a ticker quantity of zero (an empty

@@ -19,12 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from acts.core.decimals import BOOK_SCALE, MAX_DIGITS, format_decimal
 from acts.core.errors import CorruptSegmentError, PrecisionError
 from acts.core.events import BookTicker, DepthUpdate, EventKind, Marker, Side, Snapshot, Trade
-from acts.storage.segments import read_info, read_row_group
+from acts.storage.segments import column_bounds, open_segment, read_row_group
 from acts.storage.segments_v2 import level_offsets
 
 __all__ = ["ArrayEvent", "ArrayLevels", "LevelOverflow", "NO_PU", "NO_SIDE", "RowGroup", "read_columnar_events",
@@ -215,10 +214,15 @@ def _v1_group(table: pa.Table, symbol: str, price_pow10: int, qty_pow10: int) ->
 #: The columns the fast path reads from a version 2 file (not the decimals of the original strings).
 V2_COLUMNS = ["kind", "recv_ns", "event_time_ms", "first_update_id", "final_update_id", "bid_levels", "price", "qty",
               "price_scale", "qty_scale", "detail", "prev_final_update_id"]
+#: The same for a row group whose statistics say it holds diffs and snapshots only: no marker ``detail``.
+_BOOK_ONLY_COLUMNS = [name for name in V2_COLUMNS if name != "detail"]
 
 
-def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarray, int]:
-    """A level list's flat values (pyarrow's buffer, zero-copy) and the factor to ``BOOK_SCALE``."""
+def _v2_levels(table: pa.Table, name: str, counts: np.ndarray, known: tuple[int, int] | None
+               ) -> tuple[np.ndarray, int]:
+    """A level list's flat values (pyarrow's buffer, zero-copy) and the factor to ``BOOK_SCALE``.
+
+    ``known``: the values' (min, max) from the file's statistics, or None (then the values are scanned)."""
     values, _ = level_offsets(table.column(name))
     scales = table.column(f"{name}_scale")
     bounds = pc.min_max(scales)
@@ -228,7 +232,7 @@ def _v2_levels(table: pa.Table, name: str, counts: np.ndarray) -> tuple[np.ndarr
     if low == high:  # the usual case: one scale in the row group
         shift = BOOK_SCALE - low
         if 0 <= shift <= MAX_DIGITS:
-            if values.max() > _LIMIT[shift]:
+            if (values.max() if known is None else known[1]) > _LIMIT[shift]:
                 raise LevelOverflow(f"a level above {_INT64_MAX / 10**BOOK_SCALE:.3g} units does not fit the fast book")
             return values, int(_POW10[shift])
     row_scales = np.repeat(scales.to_numpy().astype(np.int64), counts)
@@ -255,8 +259,10 @@ def _prevs(table: pa.Table) -> np.ndarray | None:
     return (column.fill_null(NO_PU) if column.null_count else column).to_numpy().astype(np.int64, copy=False)
 
 
-def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None) -> RowGroup:
-    """A version 2 row group: one row per event, levels as lists (their offsets are the event bounds)."""
+def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None,
+              bounds: dict[str, tuple[int, int] | None]) -> RowGroup:
+    """A version 2 row group: one row per event, levels as lists (their offsets are the event bounds).
+    ``bounds``: each level column's (min, max) from the file's statistics (None: not there)."""
     _, offsets = level_offsets(table.column("price"))
     starts, ends = offsets[:-1], offsets[1:]
     counts = ends - starts
@@ -271,29 +277,41 @@ def _v2_group(table: pa.Table, symbol: str, market: pa.Table | None) -> RowGroup
         trades = kinds == EventKind.TRADE
         firsts, finals = np.where(trades, 0, firsts), np.where(trades, 0, finals)
     return RowGroup(symbol, starts, ends, kinds, _per_event(table.column("event_time_ms")), firsts, finals,
-                    _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts),
-                    _v2_levels(table, "qty", counts), table.column("detail"), market, _prevs(table))
+                    _per_event(table.column("recv_ns")), side, _v2_levels(table, "price", counts, bounds["price"]),
+                    _v2_levels(table, "qty", counts, bounds["qty"]), _details(table), market, _prevs(table))
+
+
+def _details(table: pa.Table) -> pa.ChunkedArray:
+    """Each event's ``detail`` (markers only); all null where it was not read (a row group without markers)."""
+    if "detail" in table.column_names:
+        return table.column("detail")
+    return pa.chunked_array([pa.nulls(table.num_rows, pa.string())])
 
 
 def read_row_groups(path: PurePath, symbol: str, filesystem: pafs.FileSystem | None = None) -> Iterator[RowGroup]:
     """The decoded row groups of a segment (either format version), in order, one in memory at a time."""
-    info = read_info(path, filesystem)  # same validation and errors as the reference reader
+    info, reader = open_segment(path, filesystem)  # same validation and errors as the reference reader
     try:
-        reader = pq.ParquetFile(str(path), filesystem=filesystem)
+        footer = reader.metadata
         for i in range(reader.num_row_groups):
             if info.format_version == 1:
                 table = read_row_group(reader, i, info)
                 if table.num_rows:
                     yield _v1_group(table, symbol, info.price_pow10, info.qty_pow10)
             else:
-                table = read_row_group(reader, i, info, V2_COLUMNS)
+                kinds = column_bounds(footer, i, "kind")
+                markers = kinds is None or kinds[1] >= EventKind.CONNECT  # or trades, bookTickers: kinds above
+                table = read_row_group(reader, i, info, V2_COLUMNS if markers else _BOOK_ONLY_COLUMNS)
                 if table.num_rows:
                     market = None
-                    if pc.max(table.column("kind")).as_py() >= EventKind.TRADE:
+                    if (pc.max(table.column("kind")).as_py() if kinds is None else kinds[1]) >= EventKind.TRADE:
                         market = read_row_group(reader, i, info, _MARKET_COLUMNS)
-                    yield _v2_group(table, symbol, market)
+                    bounds = {name: column_bounds(footer, i, f"{name}.list.element") for name in ("price", "qty")}
+                    yield _v2_group(table, symbol, market, bounds)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from None
+    finally:
+        reader.close()
 
 
 def read_columnar_events(path: PurePath, symbol: str,

@@ -49,6 +49,8 @@ __all__ = [
     "SegmentWriter",
     "TEMP_PREFIX",
     "read_info",
+    "open_segment",
+    "column_bounds",
     "read_events",
     "read_row_group",
 ]
@@ -316,8 +318,32 @@ def read_info(path: PurePath, filesystem: pafs.FileSystem | None = None) -> Segm
     try:
         footer = pq.read_metadata(str(path), filesystem=filesystem)
     except (OSError, pa.ArrowException) as exc:
-        raise CorruptSegmentError(f"{path}: not a readable Parquet segment ({exc}); move it aside or run "
-                                  "'acts verify'") from exc
+        raise _unreadable(path, exc) from exc
+    return _info(path, footer, filesystem)
+
+
+def open_segment(path: PurePath, filesystem: pafs.FileSystem | None = None) -> tuple[SegmentInfo, pq.ParquetFile]:
+    """A segment's footer metadata (as ``read_info``) and the open file to read its row groups from.
+
+    The footer is parsed once, for both: a reader that needs the data pays no second footer read.
+    The caller closes the file (``with reader:``).
+    """
+    try:
+        reader = pq.ParquetFile(str(path), filesystem=filesystem)
+    except (OSError, pa.ArrowException) as exc:
+        raise _unreadable(path, exc) from exc
+    try:
+        return _info(path, reader.metadata, filesystem), reader
+    except BaseException:
+        reader.close()
+        raise
+
+
+def _unreadable(path: PurePath, exc: Exception) -> CorruptSegmentError:
+    return CorruptSegmentError(f"{path}: not a readable Parquet segment ({exc}); move it aside or run 'acts verify'")
+
+
+def _info(path: PurePath, footer: pq.FileMetaData, filesystem: pafs.FileSystem | None) -> SegmentInfo:
     # The file's key-value metadata (written at close), not the Arrow schema's copy taken at open.
     raw = (footer.metadata or {}).get(_META_KEY)
     if raw is None:
@@ -420,7 +446,7 @@ def read_row_group(reader: pq.ParquetFile, i: int, info: SegmentInfo, columns: l
     if "kind" not in read:
         read.append("kind")
     table = reader.read_row_group(i, columns=read)
-    _check_kinds(table, info)
+    _check_kinds(table, info, column_bounds(reader.metadata, i, "kind"))
     for name in wanted:
         if name not in read:
             table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
@@ -432,9 +458,34 @@ def read_row_group(reader: pq.ParquetFile, i: int, info: SegmentInfo, columns: l
 _LAST_KIND = {1: segments_v1.LAST_KIND, 2: segments_v2.LAST_KIND}
 
 
-def _check_kinds(table: pa.Table, info: SegmentInfo) -> None:
-    bounds = pc.min_max(table.column("kind"))
-    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+def column_bounds(footer: pq.FileMetaData, row_group: int, leaf: str) -> tuple[int, int] | None:
+    """The (min, max) that row group ``row_group``'s statistics give for the integer column ``leaf`` (a
+    leaf's dotted path: ``"kind"``, ``"price.list.element"``); None where the file has none (written
+    without statistics, or every value null).
+
+    Strategy: every writer of ACTS segments (pyarrow's) stores exact min/max statistics for each
+    column chunk, so checks that need only the extremes -- kinds known, values fit int64 -- read the
+    footer instead of scanning the column; callers scan where this is None.
+    """
+    group = footer.row_group(row_group)
+    for j in range(group.num_columns):
+        chunk = group.column(j)
+        if chunk.path_in_schema == leaf:
+            stats = chunk.statistics
+            if stats is None or not stats.has_min_max or not isinstance(stats.max, int):
+                return None
+            return int(stats.min), int(stats.max)
+    return None
+
+
+def _check_kinds(table: pa.Table, info: SegmentInfo, bounds: tuple[int, int] | None = None) -> None:
+    """``CorruptSegmentError`` for a kind outside this ACTS's format; ``bounds``: the kinds' (min, max)
+    from the file's statistics, scanned from ``table`` when None."""
+    if bounds is None:
+        scanned = pc.min_max(table.column("kind"))
+        low, high = scanned["min"].as_py(), scanned["max"].as_py()
+    else:
+        low, high = bounds
     last = _LAST_KIND[1 if info.format_version == 1 else 2]
     if low is None or (low >= 0 and high <= last):
         return
@@ -446,9 +497,8 @@ def _check_kinds(table: pa.Table, info: SegmentInfo) -> None:
 def read_events(path: PurePath, symbol: str | None = None,
                 filesystem: pafs.FileSystem | None = None) -> Iterator[Event]:
     """Every event of a segment (either format version), streamed one row group at a time."""
-    info = read_info(path, filesystem)
+    info, reader = open_segment(path, filesystem)
     try:
-        reader = pq.ParquetFile(str(path), filesystem=filesystem)
         for i in range(reader.num_row_groups):
             table = read_row_group(reader, i, info)
             if info.format_version == 1:
@@ -458,3 +508,5 @@ def read_events(path: PurePath, symbol: str | None = None,
                 yield from segments_v2.table_to_events(table, symbol or info.symbol)
     except (OSError, pa.ArrowException) as exc:
         raise CorruptSegmentError(f"{path}: cannot read data ({exc}); move it aside or run 'acts verify'") from exc
+    finally:
+        reader.close()

@@ -11,8 +11,8 @@ import pytest
 from bench.run import main
 
 ROWS = ["replay_minute", "replay_second", "replay_event", "replay_reference", "depthcache_minute",
-        "depthcache_event", "plain_decode", "segment_decode", "storage", "replay_rss", "recorder_50",
-        "recorder_200", "recorder_200_hog", "dask"]
+        "depthcache_event", "plain_decode", "segment_decode", "replay_profile", "layout_decode", "storage",
+        "replay_rss", "recorder_50", "recorder_200", "recorder_200_hog", "dask"]
 
 
 @pytest.mark.slow
@@ -36,6 +36,11 @@ def test_bench_prints_and_saves_every_row(tmp_path: Path, capsys: pytest.Capture
     work = list((tmp_path / "work").iterdir())
     assert [p.name for p in work if p.is_dir()] == [p.name for p in work if p.name.startswith("fmt")]
     assert rows["storage"]["checks"][0]["value"] < rows["storage"]["values"]["raw JSON"]
+    # The profile: measured parts (CPU seconds), and the floor is the replay's CPU over the bench's two cores.
+    profile = rows["replay_profile"]["values"]
+    assert all(profile[k] > 0 for k in ("CPU s", "decode: pyarrow read", "fold alone (decoded beforehand)"))
+    assert profile["floor: CPU / 2 cores, s"] == pytest.approx(profile["CPU s"] / 2)
+    assert rows["layout_decode"]["values"]["segments (levels as lists)"] > 0
 
 
 def test_a_second_run_reuses_the_cached_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
