@@ -115,16 +115,16 @@ def test_valid_where_the_pu_chain_holds_invalid_across_the_gap(usdm_dir: Path, n
 
 def test_the_compiled_lane_follows_the_pu_chain(usdm_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast engine hands only the unusual events to Python: most diffs stay in the compiled lane."""
-    from acts.replayer import replay as replay_module
+    from acts.replayer import lane_input
 
     handed: list[int] = []
-    real = replay_module._FuturesGroup.event
+    real = lane_input.FuturesGroup.event
 
-    def counted(self: replay_module._FuturesGroup, i: int) -> object:
+    def counted(self: lane_input.FuturesGroup, i: int) -> object:
         handed.append(i)
         return real(self, i)
 
-    monkeypatch.setattr(replay_module._FuturesGroup, "event", counted)
+    monkeypatch.setattr(lane_input.FuturesGroup, "event", counted)
     rows = _rows(usdm_dir, "fast", ["mid", "bias10"])
     # Python sees the start, the diffs of the invalid stretch (buffered until the resync) and minute closes;
     # none of the ~140 diffs that continue the pu chain before the gap.

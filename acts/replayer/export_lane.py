@@ -23,7 +23,7 @@ import numpy as np
 from acts.book.sequencer import State
 from acts.core.errors import CorruptSegmentError
 from acts.core.events import EventKind, Side
-from acts.replayer.replay import _apply_ticker, _Head, _lane_columns, _lane_view, _pieces, _prefetched
+from acts.replayer.lane_input import GroupHead, apply_ticker, lane_columns, lane_view, prefetched, segment_pieces
 from acts.storage.columnar import RowGroup
 from acts.storage.store import SegmentStore
 
@@ -52,7 +52,7 @@ def fold_fast(store: SegmentStore, symbol: str, start_ns: int, end_ns: int | Non
 
     end_ms = None if end_ns is None else end_ns // 1_000_000
     paths = store.plan(symbol, start_ns // 1_000_000, end_ms, on_problem)
-    groups = _prefetched(_pieces(paths, lambda path: _lane_view(store.row_groups(path, symbol), store.market)))
+    groups = prefetched(segment_pieces(paths, lambda path: lane_view(store.row_groups(path, symbol), store.market)))
     recv_ns = start_ns
     pending = _Pending(fold)
     for group in groups:
@@ -95,9 +95,9 @@ def _fold_group(fold: _Fold, group: RowGroup, start_ns: int, end_ns: int | None,
             stop = min(end_at, day_cut[1])
         else:
             stop = min(end_at, first_started)
-        if sequencer.state is State.LIVE and (columns := _lane_columns(group, i, sequencer.bbo_wait)) is not None:
+        if sequencer.state is State.LIVE and (columns := lane_columns(group, i, sequencer.bbo_wait)) is not None:
             if stop < len(columns.kinds):
-                columns = _Head(columns, stop)  # type: ignore[arg-type]
+                columns = GroupHead(columns, stop)  # type: ignore[arg-type]
             position = sequencer.position
             j, new_position, last_time, crossed = book.follow_chain(columns, i, position, _NO_LIMIT, True)
             if j > i:
@@ -110,7 +110,7 @@ def _fold_group(fold: _Fold, group: RowGroup, start_ns: int, end_ns: int | None,
                 continue
         if group.kinds[i] == _BOOK_TICKER:
             fold.report.events += 1  # ``_Fold.apply`` of a ticker, without spelling its event back as strings
-            outcome = _apply_ticker(sequencer, group, i)
+            outcome = apply_ticker(sequencer, group, i)
             if fold.started:
                 fold.settle(outcome, recv_ns)
         else:

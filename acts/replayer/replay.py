@@ -12,7 +12,7 @@ batch of rows per few thousand intervals instead of one call per interval. Every
 
 The market is the store's (``SegmentStore.market``): every sequencer here judges by its rules. The
 compiled lane knows only spot's ``U == position + 1``; for USD-M futures it is handed each row
-group with ``pu + 1`` in place of ``U`` (``_lane_view``), which is the futures rule in spot's terms.
+group with ``pu + 1`` in place of ``U`` (``lane_view``), which is the futures rule in spot's terms.
 The audit against bookTicker (``book.sequencer`` rule 8): without trade features a ticker changes
 nothing but the audit, so the lane applies the rule itself (``ArrayBook.follow_chain``): a ticker
 whose ``u`` is already passed is dropped, one at the position is compared with the best levels,
@@ -22,24 +22,22 @@ counted (``report.bbo_checked``). A ticker at the position that differs stops th
 (``Sequencer.mismatched``, and the row that diff closed is invalid). Tickers still waiting where the
 lane stops (an interval to close in Python, a gap, the group's end) wait in the sequencer from then on.
 While a ticker waits there (``Sequencer.bbo_wait``), the lane gets the row group cut just before
-the first event whose final update id reaches it (``_lane_columns``), so that diff goes through the
+the first event whose final update id reaches it (``lane_columns``), so that diff goes through the
 sampler and is checked there, as the reference engine checks it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePath
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 import numpy as np
 
-from acts.book.arraybook import LANE_PENDING, MISMATCH_ROW, NO_MISMATCH, ArrayBook, ArrayLevels, EventColumns, LaneRows
+from acts.book.arraybook import LANE_PENDING, MISMATCH_ROW, NO_MISMATCH, ArrayBook, ArrayLevels, LaneRows
 from acts.book.sequencer import (
     MAX_BUFFERED,
     Applied,
@@ -69,6 +67,13 @@ from acts.features.pipeline import (
     raise_feature_error,
 )
 from acts.features.registry import Feature
+from acts.replayer.lane_input import (
+    apply_ticker,
+    lane_columns,
+    lane_view,
+    prefetched,
+    segment_pieces,
+)
 from acts.storage.columnar import LevelOverflow, RowGroup
 from acts.storage.store import SegmentStore
 
@@ -160,11 +165,12 @@ def _sampled_rows(store: SegmentStore, symbol: str, make_sampler: Callable[[Sequ
         if fast:
             book = ArrayBook()
             sampler = make_sampler(Sequencer(book=book, market=store.market))
-            groups = _prefetched(_pieces(paths, lambda path: _lane_view(store.row_groups(path, symbol), store.market)))
+            groups = prefetched(segment_pieces(paths, lambda path: lane_view(store.row_groups(path, symbol),
+                                                                             store.market)))
             steps = _fast_steps(sampler, book, groups, report)
         else:
             reference = make_sampler(None if store.market is Market.SPOT else Sequencer(market=store.market))
-            steps = _reference_steps(reference, _pieces(paths, lambda path: store.events(path, symbol)), report)
+            steps = _reference_steps(reference, segment_pieces(paths, lambda path: store.events(path, symbol)), report)
         return _rows(steps, start_ms, end_ms, report, on_problem)
 
     if chosen is Engine.PYTHON:
@@ -201,7 +207,7 @@ def book_at(store: SegmentStore, symbol: str, at_ms: int, report: ReplayReport,
             if chosen is Engine.FAST:
                 raise InputError(f"{symbol}: {exc}; use engine='python'") from None
     sequencer = Sequencer(market=store.market)
-    for event in _pieces(paths, lambda path: store.events(path, symbol)):
+    for event in segment_pieces(paths, lambda path: store.events(path, symbol)):
         if isinstance(event, CorruptSegmentError):
             report.problems.append(str(event))
             continue
@@ -218,13 +224,13 @@ def _fast_book_at(store: SegmentStore, symbol: str, paths: Sequence[PurePath], a
     first diff past it); every other event goes through the sequencer."""
     book = ArrayBook()
     sequencer = Sequencer(book=book, market=store.market)
-    for group in _pieces(paths, lambda path: _lane_view(store.row_groups(path, symbol), store.market)):
+    for group in segment_pieces(paths, lambda path: lane_view(store.row_groups(path, symbol), store.market)):
         if isinstance(group, CorruptSegmentError):
             report.problems.append(str(group))
             continue
         i, n = 0, len(group)
         while i < n:
-            if sequencer.state is State.LIVE and (lane := _lane_columns(group, i, sequencer.bbo_wait)) is not None:
+            if sequencer.state is State.LIVE and (lane := lane_columns(group, i, sequencer.bbo_wait)) is not None:
                 j, position, last_time, crossed = book.follow_chain(lane, i, sequencer.position, at_ms + 1)
                 if j > i:
                     sequencer.followed(position, None if last_time < 0 else last_time)
@@ -274,72 +280,6 @@ def _rows(steps: Iterator[FastStep | CorruptSegmentError], start_ms: int, end_ms
                 yield row
 
 
-T = TypeVar("T")
-
-
-def _lane_view(groups: Iterable[RowGroup], market: Market) -> Iterator[RowGroup]:
-    """``groups`` as the compiled lane must see them: unchanged on spot; on USD-M futures each with
-    ``firsts`` = ``pu + 1``, so the lane's ``U == position + 1`` test is the futures ``pu == position``
-    (a diff without ``pu`` gets 0 and breaks the lane's run: the sequencer judges it)."""
-    for group in groups:
-        yield group if market is Market.SPOT or group.prevs is None else _FuturesGroup.of(group)
-
-
-class _FuturesGroup(RowGroup):
-    """A futures row group for the lane: ``firsts`` hold ``pu + 1``; ``event(i)`` still builds the
-    diff with its real ``U`` for the sequencer."""
-
-    __slots__ = ("_real_firsts",)
-    _real_firsts: np.ndarray
-
-    @classmethod
-    def of(cls, group: RowGroup) -> _FuturesGroup:
-        view = cls.__new__(cls)
-        for name in RowGroup.__slots__:
-            setattr(view, name, getattr(group, name))
-        assert group.prevs is not None
-        view._real_firsts = group.firsts
-        view.firsts = group.prevs + 1
-        return view
-
-    def event(self, i: int) -> Any:
-        event = super().event(i)
-        if isinstance(event, DepthUpdate):
-            return dataclasses.replace(event, first_update_id=int(self._real_firsts[i]))
-        return event
-
-
-def _pieces(paths: Sequence[PurePath], read: Callable[[PurePath], Iterable[T]]) -> Iterator[T | CorruptSegmentError]:
-    """What ``read`` gives for each segment in turn; a segment that fails to read, as its error (after
-    whatever it gave before failing)."""
-    for path in paths:
-        try:
-            yield from read(path)
-        except CorruptSegmentError as exc:
-            yield exc
-
-
-def _prefetched(items: Iterator[T]) -> Iterator[T]:
-    """``items``, each produced in a worker thread while the caller works on the previous one.
-
-    Strategy: pyarrow's decode and numpy's conversions release the GIL, and so does the compiled
-    lane, so decoding row group n+1 overlaps folding row group n on a second core. One item
-    ahead keeps memory at two row groups; items keep their order, so output is unchanged.
-    """
-    with ThreadPoolExecutor(1, thread_name_prefix="acts-decode") as pool:
-        ahead = pool.submit(_next_one, items)
-        while (got := ahead.result()) is not None:
-            ahead = pool.submit(_next_one, items)
-            yield got[0]
-
-
-def _next_one(items: Iterator[T]) -> tuple[T] | None:
-    """The next item, boxed so that any item is told apart from the end (``None``)."""
-    for item in items:
-        return (item,)
-    return None
-
-
 def _reference_steps(sampler: MinuteSampler[Levels], events: Iterator[Event | CorruptSegmentError],
                      report: ReplayReport) -> Iterator[Step | CorruptSegmentError]:
     """``sampler.apply`` over every event: the reference engine."""
@@ -381,12 +321,12 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
     # to ``apply``, which closes the intervals' trade parts).
     skip_trades = sampler.trades is None
     # Likewise bookTickers: without trade features one reaches only the sequencer, so the lane may audit it
-    # itself where rule 8 decides alone (see ``_lane_columns``); with them each also feeds the trade part.
+    # itself where rule 8 decides alone (see ``lane_columns``); with them each also feeds the trade part.
     check_tickers = sampler.trades is None and sampler.event_trades is None
     stretch_ends: np.ndarray | None = None  # where a NO_BOOK stretch must stop (built on first use)
     i, n = 0, len(group)
     while i < n:
-        if sequencer.state is State.LIVE and (columns := _lane_columns(
+        if sequencer.state is State.LIVE and (columns := lane_columns(
                 group, i, sequencer.bbo_wait, sequencer.position if check_tickers else None)) is not None:
             # Tickers may wait for a diff in the lane only while none waits in the sequencer (see ``follow_chain``).
             pend = LANE_PENDING if check_tickers and sequencer.bbo_wait is None else 0
@@ -442,7 +382,7 @@ def _fold_fast(sampler: MinuteSampler[ArrayLevels], book: ArrayBook, group: RowG
             # Without trade features a ticker reaches only the sequencer (``MinuteSampler.apply``): give it the
             # integers from the columns rather than an event spelled back as strings (a busy symbol sends
             # several tickers per diff). With them (event mode's too) its receive time also decides trade parts.
-            yield NO_ROWS, _apply_ticker(sequencer, group, i)
+            yield NO_ROWS, apply_ticker(sequencer, group, i)
         else:
             yield sampler.apply(group.event(i))
         i += 1
@@ -507,18 +447,11 @@ def _invalid_stretch(sampler: MinuteSampler[ArrayLevels], group: RowGroup, i: in
         assert isinstance(outcome, Buffered)
 
 
-def _apply_ticker(sequencer: Sequencer[Any], group: RowGroup, i: int) -> Outcome:
-    """``sequencer.apply`` of the bookTicker in row ``i``: its bid level row, then its ask level row."""
-    bid, p, q = int(group.starts[i]), group.price_factor, group.qty_factor
-    return sequencer.apply_ticker(int(group.finals[i]), int(group.price[bid]) * p, int(group.qty[bid]) * q,
-                                  int(group.price[bid + 1]) * p, int(group.qty[bid + 1]) * q)
-
-
 def _hand_waiting(sequencer: Sequencer[Any], group: RowGroup, rows: list[int]) -> None:
     """Give the sequencer the bookTickers (rows of ``group``, in arrival order) the lane left waiting for a
     diff it did not apply: they wait there now, as if the sequencer had seen each when it came."""
     for k in rows:
-        _apply_ticker(sequencer, group, k)
+        apply_ticker(sequencer, group, k)
 
 
 class _GraceStop:
@@ -550,44 +483,6 @@ _DEPTH = int(EventKind.DEPTH)
 
 #: Rows the compiled lane closes before it hands them over (its output columns' length).
 LANE_ROWS = 4096
-#: How far ahead ``_lane_columns`` looks for the diff a pending bookTicker waits for: the lane stops at
-#: most this many events on, so finding the stop never costs more than the lane's own run.
-LANE_LOOKAHEAD = 4096
-
-
-def _lane_columns(group: RowGroup, i: int, wait: int | None, position: int | None = None) -> EventColumns | None:
-    """What the compiled lane may fold from event ``i``: the whole ``group`` when no bookTicker waits
-    (``wait`` None); else the group cut before the first event with final update id >= ``wait`` (looking
-    at most ``LANE_LOOKAHEAD`` events ahead), or None when that is event ``i`` itself, or ``i`` is a ticker
-    the lane would stop at: any, unless it checks tickers at ``position`` (then one with ``u`` past it
-    while a ticker waits in the sequencer: the lane lets none wait then)."""
-    if group.kinds[i] == _BOOK_TICKER and (position is None or (wait is not None and group.finals[i] > position)):
-        return None  # the lane stops at this ticker row at once: spare its call
-    if wait is None:
-        return group
-    stop = min(len(group), i + LANE_LOOKAHEAD)
-    reached = np.flatnonzero(group.finals[i:stop] >= wait)
-    end = i + int(reached[0]) if reached.size else stop
-    if end == i:
-        return None
-    return group if end == len(group) else _Head(group, end)
-
-
-class _Head:
-    """The first ``end`` events of a row group, for the lane (numpy views: nothing copied). The per-event
-    columns are cut, the level rows and anything else are the group's own."""
-
-    _CUT = ("starts", "ends", "kinds", "times", "recv", "firsts", "finals")
-
-    def __init__(self, group: RowGroup, end: int) -> None:
-        self._group = group
-        for name in self._CUT:
-            setattr(self, name, getattr(group, name)[:end])
-
-    def __getattr__(self, name: str) -> Any:  # only for what is not cut
-        return getattr(self._group, name)
-
-
 def _mismatched_row(sampler: MinuteSampler[ArrayLevels], lane: LaneRows, written: int) -> Rows | tuple[MinuteRow]:
     """The row whose closing diff a waiting bookTicker then proved wrong (the lane left it in slot ``written``):
     invalid, as ``MinuteSampler.apply`` makes a row whose closing diff is in ``BREAKS_CHAIN``."""

@@ -22,7 +22,8 @@ from acts.core.events import BookTicker, DepthUpdate, Event, EventKind, Side, Sn
 from acts.exchange.synthetic import synthetic_events
 from acts.features.builtin import default_registry
 from acts.features.pipeline import EVERY_EVENT, MinuteRow, MinuteSampler
-from acts.replayer.replay import ReplayReport, _fast_steps, _lane_columns, _reference_steps, _rows
+from acts.replayer.lane_input import lane_columns
+from acts.replayer.replay import ReplayReport, _fast_steps, _reference_steps, _rows
 from acts.storage.columnar import RowGroup
 from tests.conftest import NEAR_HOUR_MS
 
@@ -173,18 +174,18 @@ def test_a_wrong_ticker_is_counted_and_invalidates_rows_until_the_snapshot(depth
 
 def test_without_tickers_the_lane_is_not_cut(depth_events: list[Event]) -> None:
     group = _group(depth_events[:50])
-    assert _lane_columns(group, 3, None) is group
+    assert lane_columns(group, 3, None) is group
 
 
 def test_the_lane_stops_before_the_diff_a_ticker_waits_for(depth_events: list[Event]) -> None:
     diffs = [e for e in depth_events if isinstance(e, DepthUpdate)][:40]
     group = _group(diffs)
     waited = diffs[25].final_update_id
-    cut = _lane_columns(group, 5, waited)
+    cut = lane_columns(group, 5, waited)
     assert cut is not None and len(cut.starts) == 25 and cut.finals[-1] < waited
     assert cut.side is group.side  # the level rows are shared, not copied
-    assert _lane_columns(group, 25, waited) is None  # the waited-for diff itself goes through the sampler
-    assert _lane_columns(group, 26, waited) is None  # a later final >= wait as well (it will settle)
+    assert lane_columns(group, 25, waited) is None  # the waited-for diff itself goes through the sampler
+    assert lane_columns(group, 26, waited) is None  # a later final >= wait as well (it will settle)
 
 
 def test_the_reference_counts_checks_in_the_sequencer(depth_events: list[Event]) -> None:
