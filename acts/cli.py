@@ -350,6 +350,8 @@ def export_cmd(
                                                 "(hftbacktest: exactly one).")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first corrupt segment instead of skipping it.")] = False,
     market: MarketOption = Market.SPOT,
+    engine: Annotated[str, typer.Option(help="auto | fast (compiled array book) | python (reference); all write "
+                                        "the same bytes.")] = "auto",
     quiet: Quiet = False,
 ) -> int:
     """Write recorded depth for another tool: hftbacktest's event array or tardis.dev's CSV (docs/EXPORT.md).
@@ -366,6 +368,7 @@ def export_cmd(
         check_output,
         export_symbol,
     )
+    from acts.replayer.replay import Engine
     from acts.storage.store import SegmentStore
 
     try:
@@ -381,6 +384,7 @@ def export_cmd(
     check_output(chosen_format, out, chosen)
     for symbol in chosen:  # every symbol has data in the range, before any file is written
         store.plan(symbol, start_ms, end_ms, lambda exc: None)
+    engine_choice = Engine.parse(engine)  # before any file is written
     report = ExportReport()
     stop_ms = end_ms if end_ms is not None else _data_end_ms(store, chosen)
     per_symbol = None if stop_ms is None else max(stop_ms - start_ms, 0) / MINUTE_MS
@@ -400,7 +404,7 @@ def export_cmd(
 
             ok = False
             try:
-                export_symbol(store, symbol, start_ms, end_ms, writer, report, strict, update)
+                export_symbol(store, symbol, start_ms, end_ms, writer, report, strict, update, engine_choice)
                 ok = True
             finally:
                 report.files += writer.close(ok)

@@ -242,6 +242,7 @@ def test_tardis_csv_cannot_be_imported_back() -> None:
     (["--format", "hftbacktest", "--out", "x.npz", "--to", "2024-05-01"], "is not after --from"),
     (["--format", "hftbacktest", "--out", "x.npz", "--symbols", "ETH"], "no data for symbol ETHUSDT"),
     (["--format", "hftbacktest", "--out", "x.npz", "--from", "2023-01-01", "--to", "2023-01-02"], "no BTCUSDT data"),
+    (["--format", "tardis-csv", "--out", "csv", "--engine", "numba"], "'numba': use one of auto"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(capture: tuple[Path, list[Event]], tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -365,3 +366,15 @@ def test_tardis_csv_writes_a_trades_file_beside_the_book(tmp_path: Path) -> None
     ]
     book = gzip.decompress(next(out.glob("*incremental_book_L2*")).read_bytes()).decode().splitlines()
     assert len(book) == 1 + 2 + 1 + 1  # header, the snapshot (with the first diff), two diffs: trades add none
+
+
+@pytest.mark.parametrize("fmt", ["hftbacktest", "tardis-csv"])
+def test_every_engine_writes_the_same_bytes(capture: tuple[Path, list[Event]], tmp_path: Path, fmt: str) -> None:
+    data_dir, _ = capture
+    written = {}
+    for engine in ("fast", "python", "auto"):
+        out = tmp_path / (f"{engine}.npz" if fmt == "hftbacktest" else engine)
+        assert _export(data_dir, out, fmt, "--from", "2024-05-01", "--engine", engine) == 0
+        files = sorted(out.iterdir()) if out.is_dir() else [out]
+        written[engine] = [(path.name, path.read_bytes()) for path in files]
+    assert written["fast"] and written["fast"] == written["python"] == written["auto"]

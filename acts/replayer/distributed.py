@@ -174,10 +174,7 @@ def replay_distributed(data_dir: Path | str, symbols: Sequence[str], feature_nam
     of each part. The cluster starts (and bad options fail) before this returns; rows are then
     streamed in time order, a part's rows gathered when the merge reaches its start."""
     check_options(workers, scheduler)
-    try:
-        chosen = Engine(engine)
-    except ValueError:
-        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    chosen = Engine.parse(engine)
     from distributed import Client, LocalCluster
 
     report = report if report is not None else ReplayReport()

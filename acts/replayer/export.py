@@ -180,10 +180,7 @@ def export_symbol(store: SegmentStore, symbol: str, start_ms: int, end_ms: int |
     ``engine`` as for replay: both write the same bytes; ``auto`` falls back to the reference fold (from
     the start, the writer reset) for a symbol whose levels exceed int64 at the book scale.
     """
-    try:
-        chosen = Engine(engine)
-    except ValueError:
-        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    chosen = Engine.parse(engine)
     start_ns = start_ms * 1_000_000
     end_ns = None if end_ms is None else end_ms * 1_000_000
     if chosen is not Engine.PYTHON:

@@ -106,6 +106,14 @@ class Engine(StrEnum):
     #: The reference: string levels, sorted dicts, arbitrary-precision ints.
     PYTHON = "python"
 
+    @classmethod
+    def parse(cls, value: Engine | str) -> Engine:
+        """``value`` as an engine; any other name is one ``InputError`` line naming the choices."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise InputError(f"--engine {value!r}: use one of {', '.join(cls)}") from None
+
 
 def replay_symbol(
     store: SegmentStore,
@@ -144,10 +152,7 @@ def sampled_rows(
     around the engine's sequencer (None: the reference one). A sampler that samples more than its
     features (``api.History.books`` keeps the levels) sets its ``kernels`` to None, so that every row
     is sampled by its ``sample`` just before it is yielded. Arguments are checked before this returns."""
-    try:
-        chosen = Engine(engine)
-    except ValueError:
-        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    chosen = Engine.parse(engine)
     return _sampled_rows(store, symbol, make_sampler, start_ms, end_ms, report, strict, chosen)
 
 
@@ -195,10 +200,7 @@ def book_at(store: SegmentStore, symbol: str, at_ms: int, report: ReplayReport,
     """``symbol``'s sequencer (book, validity, position) after the fold of the recording up to, not
     including, the first event whose time is past ``at_ms`` (a diff's time is its ``E``; a snapshot's
     or marker's, its receive time). Corrupt segments are skipped, listed in ``report.problems``."""
-    try:
-        chosen = Engine(engine)
-    except ValueError:
-        raise InputError(f"--engine {engine!r}: use one of {', '.join(Engine)}") from None
+    chosen = Engine.parse(engine)
     paths = store.plan(symbol, at_ms, at_ms + 1, lambda exc: report.problems.append(str(exc)))
     if chosen is not Engine.PYTHON:
         try:
