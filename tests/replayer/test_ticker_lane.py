@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from acts.book.arraybook import ArrayBook
 from acts.book.sequencer import Sequencer
 from acts.core.events import BookTicker, DepthUpdate, Event, Snapshot, Trade
 from acts.core.markets import Market
 from acts.core.symbols import StreamKind
 from acts.exchange.synthetic import synthetic_events
 from acts.features.builtin import default_registry
-from acts.features.pipeline import EVERY_EVENT, MinuteRow, MinuteSampler
-from acts.replayer.replay import ReplayReport, _fast_steps, _reference_steps, _rows, replay
+from acts.features.pipeline import EVERY_EVENT, MinuteRow
+from acts.replayer.replay import ReplayReport, replay
 from acts.storage.segments import write_segments
 from acts.storage.store import SegmentStore
 from tests.conftest import NEAR_HOUR_MS
-from tests.replayer.test_bbo_replay import SYMBOL, _groups, _text
+from tests.replayer.test_bbo_replay import SYMBOL, _text
+from tests.replayer.test_bbo_replay import _both as both_engines
 
 #: Every count the fold keeps (``problems`` stays empty here).
 COUNTS = ("events", "gaps", "stale_snapshots", "crossed", "bbo_checked", "bbo_mismatched")
@@ -106,16 +106,7 @@ def _both(events: Sequence[Event], names: Sequence[str], interval_ms: int, group
           ) -> tuple[list[MinuteRow], ReplayReport, list[MinuteRow], ReplayReport]:
     """Both engines over ``events`` without their trades (the hand-built row groups cannot spell a trade
     back: the segment test below keeps them)."""
-    events = [e for e in events if not isinstance(e, Trade)]
-    features = default_registry().resolve(list(names))
-    ref_report, fast_report = ReplayReport(), ReplayReport()
-    reference = MinuteSampler(SYMBOL, features, None, interval_ms)
-    ref_rows = list(_rows(_reference_steps(reference, iter(events), ref_report), 0, None, ref_report, print))
-    book = ArrayBook()
-    fast = MinuteSampler(SYMBOL, features, Sequencer(book=book), interval_ms)
-    fast_rows = list(_rows(_fast_steps(fast, book, _groups(events, group_size), fast_report), 0, None, fast_report,
-                           print))
-    return ref_rows, ref_report, fast_rows, fast_report
+    return both_engines([e for e in events if not isinstance(e, Trade)], names, interval_ms, group_size)
 
 
 def test_the_data_holds_every_case(dense: list[Event]) -> None:
