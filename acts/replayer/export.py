@@ -195,7 +195,7 @@ def export_symbol(store: SegmentStore, symbol: str, start_ms: int, end_ms: int |
             if chosen is Engine.FAST:
                 raise InputError(f"{symbol}: {exc}; export it with the python engine") from None
         writer.reset()
-        for name in ("events", "rows", "snapshots", "clears", "clamped", "trades", "files", "problems"):
+        for name in (f.name for f in dataclasses.fields(report)):  # the report as it was before the fast fold
             setattr(report, name, getattr(before, name))
     fold = _Fold(writer, report, store.market)
     recv_ns = start_ns
@@ -331,7 +331,6 @@ class _Fold:
             self.day = day
             if self.shown and self.writer.snapshot_each_day:
                 self._load(day * _NS_PER_DAY, clear=False)
-
 
     def _no_exch(self, recv_ns: int) -> int:
         return self.last_e_ns if self.last_e_ns is not None else recv_ns
